@@ -1,0 +1,141 @@
+//! The configuration: the TOML file (CONTRACT §3), then the environment, resolved into
+//! one [`Config`] that every layer reads. Loading and validation report every problem with
+//! file, line and column.
+
+use crate::catalog::ModelSpec;
+use crate::model::{ModelRef, Task};
+use crate::secret::ApiKey;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The resolved configuration: built-in catalog and providers, the file, and the environment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it was read from (`None` when none exists yet).
+    pub path: Option<PathBuf>,
+    /// `[defaults]`.
+    pub defaults: Defaults,
+    /// Every provider, built-in ones first, then custom ones in file order.
+    pub providers: Vec<ProviderConfig>,
+    /// Every model of every provider: the catalog with `[[models]]` applied, plus custom models.
+    pub models: Vec<ModelSpec>,
+    /// Each chat pool's candidates in preference order.
+    pub pools: BTreeMap<Task, Vec<ModelRef>>,
+    /// `[transcription]`.
+    pub transcription: TranscriptionConfig,
+    /// `[tools]`.
+    pub tavily_key: Option<ApiKey>,
+    /// `[state]`.
+    pub state: StateConfig,
+    /// `[ui]` theme name.
+    pub theme: String,
+}
+
+/// `[defaults]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Defaults {
+    /// Task used when none is given.
+    pub task: Task,
+    /// Distinct model/key candidates tried before waiting.
+    pub max_attempts: u32,
+    /// Longest wait for capacity before giving up.
+    pub max_wait: Duration,
+    /// Fraction of every known limit kept unused.
+    pub safety_margin: f64,
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed from sending a request to the first byte of the answer.
+    pub first_byte_timeout: Duration,
+    /// Longest silence allowed inside a stream.
+    pub idle_timeout: Duration,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            task: Task::Auto,
+            max_attempts: 3,
+            max_wait: Duration::from_secs(120),
+            safety_margin: 0.05,
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One provider: where it is and which keys it has.
+#[derive(Clone, Debug)]
+pub struct ProviderConfig {
+    /// `groq`, `openai`, `together` or `custom:NAME`.
+    pub name: String,
+    /// Base URL without a trailing slash, e.g. `https://api.groq.com/openai/v1`.
+    pub base_url: String,
+    /// Its keys; a custom provider with no keys sends no Authorization header.
+    pub keys: Vec<KeyConfig>,
+    /// `enabled = false` keeps it out of every pool.
+    pub enabled: bool,
+}
+
+/// One key and the account whose limits it draws on.
+#[derive(Clone, Debug)]
+pub struct KeyConfig {
+    /// The key; `None` for a keyless custom endpoint.
+    pub key: Option<ApiKey>,
+    /// The account: named in config, else the key is its own account (`key-…a1b2`).
+    pub account: String,
+}
+
+impl KeyConfig {
+    /// The masked key for display (`…a1b2`, or `none` for a keyless endpoint).
+    pub fn masked(&self) -> String {
+        self.key
+            .as_ref()
+            .map(ApiKey::masked)
+            .unwrap_or_else(|| "none".to_string())
+    }
+}
+
+/// `[transcription]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TranscriptionConfig {
+    /// Providers in order: the first preferred, the rest round-robin.
+    pub order: Vec<String>,
+    /// Upload limit in MB for providers that publish none.
+    pub max_file_mb: u64,
+}
+
+/// Where shared state lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite in the data dir, shared by every rota process of the user.
+    Local,
+    /// In this process only.
+    Memory,
+    /// A Redis server (not built yet).
+    Redis,
+}
+
+/// `[state]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateConfig {
+    /// The backend.
+    pub backend: Backend,
+    /// `redis_url`, for the redis backend.
+    pub redis_url: Option<String>,
+    /// Where the data dir is (`rota.db` inside); demo mode points it at a temp dir.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// The provider named `name`.
+    pub fn provider(&self, name: &str) -> Option<&ProviderConfig> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+
+    /// The spec of a model.
+    pub fn model(&self, m: &ModelRef) -> Option<&ModelSpec> {
+        self.models.iter().find(|s| &s.model == m)
+    }
+}

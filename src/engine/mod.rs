@@ -1,0 +1,159 @@
+//! The rotation engine: a pure function of (state, demand, now).
+//!
+//! It keeps sliding windows per account × model, picks the first candidate of a pool
+//! that has headroom in every window, reserves for it, trues the reservation up when the
+//! answer arrives, and learns from errors and headers. Nothing here reads the clock, the
+//! network or the disk: every function takes `now` and the caller stores the state.
+
+pub mod learn;
+pub mod status;
+
+pub use status::{EntryState, KeyStatus, Status, StatusEntry, TranscriptionStats, WindowStatus};
+
+use crate::model::{Millis, ModelRef, Reason, Task, Window};
+use serde::{Deserialize, Serialize};
+
+/// Which pool a demand draws on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Pool {
+    /// A chat pool (never `Task::Auto`).
+    Chat(Task),
+    /// The transcription pool: Groq first, then round-robin.
+    Transcription,
+}
+
+/// One key as the engine knows it: stable across processes and restarts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct KeyRef {
+    /// The provider name (`groq`, `custom:local`, …).
+    pub provider: String,
+    /// The account whose limits the key draws on.
+    pub account: String,
+    /// The masked key (`…a1b2`, or `none` for a keyless endpoint).
+    pub masked: String,
+}
+
+/// A model and a key to call it with.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Candidate {
+    /// The model.
+    pub model: ModelRef,
+    /// The key (its provider is the model's provider).
+    pub key: KeyRef,
+}
+
+/// What one request needs, as the engine sees it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Demand {
+    /// The pool to draw on. `None` is not allowed; `Default` exists for struct update syntax.
+    pub pool: Option<Pool>,
+    /// Estimated prompt tokens (the largest estimate over the pool's model families).
+    pub prompt_tokens: u64,
+    /// Tokens reserved for the answer (`max_tokens`, or the task's default).
+    pub max_tokens: u64,
+    /// The request offers tools.
+    pub needs_tools: bool,
+    /// Images in the request (more than 0 needs a vision model within its image limits).
+    pub images: u32,
+    /// Largest image, in bytes.
+    pub largest_image_bytes: u64,
+    /// Audio seconds, for transcription (what ASH/ASD reserve).
+    pub audio_secs: u64,
+    /// File size, for transcription upload limits.
+    pub file_bytes: u64,
+    /// File format by content (`wav`, `mp3`, …), for transcription.
+    pub audio_format: Option<String>,
+    /// Models ruled out for this request only (too large, context length).
+    pub skip_models: Vec<ModelRef>,
+    /// Candidates already tried for this request.
+    pub tried: Vec<Candidate>,
+}
+
+/// A reservation the engine granted; hand it back to `complete`, `fail` or `release`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Grant {
+    /// Unique within the state.
+    pub id: u64,
+    /// Whom to call.
+    pub candidate: Candidate,
+    /// Tokens reserved (prompt estimate + max_tokens).
+    pub tokens: u64,
+    /// Audio seconds reserved.
+    pub audio_secs: u64,
+    /// When it was granted.
+    pub at: Millis,
+}
+
+/// Why nothing can ever take a demand (as opposed to: not now).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Unfit {
+    /// No enabled provider of the pool has a usable key.
+    NoCredentials {
+        /// The pool asked for.
+        pool: Pool,
+    },
+    /// The prompt plus answer exceed every candidate's context window or whole window limit.
+    TooLarge {
+        /// Tokens the request needs.
+        needed: u64,
+        /// The largest any candidate can take.
+        largest: u64,
+    },
+    /// No candidate has the capability (vision, tools, image size, audio format, file size).
+    NoCapableModel {
+        /// What was missing, for the user.
+        why: String,
+    },
+    /// Every candidate is disabled (spent keys, retired models) or was tried already.
+    Exhausted {
+        /// What happened to them, for the user.
+        why: String,
+    },
+}
+
+/// The engine's answer to a demand.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    /// Call this candidate now; the reservation is recorded in the state.
+    Grant(Grant),
+    /// Nothing fits now; `next` fits at `until` (the exact earliest instant).
+    Wait {
+        /// The earliest instant a candidate fits.
+        until: Millis,
+        /// The candidate that fits then.
+        next: ModelRef,
+    },
+    /// Nothing will ever fit.
+    Unfit(Unfit),
+}
+
+/// What a failed call taught (from the error body and headers): see [`learn::classify`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Classified {
+    /// Why it failed.
+    pub reason: Reason,
+    /// The window the provider named, if any.
+    pub window: Option<Window>,
+    /// The limit it stated (or the context window for `context_length`).
+    pub limit: Option<u64>,
+    /// How long it asked us to wait.
+    pub retry_after_ms: Option<u64>,
+    /// The provider's message, for the user (keys already masked).
+    pub message: String,
+}
+
+/// One rate-limit window as a provider's headers describe it right now.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RateReading {
+    /// Which window the header pair describes (with that provider's meaning).
+    pub window: Window,
+    /// `x-ratelimit-limit-*`.
+    pub limit: Option<u64>,
+    /// `x-ratelimit-remaining-*`.
+    pub remaining: Option<u64>,
+    /// `x-ratelimit-reset-*`, in ms from now.
+    pub reset_ms: Option<u64>,
+}
+
+/// Response headers with lowercase names, as the engine reads them.
+pub type Headers = Vec<(String, String)>;

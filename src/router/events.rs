@@ -1,0 +1,155 @@
+//! The events of one request's life (CONTRACT §2): what `--json` prints, what the TUI draws
+//! and what `batch` records. Field order and names are the contract's.
+
+use crate::model::{Reason, Task, Usage, Window};
+use serde::Serialize;
+
+/// One event; serialized as one NDJSON line with `event` first.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The task the request runs under, and whether `auto` picked it.
+    TaskSelected {
+        /// The task.
+        task: Task,
+        /// Picked by `auto`.
+        auto: bool,
+    },
+    /// A candidate was granted and is being called.
+    ModelSelected {
+        /// `groq`, `custom:local`, …
+        provider: String,
+        /// The model id.
+        model: String,
+        /// Masked key (`…a1b2`).
+        key: String,
+        /// The key's account.
+        account: String,
+        /// Tokens reserved for the prompt.
+        estimated_tokens: u64,
+        /// 1-based attempt number.
+        attempt: u32,
+    },
+    /// A call failed and the router moves on.
+    ModelRotation {
+        /// `provider/model` that failed.
+        from: String,
+        /// `provider/model` tried next, or null when none is ready now.
+        to: Option<String>,
+        /// Masked key that failed.
+        key: String,
+        /// Why.
+        reason: Reason,
+        /// The window the provider named.
+        window: Option<Window>,
+        /// The wait the provider asked for.
+        retry_after_ms: Option<u64>,
+        /// The limit learned from the reply.
+        limit: Option<u64>,
+    },
+    /// Every candidate is busy; the router waits `wait_ms` for `next`.
+    NoModelsAvailable {
+        /// The task.
+        task: Task,
+        /// How long the router waits.
+        wait_ms: u64,
+        /// `provider/model` that fits after the wait.
+        next: String,
+    },
+    /// A request succeeded after failures.
+    RateLimitRecovered {
+        /// Provider of the answer.
+        provider: String,
+        /// Model of the answer.
+        model: String,
+        /// Attempts it took.
+        attempts: u32,
+    },
+    /// Answer text as it streams.
+    Delta {
+        /// The piece of text.
+        text: String,
+    },
+    /// The answer is complete.
+    Done {
+        /// Provider of the answer.
+        provider: String,
+        /// Model of the answer.
+        model: String,
+        /// What the provider counted (or the estimate when it sent no usage).
+        usage: Usage,
+        /// What rota estimated for the prompt.
+        estimated_prompt_tokens: u64,
+        /// USD.
+        cost_usd: f64,
+        /// From the request leaving to the last byte.
+        latency_ms: u64,
+        /// From the request leaving to the first text.
+        first_token_ms: u64,
+        /// Attempts it took.
+        attempts: u32,
+    },
+    /// A transcription result.
+    Transcript {
+        /// Provider that transcribed.
+        provider: String,
+        /// Whisper model.
+        model: String,
+        /// The text.
+        text: String,
+        /// File size.
+        bytes: u64,
+        /// Upload to answer.
+        latency_ms: u64,
+    },
+    /// The request failed (or an answer broke after text was shown).
+    Error {
+        /// A reason name, or `config`, `input`, `no_credentials`.
+        kind: String,
+        /// What happened and what to do.
+        message: String,
+    },
+}
+
+impl Event {
+    /// The NDJSON line (no newline).
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(r#"{{"event":"error","kind":"bad_response","message":"{e}"}}"#)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_field_comes_first() {
+        let e = Event::TaskSelected {
+            task: Task::Code,
+            auto: true,
+        };
+        assert_eq!(
+            e.to_json_line(),
+            r#"{"event":"task_selected","task":"code","auto":true}"#
+        );
+        let r = Event::ModelRotation {
+            from: "groq/a".into(),
+            to: None,
+            key: "…abcd".into(),
+            reason: Reason::RateLimited,
+            window: Some(Window::Tpm),
+            retry_after_ms: Some(1985),
+            limit: Some(12000),
+        };
+        assert!(
+            r.to_json_line()
+                .starts_with(r#"{"event":"model_rotation","from":"groq/a","to":null"#)
+        );
+        assert!(
+            r.to_json_line()
+                .contains(r#""reason":"rate_limited","window":"tpm""#)
+        );
+    }
+}

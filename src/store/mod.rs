@@ -1,0 +1,2 @@
+//! Where engine state lives, behind one trait: in memory, or in SQLite shared by every rota
+//! process of the user. A store makes a decision atomic: load, decide, reserve, commit.

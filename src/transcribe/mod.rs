@@ -1,0 +1,1 @@
+//! Transcription: probing audio files and routing them (Groq first, then round-robin).

@@ -1,0 +1,1 @@
+//! The terminal UI: chat, task selector, pool gauges, dashboard, keys and help.
