@@ -17,3 +17,98 @@ pub struct ChatRequest {
     /// OpenAI-format tool definitions, passed through.
     pub tools: Vec<serde_json::Value>,
 }
+
+pub mod drive;
+pub mod task;
+
+pub use drive::End;
+
+use crate::config::Config;
+use crate::engine::{Candidate, Fleet, KeyRef};
+use crate::providers::{Client, Endpoint, Timeouts};
+use crate::store::Store;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Drives requests for every face: holds the config, the engine's fleet, the shared state
+/// store and the HTTP client. Cheap to share behind an `Arc`.
+pub struct Router {
+    config: Arc<Config>,
+    fleet: Arc<Fleet>,
+    store: Arc<dyn Store>,
+    client: Client,
+    endpoints: HashMap<KeyRef, Endpoint>,
+}
+
+impl Router {
+    /// Builds a router over a config and a state store.
+    pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
+        let fleet = Fleet::from_config(&config);
+        let client = Client::new(Timeouts::from_defaults(&config.defaults));
+        let mut endpoints = HashMap::new();
+        for p in &config.providers {
+            for k in &p.keys {
+                let key = KeyRef {
+                    provider: p.name.clone(),
+                    account: k.account.clone(),
+                    masked: k.masked(),
+                };
+                endpoints.insert(key, Endpoint::new(p, k));
+            }
+        }
+        Self {
+            config: Arc::new(config),
+            fleet: Arc::new(fleet),
+            store,
+            client,
+            endpoints,
+        }
+    }
+
+    /// The configuration it routes with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The engine's static picture of the fleet.
+    pub fn fleet(&self) -> &Fleet {
+        &self.fleet
+    }
+
+    /// The shared state store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The HTTP client (pooled per base URL).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The endpoint (base URL + key) of a candidate.
+    pub fn endpoint(&self, c: &Candidate) -> Option<Endpoint> {
+        self.endpoints.get(&c.key).cloned()
+    }
+
+    /// Starts a request in the background; events arrive on the receiver, dropping it
+    /// cancels the request (and releases its reservation).
+    pub fn ask(self: &Arc<Self>, req: ChatRequest) -> mpsc::Receiver<events::Event> {
+        let (tx, rx) = mpsc::channel(256);
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            me.run(req, &tx).await;
+        });
+        rx
+    }
+
+    /// The pools now, read from the shared state.
+    pub fn status(&self) -> Result<crate::engine::Status, crate::store::StoreError> {
+        let state = self.store.snapshot()?;
+        Ok(crate::engine::status(
+            &self.fleet,
+            &state,
+            crate::model::now_ms(),
+        ))
+    }
+}

@@ -1,0 +1,206 @@
+//! `rota ask`: one request, the answer streamed to stdout, notices to stderr.
+
+use super::args::{AskArgs, Global};
+use super::context::Context;
+use super::error::{CliError, exit};
+use crate::model::Task;
+use crate::router::ChatRequest;
+use crate::router::events::Event;
+use base64::Engine as _;
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// Largest image file rota reads (providers take at most 20 MB by URL, 4 MB base64).
+const MAX_IMAGE_FILE: u64 = 20 * 1024 * 1024;
+
+/// Runs `rota ask`.
+pub fn run(global: &Global, args: AskArgs) -> Result<i32, CliError> {
+    let task = match args.task.as_deref() {
+        Some(t) => Some(t.parse::<Task>().map_err(CliError::usage)?),
+        None if !args.image.is_empty() => Some(Task::Vision),
+        None => None,
+    };
+    let prompt = match args.prompt.as_deref() {
+        None | Some("-") => read_stdin()?,
+        Some(p) => p.to_string(),
+    };
+    let mut content = Vec::new();
+    if !prompt.trim().is_empty() {
+        content.push(serde_json::json!({"type": "text", "text": prompt}));
+    }
+    for path in &args.image {
+        content.push(image_part(path)?);
+    }
+    if content.is_empty() {
+        return Err(CliError::usage("the prompt is empty")
+            .hint("pass it as an argument (rota ask \"…\") or on stdin"));
+    }
+    let mut messages = Vec::new();
+    if let Some(system) = &args.system {
+        messages.push(serde_json::json!({"role": "system", "content": system}));
+    }
+    let user_content = if args.image.is_empty() {
+        serde_json::Value::String(prompt)
+    } else {
+        serde_json::Value::Array(content)
+    };
+    messages.push(serde_json::json!({"role": "user", "content": user_content}));
+    let req = ChatRequest {
+        messages,
+        task,
+        max_tokens: args.max_tokens,
+        tools: Vec::new(),
+    };
+    if args.max_tokens == Some(0) {
+        return Err(CliError::usage("--max-tokens must be at least 1"));
+    }
+    let rt = super::context::runtime()?;
+    rt.block_on(async move {
+        let ctx = Context::open(global, task.unwrap_or(Task::Auto)).await?;
+        let mut rx = ctx.router.ask(req);
+        let mut code = exit::FAILED;
+        let stdout = std::io::stdout();
+        loop {
+            let ev = tokio::select! {
+                ev = rx.recv() => ev,
+                _ = tokio::signal::ctrl_c() => {
+                    drop(rx);
+                    eprintln!();
+                    eprintln!("rota: interrupted");
+                    return Ok(exit::INTERRUPTED);
+                }
+            };
+            let Some(ev) = ev else { break };
+            if let Event::Done { .. } = ev {
+                code = exit::OK;
+            }
+            if let Event::Error { kind, .. } = &ev {
+                code = exit_code(kind);
+            }
+            let mut out = stdout.lock();
+            if args.json {
+                let _ = writeln!(out, "{}", ev.to_json_line());
+                let _ = out.flush();
+                continue;
+            }
+            match &ev {
+                Event::Delta { text } => {
+                    let _ = out.write_all(text.as_bytes());
+                    let _ = out.flush();
+                }
+                Event::Done { .. } => {
+                    let _ = writeln!(out);
+                }
+                other => {
+                    if let Some(line) = notice(other) {
+                        eprintln!("{line}");
+                    }
+                }
+            }
+        }
+        Ok(code)
+    })
+}
+
+/// The exit code for an `error` event's kind.
+pub fn exit_code(kind: &str) -> i32 {
+    match kind {
+        "input" | "config" => exit::USAGE,
+        "no_credentials" => exit::NO_CREDENTIALS,
+        _ => exit::FAILED,
+    }
+}
+
+/// The one-line stderr notice for an event, if it gets one.
+pub fn notice(ev: &Event) -> Option<String> {
+    match ev {
+        Event::TaskSelected { task, auto: true } => Some(format!("rota: task auto → {task}")),
+        Event::ModelRotation {
+            from,
+            to,
+            reason,
+            window,
+            retry_after_ms,
+            ..
+        } => {
+            let mut s = format!("rota: {from} → {}: {reason}", to.as_deref().unwrap_or("(waiting)"));
+            if let Some(w) = window {
+                s.push_str(&format!(" ({})", w.as_str().to_uppercase()));
+            }
+            if let Some(ms) = retry_after_ms {
+                s.push_str(&format!(", back in {}", human_ms(*ms)));
+            }
+            Some(s)
+        }
+        Event::NoModelsAvailable { wait_ms, next, .. } => Some(format!(
+            "rota: every model is busy; waiting {} for {next}",
+            human_ms(*wait_ms)
+        )),
+        Event::RateLimitRecovered {
+            provider,
+            model,
+            attempts,
+        } => Some(format!(
+            "rota: answered by {provider}/{model} after {attempts} attempts"
+        )),
+        Event::Error { message, .. } => Some(format!("rota: error: {message}")),
+        _ => None,
+    }
+}
+
+fn human_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    }
+}
+
+fn read_stdin() -> Result<String, CliError> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .map_err(|e| CliError::usage(format!("could not read the prompt from stdin: {e}")))?;
+    Ok(s)
+}
+
+/// Reads an image file into an `image_url` content part with a data URL.
+fn image_part(path: &Path) -> Result<serde_json::Value, CliError> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path)
+        .map_err(|e| CliError::usage(format!("cannot read image {shown}: {e}")))?;
+    if !meta.is_file() {
+        return Err(CliError::usage(format!("image {shown} is not a file")));
+    }
+    if meta.len() > MAX_IMAGE_FILE {
+        return Err(CliError::usage(format!(
+            "image {shown} is {} MB; providers take at most 20 MB",
+            meta.len() / 1_000_000
+        )));
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| CliError::usage(format!("cannot read image {shown}: {e}")))?;
+    let mime = image_mime(&bytes).ok_or_else(|| {
+        CliError::usage(format!("{shown} is not a PNG, JPEG, GIF or WebP image"))
+    })?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    Ok(serde_json::json!({
+        "type": "image_url",
+        "image_url": {"url": format!("data:{mime};base64,{b64}")}
+    }))
+}
+
+/// The MIME type of an image, by its first bytes.
+fn image_mime(b: &[u8]) -> Option<&'static str> {
+    if b.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if b.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if b.starts_with(b"GIF87a") || b.starts_with(b"GIF89a") {
+        Some("image/gif")
+    } else if b.len() >= 12 && &b[0..4] == b"RIFF" && &b[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}

@@ -1,0 +1,486 @@
+//! One chat request's life: estimate → reserve → call → stream → classify → rotate or wait.
+//!
+//! Everything that happens is told as an [`Event`] on the channel; the function's return
+//! value says how it ended, so faces can pick an exit code without parsing events.
+
+use super::events::Event;
+use super::{ChatRequest, Router, task};
+use crate::engine::{self, Candidate, Classified, Decision, Demand, Grant, Pool, Unfit};
+use crate::model::{ModelRef, Reason, Task, Usage, now_ms};
+use crate::providers::{CallError, StreamEvent};
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// How a request ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum End {
+    /// The answer arrived whole.
+    Answered,
+    /// Bad input (exit 2).
+    Input,
+    /// No usable key for the task (exit 3).
+    NoCredentials,
+    /// Every candidate failed, or waiting would pass `max_wait` (exit 1).
+    Failed,
+    /// The caller went away (Esc, Ctrl+C, a dropped batch task).
+    Cancelled,
+}
+
+/// Attempts after which a request gives up even inside `max_wait` (a guard against loops).
+const ATTEMPT_CEILING: u32 = 24;
+
+/// What one call produced.
+enum CallEnd {
+    /// The whole answer.
+    Answered {
+        usage: Usage,
+        provider_usage: bool,
+    },
+    /// Failed before any text reached the caller: rotate.
+    Rotate(CallError),
+    /// Broke after text was shown: keep it, end with an error.
+    Broken(CallError, usize),
+    /// The receiver was dropped.
+    Cancelled,
+}
+
+impl Router {
+    /// Runs one request to its end, sending every event on `tx`.
+    pub async fn run(&self, req: ChatRequest, tx: &mpsc::Sender<Event>) -> End {
+        let out = Out(tx);
+        let images = count_images(&req.messages);
+        let prompt = last_user_text(&req.messages);
+        let (task, auto) = match req.task {
+            None | Some(Task::Auto) => (task::detect(&prompt, images.0), true),
+            Some(t) => (t, false),
+        };
+        if !out.send(Event::TaskSelected { task, auto }).await {
+            return End::Cancelled;
+        }
+        if prompt.trim().is_empty() && images.0 == 0 {
+            out.error("input", "the prompt is empty: type a question, or pipe one on stdin")
+                .await;
+            return End::Input;
+        }
+        let models = self.config.pools.get(&task).cloned().unwrap_or_default();
+        let prompt_tokens = models
+            .iter()
+            .map(|m| crate::tokens::estimate_messages(m, &req.messages, &req.tools))
+            .max()
+            .unwrap_or_else(|| {
+                crate::tokens::estimate_messages(
+                    &ModelRef::new("unknown", "unknown"),
+                    &req.messages,
+                    &req.tools,
+                )
+            });
+        let max_tokens = req
+            .max_tokens
+            .unwrap_or_else(|| crate::tokens::default_max_tokens(task));
+        let mut demand = Demand {
+            pool: Some(Pool::Chat(task)),
+            prompt_tokens,
+            max_tokens,
+            needs_tools: !req.tools.is_empty(),
+            images: images.0 as u32,
+            largest_image_bytes: images.1,
+            ..Demand::default()
+        };
+
+        let started = now_ms();
+        let max_wait = self.config.defaults.max_wait.as_millis() as u64;
+        let max_attempts = self.config.defaults.max_attempts.max(1) as usize;
+        let mut attempts: u32 = 0;
+        let mut rotation: Option<(Candidate, Classified)> = None;
+        loop {
+            let now = now_ms();
+            let decision = match self.decide(&demand, now) {
+                Ok(d) => d,
+                Err(msg) => {
+                    out.error("config", &msg).await;
+                    return End::Failed;
+                }
+            };
+            if let Some((from, why)) = rotation.take() {
+                let to = match &decision {
+                    Decision::Grant(g) => Some(g.candidate.model.to_string()),
+                    _ => None,
+                };
+                let ev = Event::ModelRotation {
+                    from: from.model.to_string(),
+                    to,
+                    key: from.key.masked.clone(),
+                    reason: why.reason,
+                    window: why.window,
+                    retry_after_ms: why.retry_after_ms,
+                    limit: why.limit,
+                };
+                if !out.send(ev).await {
+                    if let Decision::Grant(g) = &decision {
+                        self.release(g);
+                    }
+                    return End::Cancelled;
+                }
+            }
+            match decision {
+                Decision::Grant(grant) => {
+                    attempts += 1;
+                    let ev = Event::ModelSelected {
+                        provider: grant.candidate.model.provider.clone(),
+                        model: grant.candidate.model.id.clone(),
+                        key: grant.candidate.key.masked.clone(),
+                        account: grant.candidate.key.account.clone(),
+                        estimated_tokens: prompt_tokens,
+                        attempt: attempts,
+                    };
+                    if !out.send(ev).await {
+                        self.release(&grant);
+                        return End::Cancelled;
+                    }
+                    let sent_at = Instant::now();
+                    let mut first_token_ms = None;
+                    match self
+                        .call(&grant, &req, max_tokens, &out, sent_at, &mut first_token_ms)
+                        .await
+                    {
+                        CallEnd::Answered {
+                            usage,
+                            provider_usage,
+                        } => {
+                            self.complete(&grant, &usage);
+                            let spec = self.config.model(&grant.candidate.model);
+                            if attempts > 1 {
+                                out.send(Event::RateLimitRecovered {
+                                    provider: grant.candidate.model.provider.clone(),
+                                    model: grant.candidate.model.id.clone(),
+                                    attempts,
+                                })
+                                .await;
+                            }
+                            let latency_ms = sent_at.elapsed().as_millis() as u64;
+                            tracing::debug!(provider_usage, latency_ms, "answered");
+                            out.send(Event::Done {
+                                provider: grant.candidate.model.provider.clone(),
+                                model: grant.candidate.model.id.clone(),
+                                usage,
+                                estimated_prompt_tokens: prompt_tokens,
+                                cost_usd: spec.map(|s| s.cost(&usage)).unwrap_or(0.0),
+                                latency_ms,
+                                first_token_ms: first_token_ms.unwrap_or(latency_ms),
+                                attempts,
+                            })
+                            .await;
+                            return End::Answered;
+                        }
+                        CallEnd::Rotate(err) => {
+                            let why = err.classified.clone();
+                            self.fail(&grant, &err);
+                            if matches!(
+                                why.reason,
+                                Reason::RequestTooLarge
+                                    | Reason::ContextLength
+                                    | Reason::Decommissioned
+                            ) {
+                                demand.skip_models.push(grant.candidate.model.clone());
+                            }
+                            demand.tried.push(grant.candidate.clone());
+                            if demand.tried.len() >= max_attempts {
+                                // Tried enough distinct candidates: from now on only what the
+                                // engine says is ready (cooldowns now hold the failed ones).
+                                demand.tried.clear();
+                            }
+                            rotation = Some((grant.candidate.clone(), why));
+                            if attempts >= ATTEMPT_CEILING {
+                                out.error(
+                                    "server_error",
+                                    &format!("gave up after {attempts} attempts: {}", err),
+                                )
+                                .await;
+                                return End::Failed;
+                            }
+                        }
+                        CallEnd::Broken(err, shown) => {
+                            // The provider counted it: keep what we reserved as used.
+                            self.complete(
+                                &grant,
+                                &Usage {
+                                    prompt_tokens,
+                                    completion_tokens: (shown as u64).div_ceil(4),
+                                },
+                            );
+                            out.error(
+                                err.reason().as_str(),
+                                &format!(
+                                    "the answer from {} broke after {shown} characters ({err}); \
+                                     the partial answer is kept, ask again to get the rest",
+                                    grant.candidate.model
+                                ),
+                            )
+                            .await;
+                            return End::Failed;
+                        }
+                        CallEnd::Cancelled => {
+                            self.release(&grant);
+                            return End::Cancelled;
+                        }
+                    }
+                }
+                Decision::Wait { until, next } => {
+                    let now = now_ms();
+                    let wait_ms = until.saturating_sub(now);
+                    if now + wait_ms > started + max_wait {
+                        out.error(
+                            "rate_limited",
+                            &format!(
+                                "every model of the {task} pool is busy: the next one ({next}) \
+                                 frees in {}, longer than max_wait ({}); raise [defaults] \
+                                 max_wait or add keys of another account",
+                                crate::duration::format(std::time::Duration::from_millis(wait_ms)),
+                                crate::duration::format(self.config.defaults.max_wait),
+                            ),
+                        )
+                        .await;
+                        return End::Failed;
+                    }
+                    let ev = Event::NoModelsAvailable {
+                        task,
+                        wait_ms,
+                        next: next.to_string(),
+                    };
+                    if !out.send(ev).await {
+                        return End::Cancelled;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_millis(wait_ms)) => {}
+                        _ = tx.closed() => return End::Cancelled,
+                    }
+                }
+                Decision::Unfit(unfit) => {
+                    let (kind, end, msg) = describe_unfit(&unfit, task);
+                    out.error(kind, &msg).await;
+                    return end;
+                }
+            }
+        }
+    }
+
+    /// Reserves atomically through the store.
+    fn decide(&self, demand: &Demand, now: u64) -> Result<Decision, String> {
+        let mut out = None;
+        self.store
+            .transact(&mut |state| {
+                out = Some(engine::reserve(&self.fleet, state, demand, now));
+            })
+            .map_err(|e| e.to_string())?;
+        out.ok_or_else(|| "the state store did not run the decision".to_string())
+    }
+
+    fn complete(&self, grant: &Grant, usage: &Usage) {
+        let now = now_ms();
+        if let Err(e) = self.store.transact(&mut |state| {
+            engine::complete(&self.fleet, state, grant, usage, now);
+        }) {
+            tracing::warn!("could not record usage: {e}");
+        }
+    }
+
+    fn release(&self, grant: &Grant) {
+        if let Err(e) = self.store.transact(&mut |state| {
+            engine::release(state, grant);
+        }) {
+            tracing::warn!("could not release a reservation: {e}");
+        }
+    }
+
+    fn fail(&self, grant: &Grant, err: &CallError) {
+        let now = now_ms();
+        let readings = crate::engine::learn::rate_readings(
+            crate::model::Dialect::of_provider(&grant.candidate.model.provider),
+            &err.headers,
+        );
+        if let Err(e) = self.store.transact(&mut |state| {
+            if !readings.is_empty() {
+                engine::sync_headers(&self.fleet, state, &grant.candidate, &readings, now);
+            }
+            engine::fail(&self.fleet, state, grant, &err.classified, now);
+        }) {
+            tracing::warn!("could not record a failure: {e}");
+        }
+    }
+
+    fn sync(&self, candidate: &Candidate, headers: &crate::engine::Headers) {
+        let readings = crate::engine::learn::rate_readings(
+            crate::model::Dialect::of_provider(&candidate.model.provider),
+            headers,
+        );
+        if readings.is_empty() {
+            return;
+        }
+        let now = now_ms();
+        if let Err(e) = self.store.transact(&mut |state| {
+            engine::sync_headers(&self.fleet, state, candidate, &readings, now);
+        }) {
+            tracing::warn!("could not record rate-limit headers: {e}");
+        }
+    }
+
+    /// Calls the granted candidate and streams its answer to `out`.
+    async fn call(
+        &self,
+        grant: &Grant,
+        req: &ChatRequest,
+        max_tokens: u64,
+        out: &Out<'_>,
+        sent_at: Instant,
+        first_token_ms: &mut Option<u64>,
+    ) -> CallEnd {
+        let Some(endpoint) = self.endpoint(&grant.candidate) else {
+            return CallEnd::Rotate(CallError::local(
+                Reason::Auth,
+                format!("no key {} configured for {}", grant.candidate.key.masked, grant.candidate.model.provider),
+            ));
+        };
+        let mut body = serde_json::json!({
+            "model": grant.candidate.model.id,
+            "messages": req.messages,
+            "max_tokens": max_tokens,
+        });
+        if !req.tools.is_empty() {
+            body["tools"] = serde_json::Value::Array(req.tools.clone());
+        }
+        let mut stream = tokio::select! {
+            r = self.client.chat(&endpoint, &body) => match r {
+                Ok(s) => s,
+                Err(e) => return CallEnd::Rotate(e),
+            },
+            _ = out.0.closed() => return CallEnd::Cancelled,
+        };
+        self.sync(&grant.candidate, &stream.headers);
+        let mut shown = 0usize;
+        let mut usage = None;
+        loop {
+            let next = tokio::select! {
+                n = stream.next() => n,
+                _ = out.0.closed() => return CallEnd::Cancelled,
+            };
+            match next {
+                None => break,
+                Some(Ok(StreamEvent::Text(t))) => {
+                    if t.is_empty() {
+                        continue;
+                    }
+                    if first_token_ms.is_none() {
+                        *first_token_ms = Some(sent_at.elapsed().as_millis() as u64);
+                    }
+                    shown += t.len();
+                    if !out.send(Event::Delta { text: t }).await {
+                        return CallEnd::Cancelled;
+                    }
+                }
+                Some(Ok(StreamEvent::Usage(u))) => usage = Some(u),
+                Some(Ok(_)) => {}
+                Some(Err(e)) if shown == 0 => return CallEnd::Rotate(e),
+                Some(Err(e)) => return CallEnd::Broken(e, shown),
+            }
+        }
+        match usage {
+            Some(u) => CallEnd::Answered {
+                usage: u,
+                provider_usage: true,
+            },
+            None => CallEnd::Answered {
+                usage: Usage {
+                    prompt_tokens: grant.tokens.saturating_sub(max_tokens),
+                    completion_tokens: (shown as u64).div_ceil(4),
+                },
+                provider_usage: false,
+            },
+        }
+    }
+}
+
+/// Sends events; `false` once the receiver is gone.
+struct Out<'a>(&'a mpsc::Sender<Event>);
+
+impl Out<'_> {
+    async fn send(&self, ev: Event) -> bool {
+        self.0.send(ev).await.is_ok()
+    }
+
+    async fn error(&self, kind: &str, message: &str) {
+        let _ = self
+            .0
+            .send(Event::Error {
+                kind: kind.to_string(),
+                message: message.to_string(),
+            })
+            .await;
+    }
+}
+
+/// The error kind, end and message for a demand nothing can take.
+fn describe_unfit(unfit: &Unfit, task: Task) -> (&'static str, End, String) {
+    match unfit {
+        Unfit::NoCredentials { .. } => (
+            "no_credentials",
+            End::NoCredentials,
+            format!(
+                "no usable API key for the {task} pool: set GROQ_API_KEY, OPENAI_API_KEY or \
+                 TOGETHER_API_KEY, add one with `rota keys add PROVIDER`, or try `--demo`"
+            ),
+        ),
+        Unfit::TooLarge { needed, largest } => (
+            "input",
+            End::Input,
+            format!(
+                "the request needs {needed} tokens but the largest model of the {task} pool \
+                 takes {largest}: shorten the prompt or lower --max-tokens"
+            ),
+        ),
+        Unfit::NoCapableModel { why } => ("input", End::Input, why.clone()),
+        Unfit::Exhausted { why } => ("server_error", End::Failed, why.clone()),
+    }
+}
+
+/// The text of the last user message (text parts joined).
+pub fn last_user_text(messages: &[serde_json::Value]) -> String {
+    let Some(m) = messages
+        .iter()
+        .rev()
+        .find(|m| m.get("role").and_then(|r| r.as_str()) == Some("user"))
+    else {
+        return String::new();
+    };
+    match m.get("content") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(|t| t.as_str()))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// Image parts in the messages: how many, and the largest data-URL payload in bytes.
+pub fn count_images(messages: &[serde_json::Value]) -> (usize, u64) {
+    let mut count = 0;
+    let mut largest = 0u64;
+    for m in messages {
+        if let Some(serde_json::Value::Array(parts)) = m.get("content") {
+            for p in parts {
+                if p.get("type").and_then(|t| t.as_str()) == Some("image_url") {
+                    count += 1;
+                    let url = p
+                        .pointer("/image_url/url")
+                        .and_then(|u| u.as_str())
+                        .unwrap_or("");
+                    if let Some((_, b64)) = url.split_once(";base64,") {
+                        largest = largest.max(b64.len() as u64 * 3 / 4);
+                    }
+                }
+            }
+        }
+    }
+    (count, largest)
+}
