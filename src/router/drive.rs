@@ -335,9 +335,12 @@ impl Router {
         first_token_ms: &mut Option<u64>,
     ) -> CallEnd {
         let Some(endpoint) = self.endpoint(&grant.candidate) else {
-            return CallEnd::Rotate(CallError::local(
+            return CallEnd::Rotate(CallError::refused(
                 Reason::Auth,
-                format!("no key {} configured for {}", grant.candidate.key.masked, grant.candidate.model.provider),
+                format!(
+                    "no key {} configured for {}",
+                    grant.candidate.key.masked, grant.candidate.model.provider
+                ),
             ));
         };
         let mut body = serde_json::json!({

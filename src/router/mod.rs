@@ -45,7 +45,7 @@ impl Router {
     /// Builds a router over a config and a state store.
     pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
         let fleet = Fleet::from_config(&config);
-        let client = Client::new(Timeouts::from_defaults(&config.defaults));
+        let client = Client::new(Timeouts::from(&config.defaults));
         let mut endpoints = HashMap::new();
         for p in &config.providers {
             for k in &p.keys {

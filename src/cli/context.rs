@@ -1,0 +1,94 @@
+//! What every command that routes requests needs: the config (or the demo fleet), the
+//! state store and the router, opened once per process.
+
+use super::args::Global;
+use super::error::{CliError, exit};
+use crate::config::{Backend, Config};
+use crate::model::Task;
+use crate::router::Router;
+use crate::store::{MemoryStore, Store};
+use std::sync::Arc;
+
+/// An opened rota: router plus what keeps the demo fleet alive.
+pub struct Context {
+    /// The router every request goes through.
+    pub router: Arc<Router>,
+    /// The in-process simulated fleet and its temporary state dir (`--demo` only).
+    pub demo: Option<super::demo::Demo>,
+}
+
+/// The tokio runtime for a command (two workers: the machine has few cores to spare).
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failed(format!("could not start the async runtime: {e}")))
+}
+
+/// Reads the process environment (injected into config loading so tests need not).
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Loads the config named by the flags (or the default path), exit 2 on problems.
+pub fn load_config(global: &Global) -> Result<Config, CliError> {
+    let explicit = global.config.is_some() || process_env("ROTA_CONFIG").is_some();
+    let path = crate::config::config_path(global.config.as_deref(), &process_env);
+    crate::config::load(path.as_deref(), explicit, &process_env).map_err(|errs| {
+        CliError::usage(format!("the config has problems:\n{errs}"))
+            .hint("run `rota config check` to see them all; `rota config init` writes a commented starter")
+    })
+}
+
+impl Context {
+    /// Opens config (or the demo fleet), store and router. Exit 3 when no key exists at all.
+    pub async fn open(global: &Global, _task: Task) -> Result<Self, CliError> {
+        let ctx = Self::open_any(global).await?;
+        let config = ctx.router.config();
+        let has_key = config
+            .providers
+            .iter()
+            .any(|p| p.enabled && !p.keys.is_empty());
+        if !has_key {
+            return Err(CliError {
+                code: exit::NO_CREDENTIALS,
+                message: "no API keys configured".into(),
+                hint: Some(
+                    "set GROQ_API_KEY, OPENAI_API_KEY or TOGETHER_API_KEY, run `rota keys add groq`, \
+                     or try `rota --demo ask \"hello\"`"
+                        .into(),
+                ),
+            });
+        }
+        Ok(ctx)
+    }
+
+    /// Opens config (or the demo fleet), store and router, with or without keys.
+    pub async fn open_any(global: &Global) -> Result<Self, CliError> {
+        let (config, demo) = if global.demo {
+            let demo = super::demo::Demo::start().await?;
+            (demo.config.clone(), Some(demo))
+        } else {
+            (load_config(global)?, None)
+        };
+        let store = open_store(&config)?;
+        Ok(Self {
+            router: Arc::new(Router::new(config, store)),
+            demo,
+        })
+    }
+}
+
+/// Opens the state store the config asks for.
+pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, CliError> {
+    match config.state.backend {
+        Backend::Memory => Ok(Arc::new(MemoryStore::default())),
+        Backend::Local => {
+            // The SQLite store lands with the shared-state work; memory until then.
+            Ok(Arc::new(MemoryStore::default()))
+        }
+        Backend::Redis => Err(CliError::usage("[state] backend = \"redis\" is not built yet")
+            .hint("use backend = \"local\" (SQLite, shared by every rota process on this machine)")),
+    }
+}
