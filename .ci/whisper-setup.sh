@@ -197,6 +197,7 @@ until healthy "$PORT"; do
   if ! kill -0 "$PID" 2>/dev/null; then
     log "server exited early:"
     cat "$SERVER_LOG" >>"$LOG"
+    rm -f "$PID_FILE" "$PORT_FILE"
     false
   fi
   if [ "$SECONDS" -ge "$deadline" ]; then
