@@ -74,6 +74,9 @@ pub struct ChatStream {
     /// The reply's headers with lowercase names (for the engine's header sync).
     pub headers: Headers,
     body: Option<BodyStream>,
+    /// The rest of the body after `[DONE]`, read to its end before `next` says `None`
+    /// (so the connection returns to the pool), or in the background if dropped first.
+    tail: Option<BodyStream>,
     decoder: StreamDecoder,
     pending: VecDeque<StreamEvent>,
     error: Option<CallError>,
@@ -107,7 +110,12 @@ impl ChatStream {
                 self.body = None;
                 return Some(Err(e));
             }
-            let body = self.body.as_mut()?;
+            let Some(body) = self.body.as_mut() else {
+                if let Some(tail) = self.tail.take() {
+                    drain(tail, self.timeouts.idle.min(TAIL_WAIT)).await;
+                }
+                return None;
+            };
             let (wait, what) = if self.got_bytes {
                 (self.timeouts.idle, "idle_timeout")
             } else {
@@ -148,11 +156,7 @@ impl ChatStream {
                         self.body = None;
                         self.error = Some(e);
                     } else if self.decoder.is_done() {
-                        // Let an already-arrived end of body return the connection to the pool.
-                        if let Some(b) = self.body.as_mut() {
-                            let _ = b.next().now_or_never();
-                        }
-                        self.body = None;
+                        self.tail = self.body.take();
                         if let Err(e) = self.decoder.finish(&mut out) {
                             self.error = Some(e);
                         }
@@ -170,6 +174,38 @@ impl ChatStream {
             asm.push(&ev?);
         }
         Ok(asm.finish())
+    }
+}
+
+/// Longest wait for the end of a body after `[DONE]`.
+const TAIL_WAIT: Duration = Duration::from_millis(250);
+
+/// Reads what follows `[DONE]` (normally just the end of the body) so an HTTP/1.1
+/// connection goes back to the pool instead of being closed. Gives up after `limit` or
+/// 64 KiB.
+async fn drain(mut body: BodyStream, limit: Duration) {
+    let _ = tokio::time::timeout(limit, async {
+        let mut seen = 0usize;
+        while let Some(Ok(b)) = body.next().await {
+            seen += b.len();
+            if seen > 64 * 1024 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+impl Drop for ChatStream {
+    fn drop(&mut self) {
+        if let Some(mut tail) = self.tail.take() {
+            if let Some(None) = tail.next().now_or_never() {
+                return;
+            }
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(drain(tail, TAIL_WAIT));
+            }
+        }
     }
 }
 
@@ -257,6 +293,7 @@ impl Client {
             status,
             headers: headers.clone(),
             body: None,
+            tail: None,
             decoder: StreamDecoder::for_reply(ep.dialect, status, headers, ep.key.clone()),
             pending: VecDeque::new(),
             error: None,
