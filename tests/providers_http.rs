@@ -847,3 +847,12 @@ fn endpoint_from_config_and_timeouts_from_defaults() {
         (d.connect_timeout, d.first_byte_timeout, d.idle_timeout)
     );
 }
+
+#[test]
+fn clients_and_streams_can_move_between_tasks() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Client>();
+    send::<rota::providers::ChatStream>();
+    send_sync::<CallError>();
+}

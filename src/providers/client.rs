@@ -235,7 +235,12 @@ impl Client {
         if let Some(c) = pools.get(base_url) {
             return Ok(c.clone());
         }
-        let c = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if Url::parse(base_url).is_ok_and(|u| is_loopback(&u)) {
+            // A proxy cannot reach this machine's loopback: never route local servers through one.
+            builder = builder.no_proxy();
+        }
+        let c = builder
             .connect_timeout(self.inner.timeouts.connect)
             .retry(reqwest::retry::never())
             .redirect(reqwest::redirect::Policy::none())
