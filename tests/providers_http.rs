@@ -856,3 +856,39 @@ fn clients_and_streams_can_move_between_tasks() {
     send::<rota::providers::ChatStream>();
     send_sync::<CallError>();
 }
+
+#[tokio::test]
+async fn a_200_that_is_not_a_stream_is_a_bad_response() {
+    let page = "<html>captive portal</html>";
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{page}",
+        page.len()
+    );
+    let srv = raw_server(vec![Step::Write(reply.into_bytes())]).await;
+    let err = Client::new(timeouts())
+        .chat(
+            &endpoint(&srv.base(), Dialect::Generic, None),
+            &json!({"model": "m"}),
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), Reason::BadResponse);
+    assert_eq!(err.status, Some(200));
+}
+
+#[tokio::test]
+async fn an_https_client_builds_and_a_silent_tls_server_times_out() {
+    let srv = raw_server(vec![Step::Hang]).await;
+    // The fake server never answers the TLS handshake (it waits for an HTTP request).
+    let ep = endpoint(
+        &format!("https://{}/v1", srv.addr),
+        Dialect::OpenAi,
+        Some(KEY),
+    );
+    let err = Client::new(timeouts()).list_models(&ep).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Transport, "{err}");
+    assert_eq!(err.reason(), Reason::Timeout, "{err}");
+}

@@ -378,3 +378,17 @@ fn a_whole_completion_is_read_when_the_server_ignores_stream() {
     assert_eq!(o.finish_reason.as_deref(), Some("tool_calls"));
     assert_eq!(o.usage.map(|u| u.total()), Some(7));
 }
+
+#[test]
+fn a_body_without_any_chunk_is_a_bad_response() {
+    for body in [
+        "",
+        "<html><body>Sign in to the Wi-Fi</body></html>",
+        ": only a comment\n\n",
+    ] {
+        let err = decode_stream(Dialect::OpenAi, body.as_bytes()).unwrap_err();
+        assert_eq!(err.reason(), Reason::BadResponse, "{body:?}");
+    }
+    let only_done = decode_stream(Dialect::OpenAi, b"data: [DONE]\n\n").unwrap();
+    assert_eq!(only_done, ChatOutcome::default());
+}

@@ -80,6 +80,8 @@ struct ChunkDecoder {
     calls: Vec<CallSlot>,
     usage: Option<Usage>,
     finish: Option<String>,
+    /// Whether any chunk (or `[DONE]`) was read: a body with neither is no answer.
+    seen: bool,
     done: bool,
     ended: bool,
 }
@@ -97,6 +99,7 @@ impl ChunkDecoder {
             calls: Vec::new(),
             usage: None,
             finish: None,
+            seen: false,
             done: false,
             ended: false,
         }
@@ -112,6 +115,7 @@ impl ChunkDecoder {
             return Ok(Step::Events);
         }
         if data == "[DONE]" {
+            self.seen = true;
             self.done = true;
             return Ok(Step::Events);
         }
@@ -134,6 +138,7 @@ impl ChunkDecoder {
         if chunk.error.as_ref().is_some_and(|e| !e.is_null()) {
             return Ok(Step::ProviderError(data.to_string()));
         }
+        self.seen = true;
         self.chunk(&chunk, out);
         Ok(Step::Events)
     }
@@ -231,19 +236,27 @@ impl ChunkDecoder {
         }
     }
 
-    /// The stream ended: delivers `Finish` and `Usage`, once.
-    fn end(&mut self, out: &mut Vec<StreamEvent>) {
+    /// The stream ended: delivers `Finish` and `Usage`, once. A body that held no chunk at
+    /// all (an HTML page, an empty 200) is a bad response.
+    fn end(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), CallError> {
         if self.ended {
-            return;
+            return Ok(());
         }
         self.ended = true;
         self.done = true;
+        if !self.seen {
+            return Err(CallError::bad_response(
+                "the provider's reply held no answer (no `data:` chunk): check the provider's \
+                 base_url, or try another model",
+            ));
+        }
         if let Some(f) = self.finish.take() {
             out.push(StreamEvent::Finish(f));
         }
         if let Some(u) = self.usage.take() {
             out.push(StreamEvent::Usage(u));
         }
+        Ok(())
     }
 }
 
@@ -287,11 +300,10 @@ impl StreamDecoder {
     /// The stream ended (with or without `[DONE]`): appends the last events.
     pub fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), CallError> {
         let events = self.sse.finish();
-        let r = self.events(&events, out);
-        if r.is_ok() {
-            self.chunks.end(out);
-        }
-        r
+        self.events(&events, out)?;
+        self.chunks
+            .end(out)
+            .map_err(|e| e.with_reply(self.status, &self.headers))
     }
 
     /// Whether `[DONE]` was seen (nothing after it matters).
@@ -306,8 +318,9 @@ impl StreamDecoder {
             ..SseEvent::default()
         };
         self.events(std::slice::from_ref(&ev), out)?;
-        self.chunks.end(out);
-        Ok(())
+        self.chunks
+            .end(out)
+            .map_err(|e| e.with_reply(self.status, &self.headers))
     }
 
     fn events(&mut self, events: &[SseEvent], out: &mut Vec<StreamEvent>) -> Result<(), CallError> {

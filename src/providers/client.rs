@@ -116,17 +116,21 @@ impl ChatStream {
                 }
                 return None;
             };
-            let (wait, what) = if self.got_bytes {
-                (self.timeouts.idle, "idle_timeout")
+            let (wait, what, when) = if self.got_bytes {
+                (self.timeouts.idle, "idle_timeout", "mid-answer")
             } else {
-                (self.timeouts.first_byte, "first_byte_timeout")
+                (
+                    self.timeouts.first_byte,
+                    "first_byte_timeout",
+                    "before its first token",
+                )
             };
             let mut out = Vec::new();
             match tokio::time::timeout(wait, body.next()).await {
                 Err(_) => {
                     self.body = None;
                     return Some(Err(CallError::timeout(format!(
-                        "{} went silent for {} mid-answer: try again, or raise {what} in [defaults]",
+                        "{} went silent for {} {when}: try again, or raise {what} in [defaults]",
                         self.host,
                         secs(wait)
                     ))
