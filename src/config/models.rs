@@ -97,7 +97,7 @@ pub(crate) fn apply_pools(
             let m = match text.parse::<ModelRef>() {
                 Ok(m) => m,
                 Err(e) => {
-                    sink.at(span, format!("pool `{name}`: {e}"), ());
+                    sink.at(span, format!("pool `{name}`: {e}"), "write e.g. \"groq/llama-3.1-8b-instant\"");
                     continue;
                 }
             };
