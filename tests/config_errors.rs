@@ -36,34 +36,94 @@ fn syntax_error_has_a_place() {
 
 #[test]
 fn unknown_keys_list_the_valid_ones() {
-    let e = one("[defaults]\ntaks = \"fast\"\n", 2, 1, "unknown key `taks` in [defaults]");
+    let e = one(
+        "[defaults]\ntaks = \"fast\"\n",
+        2,
+        1,
+        "unknown key `taks` in [defaults]",
+    );
     assert!(e.hint.unwrap().contains("task, max_attempts"));
-    one("colour = 1\n", 1, 1, "unknown key `colour` at the top level");
-    let e = one("[providers.groq]\nkey = \"gsk_test_0001\"\n", 2, 1, "unknown key `key` in [providers.groq]");
+    one(
+        "colour = 1\n",
+        1,
+        1,
+        "unknown key `colour` at the top level",
+    );
+    let e = one(
+        "[providers.groq]\nkey = \"gsk_test_0001\"\n",
+        2,
+        1,
+        "unknown key `key` in [providers.groq]",
+    );
     assert!(!e.to_string().contains("gsk_test_0001"));
-    one("[providers.mistral]\n", 1, 12, "unknown key `mistral` in [providers]");
-    one("[[models]]\nprovider = \"groq\"\nid = \"llama-3.1-8b-instant\"\nrpmm = 3\n", 4, 1, "unknown key `rpmm`");
+    one(
+        "[providers.mistral]\n",
+        1,
+        12,
+        "unknown key `mistral` in [providers]",
+    );
+    one(
+        "[[models]]\nprovider = \"groq\"\nid = \"llama-3.1-8b-instant\"\nrpmm = 3\n",
+        4,
+        1,
+        "unknown key `rpmm`",
+    );
 }
 
 #[test]
 fn wrong_types() {
-    one("[defaults]\nmax_attempts = \"3\"\n", 2, 16, "must be a whole number, not a string");
-    one("[providers.groq]\nenabled = \"yes\"\n", 2, 11, "must be true or false");
-    one("[ui]\ntheme = 3\n", 2, 9, "must be a string, not an integer");
+    one(
+        "[defaults]\nmax_attempts = \"3\"\n",
+        2,
+        16,
+        "must be a whole number, not a string",
+    );
+    one(
+        "[providers.groq]\nenabled = \"yes\"\n",
+        2,
+        11,
+        "must be true or false",
+    );
+    one(
+        "[ui]\ntheme = 3\n",
+        2,
+        9,
+        "must be a string, not an integer",
+    );
     one("defaults = 3\n", 1, 12, "must be a table");
 }
 
 #[test]
 fn bad_durations() {
-    let e = one("[defaults]\nmax_wait = \"2 minutes\"\n", 2, 12, "is not a duration");
+    let e = one(
+        "[defaults]\nmax_wait = \"2 minutes\"\n",
+        2,
+        12,
+        "is not a duration",
+    );
     assert!(e.hint.unwrap().contains("max_wait = \"120s\""));
-    one("[defaults]\nidle_timeout = \"0s\"\n", 2, 16, "longer than 0s");
+    one(
+        "[defaults]\nidle_timeout = \"0s\"\n",
+        2,
+        16,
+        "longer than 0s",
+    );
 }
 
 #[test]
 fn bad_urls() {
-    one("[providers.openai]\nbase_url = \"api.openai.com/v1\"\n", 2, 12, "is not an http(s) URL");
-    one("[providers.openai]\nbase_url = \"https://h:99999/v1\"\n", 2, 12, "invalid port");
+    one(
+        "[providers.openai]\nbase_url = \"api.openai.com/v1\"\n",
+        2,
+        12,
+        "is not an http(s) URL",
+    );
+    one(
+        "[providers.openai]\nbase_url = \"https://h:99999/v1\"\n",
+        2,
+        12,
+        "invalid port",
+    );
 }
 
 #[test]
@@ -97,16 +157,31 @@ fn custom_provider_needs_base_url_and_unique_model_ids() {
 
 #[test]
 fn pools_checked() {
-    one("[pools]\nfast = [\"groq/nope\"]\n", 2, 9, "not a known model");
+    one(
+        "[pools]\nfast = [\"groq/nope\"]\n",
+        2,
+        9,
+        "not a known model",
+    );
     one(
         "[pools]\nfast = [\"groq/llama-3.1-8b-instant\", \"groq/llama-3.1-8b-instant\"]\n",
         2,
         38,
         "lists `groq/llama-3.1-8b-instant` twice",
     );
-    one("[pools]\nquick = []\n", 2, 1, "`quick` in [pools] is not a task");
+    one(
+        "[pools]\nquick = []\n",
+        2,
+        1,
+        "`quick` in [pools] is not a task",
+    );
     one("[pools]\nauto = []\n", 2, 1, "has no pool");
-    one("[pools]\nfast = [\"nomodel\"]\n", 2, 9, "not a model reference");
+    one(
+        "[pools]\nfast = [\"nomodel\"]\n",
+        2,
+        9,
+        "not a model reference",
+    );
 }
 
 #[test]
@@ -123,13 +198,28 @@ fn limits_must_be_positive() {
         7,
         "must be greater than 0, not -5",
     );
-    one("[transcription]\nmax_file_mb = 0\n", 2, 15, "greater than 0");
+    one(
+        "[transcription]\nmax_file_mb = 0\n",
+        2,
+        15,
+        "greater than 0",
+    );
 }
 
 #[test]
 fn safety_margin_and_max_attempts() {
-    one("[defaults]\nsafety_margin = 1.0\n", 2, 17, "at least 0 and below 1");
-    one("[defaults]\nsafety_margin = -0.1\n", 2, 17, "at least 0 and below 1");
+    one(
+        "[defaults]\nsafety_margin = 1.0\n",
+        2,
+        17,
+        "at least 0 and below 1",
+    );
+    one(
+        "[defaults]\nsafety_margin = -0.1\n",
+        2,
+        17,
+        "at least 0 and below 1",
+    );
     one("[defaults]\nmax_attempts = 0\n", 2, 16, "at least 1");
 }
 
@@ -143,9 +233,24 @@ fn keys_over_plain_http_to_another_host() {
     );
     assert!(e.hint.unwrap().contains("https"));
     // Loopback and keyless are fine.
-    parse("[providers.groq]\nbase_url = \"http://127.0.0.7:9/v1\"\nkeys = [\"gsk_test_0001\"]\n", "c", &no_env).unwrap();
-    parse("[providers.groq]\nbase_url = \"http://[::1]:9/v1\"\nkeys = [\"gsk_test_0001\"]\n", "c", &no_env).unwrap();
-    parse("[[providers.custom]]\nname = \"lan\"\nbase_url = \"http://10.0.0.5/v1\"\n", "c", &no_env).unwrap();
+    parse(
+        "[providers.groq]\nbase_url = \"http://127.0.0.7:9/v1\"\nkeys = [\"gsk_test_0001\"]\n",
+        "c",
+        &no_env,
+    )
+    .unwrap();
+    parse(
+        "[providers.groq]\nbase_url = \"http://[::1]:9/v1\"\nkeys = [\"gsk_test_0001\"]\n",
+        "c",
+        &no_env,
+    )
+    .unwrap();
+    parse(
+        "[[providers.custom]]\nname = \"lan\"\nbase_url = \"http://10.0.0.5/v1\"\n",
+        "c",
+        &no_env,
+    )
+    .unwrap();
     one(
         "[[providers.custom]]\nname = \"lan\"\nbase_url = \"http://10.0.0.5/v1\"\nkeys = [\"k_test_0001\"]\n",
         3,
@@ -156,7 +261,12 @@ fn keys_over_plain_http_to_another_host() {
 
 #[test]
 fn task_names() {
-    one("[defaults]\ntask = \"quick\"\n", 2, 8, "unknown task `quick`");
+    one(
+        "[defaults]\ntask = \"quick\"\n",
+        2,
+        8,
+        "unknown task `quick`",
+    );
     one(
         "[[models]]\nprovider = \"groq\"\nid = \"llama-3.1-8b-instant\"\ntasks = [\"fast\", \"chat\"]\n",
         4,
@@ -167,10 +277,25 @@ fn task_names() {
 
 #[test]
 fn other_values() {
-    one("[state]\nbackend = \"postgres\"\n", 2, 11, "local, memory or redis");
+    one(
+        "[state]\nbackend = \"postgres\"\n",
+        2,
+        11,
+        "local, memory or redis",
+    );
     one("[state]\nredis_url = \"http://x\"\n", 2, 13, "redis://");
-    one("[transcription]\norder = [\"groq\", \"whisperer\"]\n", 2, 18, "not a provider");
-    one("[[models]]\nprovider = \"mistral\"\nid = \"x\"\n", 2, 12, "not a built-in provider");
+    one(
+        "[transcription]\norder = [\"groq\", \"whisperer\"]\n",
+        2,
+        18,
+        "not a provider",
+    );
+    one(
+        "[[models]]\nprovider = \"mistral\"\nid = \"x\"\n",
+        2,
+        12,
+        "not a built-in provider",
+    );
     one("[[models]]\nprovider = \"groq\"\n", 1, 1, "has no `id`");
 }
 
@@ -222,10 +347,18 @@ fn environment_problems_name_the_variable() {
         "GROQ_API_KEY" => Some("gsk_test_0001".to_string()),
         _ => None,
     };
-    let Err(ConfigErrors(e)) = parse("", "c.toml", &env) else { panic!() };
+    let Err(ConfigErrors(e)) = parse("", "c.toml", &env) else {
+        panic!()
+    };
     assert_eq!(e.len(), 2, "{e:#?}");
     let shown = ConfigErrors(e).to_string();
-    assert!(shown.contains("$GROQ_BASE_URL: keys of `groq` would be sent over plain http"), "{shown}");
-    assert!(shown.contains("$OPENAI_BASE_URL: `not a url` is not an http(s) URL"), "{shown}");
+    assert!(
+        shown.contains("$GROQ_BASE_URL: keys of `groq` would be sent over plain http"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("$OPENAI_BASE_URL: `not a url` is not an http(s) URL"),
+        "{shown}"
+    );
     assert!(!shown.contains("gsk_test_0001"));
 }

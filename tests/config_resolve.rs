@@ -15,7 +15,10 @@ fn ok(text: &str) -> Config {
 }
 
 fn with_env(text: &str, vars: &[(&str, &str)]) -> Config {
-    let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     parse(text, "c.toml", &|k: &str| map.get(k).cloned()).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -28,9 +31,18 @@ fn empty_file_is_builtins() {
     let c = ok("");
     let names: Vec<_> = c.providers.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["groq", "openai", "together"]);
-    assert_eq!(c.provider("groq").unwrap().base_url, "https://api.groq.com/openai/v1");
-    assert_eq!(c.provider("openai").unwrap().base_url, "https://api.openai.com/v1");
-    assert_eq!(c.provider("together").unwrap().base_url, "https://api.together.xyz/v1");
+    assert_eq!(
+        c.provider("groq").unwrap().base_url,
+        "https://api.groq.com/openai/v1"
+    );
+    assert_eq!(
+        c.provider("openai").unwrap().base_url,
+        "https://api.openai.com/v1"
+    );
+    assert_eq!(
+        c.provider("together").unwrap().base_url,
+        "https://api.together.xyz/v1"
+    );
     assert!(c.providers.iter().all(|p| p.keys.is_empty() && p.enabled));
     assert_eq!(c.models, rota::catalog::builtin());
     assert_eq!(c.defaults, rota::config::Defaults::default());
@@ -44,7 +56,9 @@ fn empty_file_is_builtins() {
 
 #[test]
 fn defaults_are_read() {
-    let c = ok("[defaults]\ntask = \"code\"\nmax_attempts = 5\nmax_wait = \"1h30m\"\nsafety_margin = 0\nconnect_timeout = \"3s\"\nfirst_byte_timeout = \"2m\"\nidle_timeout = \"500ms\"\n");
+    let c = ok(
+        "[defaults]\ntask = \"code\"\nmax_attempts = 5\nmax_wait = \"1h30m\"\nsafety_margin = 0\nconnect_timeout = \"3s\"\nfirst_byte_timeout = \"2m\"\nidle_timeout = \"500ms\"\n",
+    );
     assert_eq!(c.defaults.task, Task::Code);
     assert_eq!(c.defaults.max_attempts, 5);
     assert_eq!(c.defaults.max_wait, Duration::from_secs(5400));
@@ -72,7 +86,10 @@ fn env_keys_with_gaps_are_added_and_deduplicated() {
     let masked: Vec<_> = groq.keys.iter().map(|k| k.masked()).collect();
     assert_eq!(masked, ["…0001", "…0002", "…0004", "…0077"]);
     assert_eq!(c.provider("openai").unwrap().keys.len(), 1);
-    assert_eq!(c.provider("together").unwrap().base_url, "http://127.0.0.1:9999/together/v1");
+    assert_eq!(
+        c.provider("together").unwrap().base_url,
+        "http://127.0.0.1:9999/together/v1"
+    );
     assert_eq!(c.tavily_key.as_ref().unwrap().expose(), "tvly-test-0001");
 }
 
@@ -87,8 +104,17 @@ fn accounts_shared_own_and_unique() {
         "  \"gsk_test_d_0004\",\n",
         "]\n",
     ));
-    let accounts: Vec<_> = c.provider("groq").unwrap().keys.iter().map(|k| k.account.as_str()).collect();
-    assert_eq!(accounts, ["team-a", "team-a", "key-…0003", "key-…0003-2", "key-…0004"]);
+    let accounts: Vec<_> = c
+        .provider("groq")
+        .unwrap()
+        .keys
+        .iter()
+        .map(|k| k.account.as_str())
+        .collect();
+    assert_eq!(
+        accounts,
+        ["team-a", "team-a", "key-…0003", "key-…0003-2", "key-…0004"]
+    );
 }
 
 #[test]
@@ -101,7 +127,10 @@ fn custom_providers_and_their_models() {
         "[[providers.custom.models]]\nid = \"big\"\ntasks = [\"research\"]\nparallel_tools = true\n",
     ));
     let names: Vec<_> = c.providers.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["groq", "openai", "together", "custom:local", "custom:lab-2"]);
+    assert_eq!(
+        names,
+        ["groq", "openai", "together", "custom:local", "custom:lab-2"]
+    );
     let local = c.provider("custom:local").unwrap();
     assert_eq!(local.base_url, "http://127.0.0.1:8000/v1");
     assert_eq!(local.keys.len(), 1);
@@ -112,12 +141,23 @@ fn custom_providers_and_their_models() {
     assert_eq!(q.limits.rpm, Some(60));
     assert!(q.parallel_tools && q.tools);
     // Priority 1 puts it first in the fast pool; the disabled provider's model is left out.
-    assert_eq!(c.pools[&Task::Fast][0], r("custom:local/qwen2.5-7b-instruct"));
+    assert_eq!(
+        c.pools[&Task::Fast][0],
+        r("custom:local/qwen2.5-7b-instruct")
+    );
     assert!(!c.pools[&Task::Research].contains(&r("custom:lab-2/big")));
     assert!(c.model(&r("custom:lab-2/big")).is_some());
     // A custom provider that serves transcription joins the default order.
-    assert_eq!(c.transcription.order, ["groq", "openai", "together", "custom:local"]);
-    assert!(c.model(&r("custom:local/whisper-small")).unwrap().audio.is_some());
+    assert_eq!(
+        c.transcription.order,
+        ["groq", "openai", "together", "custom:local"]
+    );
+    assert!(
+        c.model(&r("custom:local/whisper-small"))
+            .unwrap()
+            .audio
+            .is_some()
+    );
 }
 
 #[test]
@@ -128,7 +168,11 @@ fn models_override_and_add() {
     ));
     let m = c.model(&r("groq/llama-3.3-70b-versatile")).unwrap();
     assert_eq!(m.limits.tpm, Some(64000));
-    assert_eq!(m.limits.rpm, Some(30), "untouched fields keep the catalog's figures");
+    assert_eq!(
+        m.limits.rpm,
+        Some(30),
+        "untouched fields keep the catalog's figures"
+    );
     assert_eq!(m.priority, 1);
     assert_eq!(c.pools[&Task::Fast][0], r("groq/llama-3.3-70b-versatile"));
     let added = c.model(&r("openai/gpt-4.1-mini")).unwrap();
@@ -151,7 +195,12 @@ fn default_pools_follow_priority_then_cost() {
                 (s.priority, s.input_cost_per_mtok)
             })
             .collect();
-        assert!(keyed.windows(2).all(|w| w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 <= w[1].1)), "{task}: {keyed:?}");
+        assert!(
+            keyed
+                .windows(2)
+                .all(|w| w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 <= w[1].1)),
+            "{task}: {keyed:?}"
+        );
     }
     assert!(!c.pools.contains_key(&Task::Auto));
 }
@@ -162,18 +211,36 @@ fn pools_replace_and_disabled_providers_drop_out() {
         "[providers.openai]\nenabled = false\n",
         "[pools]\nfast = [\"groq/llama-3.3-70b-versatile\", \"openai/gpt-4o-mini\", \"groq/openai/gpt-oss-20b\"]\n",
     ));
-    assert_eq!(c.pools[&Task::Fast], [r("groq/llama-3.3-70b-versatile"), r("groq/openai/gpt-oss-20b")]);
-    assert!(c.pools[&Task::Vision].iter().all(|m| m.provider != "openai"));
-    assert!(!c.pools[&Task::Research].is_empty(), "pools not named keep their defaults");
+    assert_eq!(
+        c.pools[&Task::Fast],
+        [
+            r("groq/llama-3.3-70b-versatile"),
+            r("groq/openai/gpt-oss-20b")
+        ]
+    );
+    assert!(
+        c.pools[&Task::Vision]
+            .iter()
+            .all(|m| m.provider != "openai")
+    );
+    assert!(
+        !c.pools[&Task::Research].is_empty(),
+        "pools not named keep their defaults"
+    );
 }
 
 #[test]
 fn other_sections() {
-    let c = ok("[transcription]\norder = [\"openai\", \"groq\"]\nmax_file_mb = 100\n[state]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:6379/0\"\n[ui]\ntheme = \"dark\"\n[tools]\ntavily_key = \"tvly-test-0002\"\n");
+    let c = ok(
+        "[transcription]\norder = [\"openai\", \"groq\"]\nmax_file_mb = 100\n[state]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:6379/0\"\n[ui]\ntheme = \"dark\"\n[tools]\ntavily_key = \"tvly-test-0002\"\n",
+    );
     assert_eq!(c.transcription.order, ["openai", "groq"]);
     assert_eq!(c.transcription.max_file_mb, 100);
     assert_eq!(c.state.backend, Backend::Redis);
-    assert_eq!(c.state.redis_url.as_deref(), Some("redis://127.0.0.1:6379/0"));
+    assert_eq!(
+        c.state.redis_url.as_deref(),
+        Some("redis://127.0.0.1:6379/0")
+    );
     assert_eq!(c.theme, "dark");
     assert_eq!(c.tavily_key.as_ref().unwrap().masked(), "…0002");
     assert!(!format!("{c:?}").contains("tvly-test-0002"));
@@ -182,24 +249,49 @@ fn other_sections() {
 #[test]
 fn example_parses_as_is_and_with_every_example_line() {
     let plain = ok(EXAMPLE);
-    assert!(plain.providers.iter().all(|p| p.keys.is_empty()), "the starter file holds no keys");
+    assert!(
+        plain.providers.iter().all(|p| p.keys.is_empty()),
+        "the starter file holds no keys"
+    );
     let full: String = EXAMPLE
         .lines()
-        .map(|l| l.strip_prefix("#> ").or_else(|| (l == "#>").then_some("")).unwrap_or(l))
+        .map(|l| {
+            l.strip_prefix("#> ")
+                .or_else(|| (l == "#>").then_some(""))
+                .unwrap_or(l)
+        })
         .collect::<Vec<_>>()
         .join("\n");
     let c = ok(&full);
     assert_eq!(c.provider("groq").unwrap().keys.len(), 2);
     assert_eq!(c.provider("groq").unwrap().keys[1].account, "team-b");
     assert!(c.provider("custom:local").is_some());
-    assert_eq!(c.pools[&Task::Fast][2], r("custom:local/qwen2.5-7b-instruct"));
-    assert_eq!(c.state.redis_url.as_deref(), Some("redis://127.0.0.1:6379/0"));
+    assert_eq!(
+        c.pools[&Task::Fast][2],
+        r("custom:local/qwen2.5-7b-instruct")
+    );
+    assert_eq!(
+        c.state.redis_url.as_deref(),
+        Some("redis://127.0.0.1:6379/0")
+    );
     assert!(c.tavily_key.is_some());
     // Every setting appears in the example.
     for field in MODEL_FIELDS.iter().chain(rota::config::SECTIONS) {
-        assert!(full.contains(&format!("{field} ")) || full.contains(&format!("[{field}")), "example lacks {field}");
+        assert!(
+            full.contains(&format!("{field} ")) || full.contains(&format!("[{field}")),
+            "example lacks {field}"
+        );
     }
-    for key in ["connect_timeout", "first_byte_timeout", "idle_timeout", "max_file_mb", "redis_url", "theme", "enabled", "account"] {
+    for key in [
+        "connect_timeout",
+        "first_byte_timeout",
+        "idle_timeout",
+        "max_file_mb",
+        "redis_url",
+        "theme",
+        "enabled",
+        "account",
+    ] {
         assert!(full.contains(key), "example lacks {key}");
     }
     // Keys in it are obviously fake.
@@ -220,5 +312,9 @@ fn load_missing_file_default_vs_explicit() {
     assert_eq!(c.path.as_deref(), Some(file.as_path()));
     std::fs::write(&file, "[ui]\ntheme = 1\n").unwrap();
     let e = load(Some(&file), false, &no_env).unwrap_err();
-    assert!(e.to_string().starts_with(&format!("{}:2:9: ", file.display())), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}:2:9: ", file.display())),
+        "{e}"
+    );
 }

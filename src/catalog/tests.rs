@@ -32,16 +32,31 @@ fn builtin_parses_and_has_the_required_models() {
         "together/meta-llama/Llama-3.3-70B-Instruct-Turbo",
         "together/openai/whisper-large-v3",
     ] {
-        assert!(models.iter().any(|m| m.model.to_string() == want), "missing {want}");
+        assert!(
+            models.iter().any(|m| m.model.to_string() == want),
+            "missing {want}"
+        );
     }
-    assert!(models.iter().any(|m| m.model.provider == "together" && m.vision));
-    assert!(models.iter().any(|m| m.model.provider == "together" && m.tasks.contains(&Task::Code)));
+    assert!(
+        models
+            .iter()
+            .any(|m| m.model.provider == "together" && m.vision)
+    );
+    assert!(
+        models
+            .iter()
+            .any(|m| m.model.provider == "together" && m.tasks.contains(&Task::Code))
+    );
 }
 
 #[test]
 fn no_retired_model() {
     for m in builtin() {
-        assert!(!RETIRED.iter().any(|r| m.model.id.contains(r)), "{} is retired", m.model);
+        assert!(
+            !RETIRED.iter().any(|r| m.model.id.contains(r)),
+            "{} is retired",
+            m.model
+        );
         assert!(!m.model.id.contains("vision-preview"), "{}", m.model);
     }
 }
@@ -50,22 +65,44 @@ fn no_retired_model() {
 fn every_model_cites_a_source_with_a_date_and_has_figures() {
     for m in builtin() {
         let src = m.source.clone().unwrap_or_default();
-        assert!(src.contains("https://") && src.contains("(read 20"), "{}: {src}", m.model);
+        assert!(
+            src.contains("https://") && src.contains("(read 20"),
+            "{}: {src}",
+            m.model
+        );
         assert!(m.limits.rpm.is_some(), "{} has no rpm", m.model);
         if !m.transcription {
             assert!(m.context_window.is_some(), "{}", m.model);
-            assert!(m.input_cost_per_mtok > 0.0 && m.output_cost_per_mtok > 0.0, "{}", m.model);
+            assert!(
+                m.input_cost_per_mtok > 0.0 && m.output_cost_per_mtok > 0.0,
+                "{}",
+                m.model
+            );
         }
     }
 }
 
 #[test]
 fn groq_limits_are_per_model_not_flat() {
-    let groq: Vec<_> = builtin().into_iter().filter(|m| m.model.provider == "groq" && !m.transcription).collect();
+    let groq: Vec<_> = builtin()
+        .into_iter()
+        .filter(|m| m.model.provider == "groq" && !m.transcription)
+        .collect();
     let tpms: std::collections::BTreeSet<_> = groq.iter().filter_map(|m| m.limits.tpm).collect();
     assert!(tpms.len() >= 3, "{tpms:?}");
-    let m8b = groq.iter().find(|m| m.model.id == "llama-3.1-8b-instant").unwrap();
-    assert_eq!((m8b.limits.rpm, m8b.limits.rpd, m8b.limits.tpm, m8b.limits.tpd), (Some(30), Some(14400), Some(6000), Some(500000)));
+    let m8b = groq
+        .iter()
+        .find(|m| m.model.id == "llama-3.1-8b-instant")
+        .unwrap();
+    assert_eq!(
+        (
+            m8b.limits.rpm,
+            m8b.limits.rpd,
+            m8b.limits.tpm,
+            m8b.limits.tpd
+        ),
+        (Some(30), Some(14400), Some(6000), Some(500000))
+    );
 }
 
 #[test]
@@ -73,7 +110,12 @@ fn pool_members_have_the_capabilities_they_need() {
     let models = builtin();
     let providers: Vec<_> = crate::config::BUILTIN_PROVIDERS
         .iter()
-        .map(|(n, u)| crate::config::ProviderConfig { name: n.to_string(), base_url: u.to_string(), keys: vec![], enabled: true })
+        .map(|(n, u)| crate::config::ProviderConfig {
+            name: n.to_string(),
+            base_url: u.to_string(),
+            keys: vec![],
+            enabled: true,
+        })
         .collect();
     let pools = crate::config::default_pools(&models, &providers);
     for task in Task::POOLS {
@@ -83,23 +125,43 @@ fn pool_members_have_the_capabilities_they_need() {
             let m = models.iter().find(|m| &m.model == r).unwrap();
             assert!(m.parallel_tools, "{r} in {task} lacks parallel tools");
             if task == Task::Vision {
-                let img = m.images.as_ref().unwrap_or_else(|| panic!("{r} has no image limits"));
-                assert!(m.vision && img.max_images > 0 && img.max_image_bytes > 0, "{r}");
+                let img = m
+                    .images
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("{r} has no image limits"));
+                assert!(
+                    m.vision && img.max_images > 0 && img.max_image_bytes > 0,
+                    "{r}"
+                );
             }
         }
     }
     assert_eq!(pools[&Task::Fast][0].id, "llama-3.1-8b-instant");
-    assert!(pools[&Task::Vision].iter().any(|m| m.id.contains("llama-4-scout")));
+    assert!(
+        pools[&Task::Vision]
+            .iter()
+            .any(|m| m.id.contains("llama-4-scout"))
+    );
 }
 
 #[test]
 fn whisper_models_have_audio_limits() {
-    let whisper: Vec<_> = builtin().into_iter().filter(|m| m.model.id.contains("whisper")).collect();
+    let whisper: Vec<_> = builtin()
+        .into_iter()
+        .filter(|m| m.model.id.contains("whisper"))
+        .collect();
     assert_eq!(whisper.len(), 4);
     for m in whisper {
         assert!(m.transcription && m.tasks.is_empty(), "{}", m.model);
-        let a = m.audio.as_ref().unwrap_or_else(|| panic!("{} has no audio limits", m.model));
-        assert!(!a.formats.is_empty() && a.cost_per_hour > 0.0, "{}", m.model);
+        let a = m
+            .audio
+            .as_ref()
+            .unwrap_or_else(|| panic!("{} has no audio limits", m.model));
+        assert!(
+            !a.formats.is_empty() && a.cost_per_hour > 0.0,
+            "{}",
+            m.model
+        );
         if m.model.provider != "together" {
             assert!(a.max_upload_bytes.is_some(), "{}", m.model);
         }

@@ -56,7 +56,11 @@ pub fn run(action: ConfigAction, global: &Global) -> Result<i32, CliError> {
                             let _ = writeln!(out, "ok: {}", p.display());
                         }
                         None => {
-                            let _ = writeln!(out, "ok: no file at {} (built-ins and the environment only)", path.display());
+                            let _ = writeln!(
+                                out,
+                                "ok: no file at {} (built-ins and the environment only)",
+                                path.display()
+                            );
                         }
                     }
                     let _ = writeln!(out, "{}", summary(&c));
@@ -78,7 +82,10 @@ pub fn run(action: ConfigAction, global: &Global) -> Result<i32, CliError> {
         ConfigAction::Init => {
             init(&path)?;
             let _ = writeln!(out, "wrote {}", path.display());
-            let _ = writeln!(out, "next: add a key with `rota keys add groq` (reads it from stdin), then `rota config check`");
+            let _ = writeln!(
+                out,
+                "next: add a key with `rota keys add groq` (reads it from stdin), then `rota config check`"
+            );
             Ok(exit::OK)
         }
     }
@@ -92,7 +99,8 @@ pub fn init(path: &std::path::Path) -> Result<(), CliError> {
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
-            CliError::usage(format!("cannot create {}: {e}", dir.display())).hint("check the permissions, or pass --config PATH")
+            CliError::usage(format!("cannot create {}: {e}", dir.display()))
+                .hint("check the permissions, or pass --config PATH")
         })?;
     }
     let mut opts = std::fs::OpenOptions::new();
@@ -103,7 +111,8 @@ pub fn init(path: &std::path::Path) -> Result<(), CliError> {
         opts.mode(0o600);
     }
     let mut f = opts.open(path).map_err(|e| {
-        CliError::usage(format!("cannot create {}: {e}", path.display())).hint("check the permissions, or pass --config PATH")
+        CliError::usage(format!("cannot create {}: {e}", path.display()))
+            .hint("check the permissions, or pass --config PATH")
     })?;
     f.write_all(EXAMPLE.as_bytes())
         .map_err(|e| CliError::usage(format!("cannot write {}: {e}", path.display())))?;

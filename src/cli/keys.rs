@@ -23,14 +23,22 @@ pub fn run(action: KeysAction, global: &Global) -> Result<i32, CliError> {
                 .read_to_string(&mut input)
                 .map_err(|e| CliError::usage(format!("cannot read the key from stdin: {e}")))?;
             let masked = add(&path, &provider, account.as_deref(), &input)?;
-            let _ = writeln!(std::io::stdout(), "added {masked} to {provider} in {}", path.display());
+            let _ = writeln!(
+                std::io::stdout(),
+                "added {masked} to {provider} in {}",
+                path.display()
+            );
             warn_if_invalid(&path);
             Ok(exit::OK)
         }
         KeysAction::Remove { provider, suffix } => {
             let path = resolve_path(global)?;
             let masked = remove(&path, &provider, &suffix)?;
-            let _ = writeln!(std::io::stdout(), "removed {masked} from {provider} in {}", path.display());
+            let _ = writeln!(
+                std::io::stdout(),
+                "removed {masked} from {provider} in {}",
+                path.display()
+            );
             Ok(exit::OK)
         }
         KeysAction::Check => Err(CliError::not_built("keys check")),
@@ -46,12 +54,18 @@ fn edit_error(e: edit::EditError) -> CliError {
 }
 
 fn io_error(path: &Path, what: &str, e: std::io::Error) -> CliError {
-    CliError::usage(format!("cannot {what} {}: {e}", path.display())).hint("check the file's permissions, or pass --config PATH")
+    CliError::usage(format!("cannot {what} {}: {e}", path.display()))
+        .hint("check the file's permissions, or pass --config PATH")
 }
 
 /// Adds the one key in `input` to `provider` in the file at `path` (created if missing,
 /// written with mode 0600). Returns the masked key.
-pub fn add(path: &Path, provider: &str, account: Option<&str>, input: &str) -> Result<String, CliError> {
+pub fn add(
+    path: &Path,
+    provider: &str,
+    account: Option<&str>,
+    input: &str,
+) -> Result<String, CliError> {
     let key = edit::check_new_key(input).map_err(edit_error)?;
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -69,8 +83,10 @@ pub fn remove(path: &Path, provider: &str, suffix: &str) -> Result<String, CliEr
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(CliError::usage(format!("no config file at {}", path.display()))
-                .hint("keys from the environment are removed by unsetting the variable"));
+            return Err(
+                CliError::usage(format!("no config file at {}", path.display()))
+                    .hint("keys from the environment are removed by unsetting the variable"),
+            );
         }
         Err(e) => return Err(io_error(path, "read", e)),
     };
@@ -101,7 +117,10 @@ pub fn list(c: &config::Config, env: &dyn Fn(&str) -> Option<String>) -> String 
             if p.keys.is_empty() {
                 s.push_str("  (no keys)\n");
             } else {
-                s.push_str(&format!("  none      {:<16} no key needed\n", config::KEYLESS_ACCOUNT));
+                s.push_str(&format!(
+                    "  none      {:<16} no key needed\n",
+                    config::KEYLESS_ACCOUNT
+                ));
             }
             continue;
         }
@@ -112,7 +131,12 @@ pub fn list(c: &config::Config, env: &dyn Fn(&str) -> Option<String>) -> String 
                 .and_then(|key| from_env.iter().find(|(_, e)| e == key))
                 .map(|(var, _)| format!("env ${var}"))
                 .unwrap_or_else(|| "file".to_string());
-            s.push_str(&format!("  {:<9} {:<16} {:<24} not checked\n", k.masked(), k.account, source));
+            s.push_str(&format!(
+                "  {:<9} {:<16} {:<24} not checked\n",
+                k.masked(),
+                k.account,
+                source
+            ));
         }
     }
     s

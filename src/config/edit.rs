@@ -29,7 +29,10 @@ impl EditError {
 pub fn check_new_key(text: &str) -> Result<ApiKey, EditError> {
     let key = ApiKey::new(text);
     if key.expose().is_empty() {
-        return Err(EditError::new("no key given", "pipe exactly one key to stdin, e.g. `pbpaste | rota keys add groq`"));
+        return Err(EditError::new(
+            "no key given",
+            "pipe exactly one key to stdin, e.g. `pbpaste | rota keys add groq`",
+        ));
     }
     if key.expose().chars().any(char::is_whitespace) {
         return Err(EditError::new(
@@ -51,8 +54,17 @@ fn parse_doc(text: &str) -> Result<DocumentMut, EditError> {
 
 /// The `keys` array of `provider` (`groq`, `custom:NAME`), creating `[providers.NAME]` and
 /// `keys = []` for built-in providers when missing.
-fn keys_array<'d>(doc: &'d mut DocumentMut, provider: &str, create: bool) -> Result<Option<&'d mut Array>, EditError> {
-    let no_providers = || EditError::new("[providers] in the config file is not a table", "fix it first (`rota config check` shows where)");
+fn keys_array<'d>(
+    doc: &'d mut DocumentMut,
+    provider: &str,
+    create: bool,
+) -> Result<Option<&'d mut Array>, EditError> {
+    let no_providers = || {
+        EditError::new(
+            "[providers] in the config file is not a table",
+            "fix it first (`rota config check` shows where)",
+        )
+    };
     let table = if let Some(name) = provider.strip_prefix("custom:") {
         let Some(customs) = doc
             .get_mut("providers")
@@ -79,9 +91,14 @@ fn keys_array<'d>(doc: &'d mut DocumentMut, provider: &str, create: bool) -> Res
             Item::Table(t)
         });
         let providers = providers.as_table_like_mut().ok_or_else(no_providers)?;
-        let entry = providers.entry(provider).or_insert(Item::Table(Table::new()));
+        let entry = providers
+            .entry(provider)
+            .or_insert(Item::Table(Table::new()));
         entry.as_table_like_mut().ok_or_else(|| {
-            EditError::new(format!("[providers.{provider}] is not a table"), "fix it first (`rota config check` shows where)")
+            EditError::new(
+                format!("[providers.{provider}] is not a table"),
+                "fix it first (`rota config check` shows where)",
+            )
         })?
     } else {
         return Err(EditError::new(
@@ -112,25 +129,45 @@ fn no_custom(name: &str) -> EditError {
 }
 
 fn key_of(v: &Value) -> Option<&str> {
-    v.as_str()
-        .or_else(|| v.as_inline_table().and_then(|t| t.get("key")).and_then(Value::as_str))
+    v.as_str().or_else(|| {
+        v.as_inline_table()
+            .and_then(|t| t.get("key"))
+            .and_then(Value::as_str)
+    })
 }
 
 /// Adds `key` (with `account`, if given) to `provider`'s keys in the config text and returns
 /// the new text. Comments and layout stay. An empty text makes a new file.
-pub fn add_key(doc_text: &str, provider: &str, key: &ApiKey, account: Option<&str>) -> Result<String, EditError> {
+pub fn add_key(
+    doc_text: &str,
+    provider: &str,
+    key: &ApiKey,
+    account: Option<&str>,
+) -> Result<String, EditError> {
     if let Some(a) = account
         && (a.trim().is_empty() || a.trim() != a)
     {
-        return Err(EditError::new("the account name is empty or padded with spaces", "write e.g. --account team-b"));
+        return Err(EditError::new(
+            "the account name is empty or padded with spaces",
+            "write e.g. --account team-b",
+        ));
     }
     let mut doc = parse_doc(doc_text)?;
     let Some(arr) = keys_array(&mut doc, provider, true)? else {
-        return Err(EditError::new(format!("cannot add keys to {provider}"), "check the config file"));
-    };
-    if arr.iter().any(|v| key_of(v).map(str::trim) == Some(key.expose())) {
         return Err(EditError::new(
-            format!("key {} is already in the config file for {provider}", key.masked()),
+            format!("cannot add keys to {provider}"),
+            "check the config file",
+        ));
+    };
+    if arr
+        .iter()
+        .any(|v| key_of(v).map(str::trim) == Some(key.expose()))
+    {
+        return Err(EditError::new(
+            format!(
+                "key {} is already in the config file for {provider}",
+                key.masked()
+            ),
             "nothing to do; `rota keys list` shows every key",
         ));
     }
@@ -149,10 +186,17 @@ pub fn add_key(doc_text: &str, provider: &str, key: &ApiKey, account: Option<&st
 
 /// Removes the one key of `provider` ending in `suffix` and returns the new text and the
 /// removed key's masked form. None matching, or several, is an error.
-pub fn remove_key(doc_text: &str, provider: &str, suffix: &str) -> Result<(String, String), EditError> {
+pub fn remove_key(
+    doc_text: &str,
+    provider: &str,
+    suffix: &str,
+) -> Result<(String, String), EditError> {
     let suffix = suffix.trim().trim_start_matches('…');
     if suffix.is_empty() {
-        return Err(EditError::new("no suffix given", "give the last characters of the key, as `rota keys list` shows them"));
+        return Err(EditError::new(
+            "no suffix given",
+            "give the last characters of the key, as `rota keys list` shows them",
+        ));
     }
     let mut doc = parse_doc(doc_text)?;
     let none = || {
@@ -173,7 +217,9 @@ pub fn remove_key(doc_text: &str, provider: &str, suffix: &str) -> Result<(Strin
     match hits.as_slice() {
         [] => Err(none()),
         [i] => {
-            let masked = key_of(arr.get(*i).unwrap_or(&Value::from(""))).map(|k| ApiKey::new(k).masked()).unwrap_or_default();
+            let masked = key_of(arr.get(*i).unwrap_or(&Value::from("")))
+                .map(|k| ApiKey::new(k).masked())
+                .unwrap_or_default();
             arr.remove(*i);
             Ok((doc.to_string(), masked))
         }
@@ -236,6 +282,9 @@ mod tests {
     fn check_new_key_rejects_bad_input() {
         assert!(check_new_key("  \n").is_err());
         assert!(check_new_key("a b").is_err());
-        assert_eq!(check_new_key(" gsk_test_0001\n").unwrap().expose(), "gsk_test_0001");
+        assert_eq!(
+            check_new_key(" gsk_test_0001\n").unwrap().expose(),
+            "gsk_test_0001"
+        );
     }
 }

@@ -41,7 +41,10 @@ pub fn env_keys(provider: &str, env: &dyn Fn(&str) -> Option<String>) -> Vec<(St
 }
 
 /// The base URL override for `provider` (`GROQ_BASE_URL`), with the variable's name.
-pub fn env_base_url(provider: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<(String, String)> {
+pub fn env_base_url(
+    provider: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<(String, String)> {
     let var = format!("{}_BASE_URL", prefix(provider));
     env(&var).filter(|v| !v.trim().is_empty()).map(|v| (var, v))
 }
@@ -65,7 +68,15 @@ mod tests {
         let env = |k: &str| vars.get(k).map(|s| s.to_string());
         let keys = env_keys("groq", &env);
         let names: Vec<_> = keys.iter().map(|(v, _)| v.as_str()).collect();
-        assert_eq!(names, ["GROQ_API_KEY", "GROQ_API_KEY_1", "GROQ_API_KEY_3", "GROQ_API_KEY_60"]);
+        assert_eq!(
+            names,
+            [
+                "GROQ_API_KEY",
+                "GROQ_API_KEY_1",
+                "GROQ_API_KEY_3",
+                "GROQ_API_KEY_60"
+            ]
+        );
         assert_eq!(keys[3].1.expose(), "gsk_test_0060");
         assert!(env_keys("openai", &env).is_empty());
     }

@@ -22,7 +22,11 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line > 0 {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)?;
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.col, self.message
+            )?;
         } else {
             write!(f, "{}: {}", self.file, self.message)?;
         }
@@ -53,7 +57,11 @@ impl std::error::Error for ConfigErrors {}
 
 impl ConfigErrors {
     /// A single problem with no place in a file (e.g. the file cannot be read).
-    pub fn single(file: impl Into<String>, message: impl Into<String>, hint: Option<String>) -> Self {
+    pub fn single(
+        file: impl Into<String>,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> Self {
         Self(vec![ConfigError {
             file: file.into(),
             line: 0,
@@ -99,7 +107,12 @@ impl<'a> Sink<'a> {
     }
 
     /// Records a problem at `span` (the start of the file when unknown).
-    pub fn at(&mut self, span: Option<Range<usize>>, message: impl Into<String>, hint: impl Into<Hint>) {
+    pub fn at(
+        &mut self,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+        hint: impl Into<Hint>,
+    ) {
         let (line, col) = line_col(self.text, span.map(|s| s.start).unwrap_or(0));
         self.errors.push(ConfigError {
             file: self.file.clone(),

@@ -10,11 +10,24 @@ use std::path::Path;
 use toml_edit::{Document, TableLike};
 
 /// The top-level sections.
-pub const SECTIONS: &[&str] = &["defaults", "providers", "models", "pools", "transcription", "tools", "state", "ui"];
+pub const SECTIONS: &[&str] = &[
+    "defaults",
+    "providers",
+    "models",
+    "pools",
+    "transcription",
+    "tools",
+    "state",
+    "ui",
+];
 
 /// Loads the config from `path`. A missing file is "no file yet" (built-ins and the
 /// environment) unless `explicit` (the user named it), when it is an error.
-pub fn load(path: Option<&Path>, explicit: bool, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+pub fn load(
+    path: Option<&Path>,
+    explicit: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
     let Some(p) = path else {
         return parse("", "<no config file>", env);
     };
@@ -46,7 +59,9 @@ fn syntax_error(text: &str, label: &str, e: &toml_edit::TomlError) -> ConfigErro
         line,
         col,
         message: format!("not valid TOML: {}", e.message().trim()),
-        hint: Some("fix the syntax here; see config.example.toml (`rota config init` writes it)".into()),
+        hint: Some(
+            "fix the syntax here; see config.example.toml (`rota config init` writes it)".into(),
+        ),
     }])
 }
 
@@ -61,7 +76,11 @@ fn finish(sink: Sink) -> Result<(), ConfigErrors> {
 }
 
 /// Parses and resolves config text. `file_label` names the file in messages.
-pub fn parse(text: &str, file_label: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+pub fn parse(
+    text: &str,
+    file_label: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
     let doc = Document::parse(text).map_err(|e| syntax_error(text, file_label, &e))?;
     let mut sink = Sink::new(text, file_label);
     let root = Section::new(doc.as_table() as &dyn TableLike, "", None);
@@ -106,10 +125,18 @@ pub fn parse(text: &str, file_label: &str, env: &dyn Fn(&str) -> Option<String>)
 }
 
 /// groq, openai, together, then custom providers that serve a transcription model.
-fn default_transcription_order(models: &[ModelSpec], providers: &[super::ProviderConfig]) -> Vec<String> {
+fn default_transcription_order(
+    models: &[ModelSpec],
+    providers: &[super::ProviderConfig],
+) -> Vec<String> {
     providers
         .iter()
-        .filter(|p| !p.name.starts_with("custom:") || models.iter().any(|m| m.transcription && m.model.provider == p.name))
+        .filter(|p| {
+            !p.name.starts_with("custom:")
+                || models
+                    .iter()
+                    .any(|m| m.transcription && m.model.provider == p.name)
+        })
         .map(|p| p.name.clone())
         .collect()
 }
@@ -128,12 +155,20 @@ pub fn parse_catalog(text: &str, label: &str) -> Result<Vec<ModelSpec>, ConfigEr
         let provider = e.str(&mut sink, "provider", "\"groq\"");
         let id = e.str(&mut sink, "id", "\"llama-3.1-8b-instant\"");
         let (Some(provider), Some(id)) = (provider, id) else {
-            sink.at(e.span.clone(), format!("[{}] needs `provider` and `id`", e.name), ());
+            sink.at(
+                e.span.clone(),
+                format!("[{}] needs `provider` and `id`", e.name),
+                (),
+            );
             continue;
         };
         let m = ModelRef::new(provider, id);
         if out.iter().any(|s| s.model == m) {
-            sink.at(e.span("id"), format!("model `{m}` is listed twice"), "keep one entry per model");
+            sink.at(
+                e.span("id"),
+                format!("model `{m}` is listed twice"),
+                "keep one entry per model",
+            );
             continue;
         }
         let mut spec = ModelSpec::bare(m);

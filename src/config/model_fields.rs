@@ -119,7 +119,12 @@ pub(crate) fn apply(sink: &mut Sink, sec: &Section, spec: &mut ModelSpec) {
     let formats = sec.str_list(sink, "formats", "[\"flac\", \"mp3\", \"wav\"]");
     let min_billed = sec.non_negative(sink, "min_billed_secs", "10");
     let per_hour = sec.non_negative_f64(sink, "cost_per_hour", "0.111");
-    if upload.is_some() || formats.is_some() || min_billed.is_some() || per_hour.is_some() || spec.transcription {
+    if upload.is_some()
+        || formats.is_some()
+        || min_billed.is_some()
+        || per_hour.is_some()
+        || spec.transcription
+    {
         let audio = spec.audio.get_or_insert(AudioLimits {
             max_upload_bytes: None,
             formats: Vec::new(),

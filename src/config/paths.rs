@@ -38,7 +38,10 @@ mod tests {
     fn flag_then_env_then_default() {
         let env = |k: &str| (k == "ROTA_CONFIG").then(|| "/e/c.toml".to_string());
         let none = |_: &str| None;
-        assert_eq!(config_path(Some(Path::new("/f.toml")), &env), Some(PathBuf::from("/f.toml")));
+        assert_eq!(
+            config_path(Some(Path::new("/f.toml")), &env),
+            Some(PathBuf::from("/f.toml"))
+        );
         assert_eq!(config_path(None, &env), Some(PathBuf::from("/e/c.toml")));
         assert!(is_explicit(None, &env));
         assert!(!is_explicit(None, &none));

@@ -77,7 +77,7 @@ pub(crate) fn read(
                     url = u.url;
                     url_var = Some(var);
                 }
-                Err(e) => sink.env(&var, format!("{e}"), format!("set it to e.g. {default_url}")),
+                Err(e) => sink.env(&var, e, format!("set it to e.g. {default_url}")),
             }
         }
         for (_, key) in env_keys(name, env) {
@@ -85,7 +85,14 @@ pub(crate) fn read(
                 keys.push(RawKey { key, account: None });
             }
         }
-        check_transport(sink, name, &url, url_span, url_var.as_deref(), !keys.is_empty());
+        check_transport(
+            sink,
+            name,
+            &url,
+            url_span,
+            url_var.as_deref(),
+            !keys.is_empty(),
+        );
         providers.push(ProviderConfig {
             name: name.to_string(),
             base_url: url,
@@ -95,7 +102,10 @@ pub(crate) fn read(
     }
     let mut custom_models = Vec::new();
     let mut seen: HashMap<String, ()> = HashMap::new();
-    let customs = sec.as_ref().map(|s| s.tables(sink, "custom")).unwrap_or_default();
+    let customs = sec
+        .as_ref()
+        .map(|s| s.tables(sink, "custom"))
+        .unwrap_or_default();
     for c in customs {
         c.only(sink, &["name", "base_url", "keys", "enabled", "models"]);
         let name = match c.str(sink, "name", "\"local\"") {
@@ -147,7 +157,11 @@ pub(crate) fn read(
             m.only(sink, &allowed);
             let Some(id) = m.str(sink, "id", "\"qwen2.5-7b-instruct\"") else {
                 if m.item("id").is_none() {
-                    sink.at(m.span.clone(), format!("[{}] has no `id`", m.name), "add e.g. id = \"qwen2.5-7b-instruct\"");
+                    sink.at(
+                        m.span.clone(),
+                        format!("[{}] has no `id`", m.name),
+                        "add e.g. id = \"qwen2.5-7b-instruct\"",
+                    );
                 }
                 continue;
             };
@@ -235,10 +249,19 @@ fn check_transport(
     }
 }
 
-fn check_key(sink: &mut Sink, text: &str, span: Option<Range<usize>>, section: &str) -> Option<ApiKey> {
+fn check_key(
+    sink: &mut Sink,
+    text: &str,
+    span: Option<Range<usize>>,
+    section: &str,
+) -> Option<ApiKey> {
     let key = ApiKey::new(text);
     if key.expose().is_empty() {
-        sink.at(span, format!("an empty key in [{section}]"), "remove it, or paste the whole key");
+        sink.at(
+            span,
+            format!("an empty key in [{section}]"),
+            "remove it, or paste the whole key",
+        );
         return None;
     }
     if key.expose().chars().any(char::is_whitespace) {
@@ -261,7 +284,11 @@ fn read_keys(sink: &mut Sink, sec: &Section) -> Vec<RawKey> {
     let Some(arr) = item.as_array() else {
         sink.at(
             sec.span("keys"),
-            format!("`keys` in [{}] must be an array, not {}", sec.name, super::walk::a_type(item)),
+            format!(
+                "`keys` in [{}] must be an array, not {}",
+                sec.name,
+                super::walk::a_type(item)
+            ),
             format!("write e.g. keys = {example}"),
         );
         return Vec::new();
@@ -275,7 +302,11 @@ fn read_keys(sink: &mut Sink, sec: &Section) -> Vec<RawKey> {
             ks.only(sink, &["key", "account"]);
             let key = match ks.item("key") {
                 None => {
-                    sink.at(v.span(), format!("a key table in [{}] has no `key`", sec.name), format!("write e.g. keys = {example}"));
+                    sink.at(
+                        v.span(),
+                        format!("a key table in [{}] has no `key`", sec.name),
+                        format!("write e.g. keys = {example}"),
+                    );
                     None
                 }
                 Some(k) => match k.as_str() {
@@ -283,7 +314,11 @@ fn read_keys(sink: &mut Sink, sec: &Section) -> Vec<RawKey> {
                     None => {
                         sink.at(
                             ks.span("key"),
-                            format!("`key` in [{}] must be a string, not {}", ks.name, super::walk::a_type(k)),
+                            format!(
+                                "`key` in [{}] must be a string, not {}",
+                                ks.name,
+                                super::walk::a_type(k)
+                            ),
                             "write e.g. { key = \"gsk_…\", account = \"team-b\" }",
                         );
                         None
@@ -294,13 +329,21 @@ fn read_keys(sink: &mut Sink, sec: &Section) -> Vec<RawKey> {
             if let Some(a) = &account
                 && (a.trim().is_empty() || a.trim() != a)
             {
-                sink.at(ks.span("account"), format!("account name `{a}` in [{}] is empty or padded", sec.name), "write e.g. account = \"team-b\"");
+                sink.at(
+                    ks.span("account"),
+                    format!("account name `{a}` in [{}] is empty or padded", sec.name),
+                    "write e.g. account = \"team-b\"",
+                );
             }
             key.map(|key| RawKey { key, account })
         } else {
             sink.at(
                 v.span(),
-                format!("every entry of `keys` in [{}] must be a string or {{ key, account }}, not {}", sec.name, value_type(v)),
+                format!(
+                    "every entry of `keys` in [{}] must be a string or {{ key, account }}, not {}",
+                    sec.name,
+                    value_type(v)
+                ),
                 format!("write e.g. keys = {example}"),
             );
             None

@@ -26,7 +26,11 @@ pub(crate) fn defaults(sink: &mut Sink, sec: Option<Section>) -> Defaults {
     if let Some(t) = s.str(sink, "task", "\"auto\"") {
         match t.parse::<Task>() {
             Ok(task) => d.task = task,
-            Err(e) => sink.at(s.span("task"), format!("`task` in [defaults]: {e}"), "write e.g. task = \"auto\""),
+            Err(e) => sink.at(
+                s.span("task"),
+                format!("`task` in [defaults]: {e}"),
+                "write e.g. task = \"auto\"",
+            ),
         }
     }
     if let Some(item) = s.item("max_attempts") {
@@ -101,7 +105,11 @@ pub(crate) fn transcription(
                     format!("use one of: {}", names.join(", ")),
                 );
             } else if order.contains(&name) {
-                sink.at(span, format!("`{name}` is listed twice in `order` of [transcription]"), "list each provider once");
+                sink.at(
+                    span,
+                    format!("`{name}` is listed twice in `order` of [transcription]"),
+                    "list each provider once",
+                );
             } else {
                 order.push(name);
             }
@@ -115,17 +123,28 @@ pub(crate) fn transcription(
 }
 
 /// Reads `[tools]`; `$TAVILY_API_KEY` wins over the file.
-pub(crate) fn tavily(sink: &mut Sink, sec: Option<Section>, env: &dyn Fn(&str) -> Option<String>) -> Option<ApiKey> {
+pub(crate) fn tavily(
+    sink: &mut Sink,
+    sec: Option<Section>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<ApiKey> {
     let mut key = None;
     if let Some(s) = sec {
         s.only(sink, &["tavily_key"]);
         if let Some(item) = s.item("tavily_key") {
             match item.as_str() {
                 Some(k) if !k.trim().is_empty() => key = Some(ApiKey::new(k)),
-                Some(_) => sink.at(s.span("tavily_key"), "`tavily_key` in [tools] is empty", "paste the key, or remove the line"),
+                Some(_) => sink.at(
+                    s.span("tavily_key"),
+                    "`tavily_key` in [tools] is empty",
+                    "paste the key, or remove the line",
+                ),
                 None => sink.at(
                     s.span("tavily_key"),
-                    format!("`tavily_key` in [tools] must be a string, not {}", super::walk::a_type(item)),
+                    format!(
+                        "`tavily_key` in [tools] must be a string, not {}",
+                        super::walk::a_type(item)
+                    ),
                     "write e.g. tavily_key = \"tvly-…\"",
                 ),
             }
@@ -174,12 +193,18 @@ pub(crate) fn state(sink: &mut Sink, sec: Option<Section>) -> StateConfig {
 
 /// Reads `[ui]`'s theme (default `default`).
 pub(crate) fn theme(sink: &mut Sink, sec: Option<Section>) -> String {
-    let Some(s) = sec else { return "default".into() };
+    let Some(s) = sec else {
+        return "default".into();
+    };
     s.only(sink, &["theme"]);
     match s.str(sink, "theme", "\"default\"") {
         Some(t) if !t.trim().is_empty() => t,
         Some(_) => {
-            sink.at(s.span("theme"), "`theme` in [ui] is empty", "write e.g. theme = \"default\"");
+            sink.at(
+                s.span("theme"),
+                "`theme` in [ui] is empty",
+                "write e.g. theme = \"default\"",
+            );
             "default".into()
         }
         None => "default".into(),

@@ -57,7 +57,9 @@ pub fn parse_base_url(text: &str) -> Result<BaseUrl, String> {
     }
     let authority = rest.split('/').next().unwrap_or("");
     if authority.contains('@') {
-        return Err(format!("`{t}` must not contain user info; put keys in `keys`"));
+        return Err(format!(
+            "`{t}` must not contain user info; put keys in `keys`"
+        ));
     }
     let (host, port) = if let Some(r) = authority.strip_prefix('[') {
         match r.split_once(']') {
@@ -104,8 +106,16 @@ mod tests {
         assert!(l.is_loopback() && l.may_carry_key());
         assert!(parse_base_url("http://[::1]:9/v1").unwrap().is_loopback());
         assert!(parse_base_url("http://localhost/v1").unwrap().is_loopback());
-        assert!(!parse_base_url("http://10.0.0.2/v1").unwrap().may_carry_key());
-        assert!(!parse_base_url("http://127.example.com/v1").unwrap().is_loopback());
+        assert!(
+            !parse_base_url("http://10.0.0.2/v1")
+                .unwrap()
+                .may_carry_key()
+        );
+        assert!(
+            !parse_base_url("http://127.example.com/v1")
+                .unwrap()
+                .is_loopback()
+        );
         assert!(parse_base_url("ftp://x").is_err());
         assert!(parse_base_url("https://").is_err());
         assert!(parse_base_url("https://h:99999/").is_err());

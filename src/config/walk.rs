@@ -20,14 +20,26 @@ pub(crate) struct Section<'t> {
 /// An article-prefixed type name for messages: `a string`, `an integer`.
 pub(crate) fn a_type(item: &Item) -> String {
     let name = item.type_name();
-    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
     format!("{article} {name}")
 }
 
 impl<'t> Section<'t> {
     /// A section over `table`.
-    pub fn new(table: &'t dyn TableLike, name: impl Into<String>, span: Option<Range<usize>>) -> Self {
-        Self { table, name: name.into(), span }
+    pub fn new(
+        table: &'t dyn TableLike,
+        name: impl Into<String>,
+        span: Option<Range<usize>>,
+    ) -> Self {
+        Self {
+            table,
+            name: name.into(),
+            span,
+        }
     }
 
     /// Reports every key not in `allowed`, listing the valid ones.
@@ -67,7 +79,9 @@ impl<'t> Section<'t> {
 
     /// Where the value of `key` is written (the key when the value has no span).
     pub fn span(&self, key: &str) -> Option<Range<usize>> {
-        self.item(key).and_then(Item::span).or_else(|| self.key_span(key))
+        self.item(key)
+            .and_then(Item::span)
+            .or_else(|| self.key_span(key))
     }
 
     fn wrong(&self, sink: &mut Sink, key: &str, want: &str, example: &str) {
@@ -146,7 +160,9 @@ impl<'t> Section<'t> {
     /// A number (integer or float) ≥ 0.
     pub fn non_negative_f64(&self, sink: &mut Sink, key: &str, example: &str) -> Option<f64> {
         let item = self.item(key)?;
-        let n = item.as_float().or_else(|| item.as_integer().map(|i| i as f64));
+        let n = item
+            .as_float()
+            .or_else(|| item.as_integer().map(|i| i as f64));
         match n {
             Some(n) if n >= 0.0 && n.is_finite() => Some(n),
             Some(n) => {
@@ -167,7 +183,10 @@ impl<'t> Section<'t> {
     /// A number (integer or float), unchecked.
     pub fn f64(&self, sink: &mut Sink, key: &str, example: &str) -> Option<f64> {
         let item = self.item(key)?;
-        match item.as_float().or_else(|| item.as_integer().map(|i| i as f64)) {
+        match item
+            .as_float()
+            .or_else(|| item.as_integer().map(|i| i as f64))
+        {
             Some(n) => Some(n),
             None => {
                 self.wrong(sink, key, "a number", example);
@@ -230,7 +249,11 @@ impl<'t> Section<'t> {
             None => {
                 sink.at(
                     self.span(key),
-                    format!("`{key}` in [{}] must be a table, not {}", self.name, a_type(item)),
+                    format!(
+                        "`{key}` in [{}] must be a table, not {}",
+                        self.name,
+                        a_type(item)
+                    ),
                     format!("write it as a [{}] section", self.child(key)),
                 );
                 None
@@ -248,17 +271,27 @@ impl<'t> Section<'t> {
             return aot
                 .iter()
                 .enumerate()
-                .map(|(i, t)| Section::new(t as &dyn TableLike, format!("{name}[{}]", i + 1), t.span()))
+                .map(|(i, t)| {
+                    Section::new(t as &dyn TableLike, format!("{name}[{}]", i + 1), t.span())
+                })
                 .collect();
         }
         if let Some(arr) = item.as_array() {
             let mut out = Vec::new();
             for (i, v) in arr.iter().enumerate() {
                 match v.as_inline_table() {
-                    Some(t) => out.push(Section::new(t as &dyn TableLike, format!("{name}[{}]", i + 1), v.span())),
+                    Some(t) => out.push(Section::new(
+                        t as &dyn TableLike,
+                        format!("{name}[{}]", i + 1),
+                        v.span(),
+                    )),
                     None => sink.at(
                         v.span(),
-                        format!("every entry of `{key}` in [{}] must be a table, not {}", self.name, value_type(v)),
+                        format!(
+                            "every entry of `{key}` in [{}] must be a table, not {}",
+                            self.name,
+                            value_type(v)
+                        ),
                         format!("write each entry as a [[{name}]] section"),
                     ),
                 }
@@ -267,7 +300,11 @@ impl<'t> Section<'t> {
         }
         sink.at(
             self.span(key),
-            format!("`{key}` in [{}] must be an array of tables, not {}", self.name, a_type(item)),
+            format!(
+                "`{key}` in [{}] must be an array of tables, not {}",
+                self.name,
+                a_type(item)
+            ),
             format!("write each entry as a [[{name}]] section"),
         );
         Vec::new()
@@ -275,13 +312,21 @@ impl<'t> Section<'t> {
 
     /// The dotted name of a child.
     pub fn child(&self, key: &str) -> String {
-        if self.name.is_empty() { key.to_string() } else { format!("{}.{key}", self.name) }
+        if self.name.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.name)
+        }
     }
 }
 
 /// An article-prefixed type name of a value.
 pub(crate) fn value_type(v: &Value) -> String {
     let name = v.type_name();
-    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
     format!("{article} {name}")
 }
