@@ -279,6 +279,37 @@ mod tests {
     }
 
     #[test]
+    fn custom_providers_dotted_keys_and_comments() {
+        let text = "# top\n[[providers.custom]] # the box\nname = \"local\"\nbase_url = \"http://127.0.0.1:8000/v1\"\n";
+        let k = ApiKey::new("loc_test_0001");
+        let t = add_key(text, "custom:local", &k, None).unwrap();
+        assert!(t.starts_with("# top\n[[providers.custom]] # the box\n"), "{t}");
+        assert!(t.contains("keys = [\"loc_test_0001\"]"), "{t}");
+        let c = crate::config::parse(&t, "t", &|_| None).unwrap();
+        assert_eq!(c.provider("custom:local").unwrap().keys[0].masked(), "…0001");
+        assert!(add_key(text, "custom:other", &k, None).is_err());
+
+        let dotted = "providers.groq.keys = [\"gsk_test_0001\"] # mine\n";
+        let t = add_key(dotted, "groq", &ApiKey::new("gsk_test_0002"), None).unwrap();
+        assert!(t.contains("# mine"), "{t}");
+        let c = crate::config::parse(&t, "t", &|_| None).unwrap();
+        assert_eq!(c.provider("groq").unwrap().keys.len(), 2);
+        let (t, _) = remove_key(&t, "groq", "…0001").unwrap();
+        let c = crate::config::parse(&t, "t", &|_| None).unwrap();
+        assert_eq!(c.provider("groq").unwrap().keys[0].masked(), "…0002");
+    }
+
+    #[test]
+    fn broken_files_are_not_edited() {
+        let k = ApiKey::new("gsk_test_0001");
+        let e = add_key("[providers\n", "groq", &k, None).unwrap_err();
+        assert!(e.message.contains("not valid TOML"));
+        assert!(add_key("providers = 3\n", "groq", &k, None).is_err());
+        assert!(add_key("[providers.groq]\nkeys = \"x\"\n", "groq", &k, None).is_err());
+        assert!(add_key("", "groq", &k, Some(" ")).is_err());
+    }
+
+    #[test]
     fn check_new_key_rejects_bad_input() {
         assert!(check_new_key("  \n").is_err());
         assert!(check_new_key("a b").is_err());
