@@ -4,7 +4,7 @@ use super::args::{Global, KeysAction};
 use super::config_cmd::{load_config, resolve_path};
 use super::error::{CliError, exit};
 use crate::config::{self, edit};
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::Path;
 
 /// Runs `rota keys …`.
@@ -18,10 +18,7 @@ pub fn run(action: KeysAction, global: &Global) -> Result<i32, CliError> {
         }
         KeysAction::Add { provider, account } => {
             let path = resolve_path(global)?;
-            let mut input = String::new();
-            std::io::stdin()
-                .read_to_string(&mut input)
-                .map_err(|e| CliError::usage(format!("cannot read the key from stdin: {e}")))?;
+            let input = read_key_input()?;
             let masked = add(&path, &provider, account.as_deref(), &input)?;
             let _ = writeln!(
                 std::io::stdout(),
@@ -43,6 +40,22 @@ pub fn run(action: KeysAction, global: &Global) -> Result<i32, CliError> {
         }
         KeysAction::Check => Err(CliError::not_built("keys check")),
     }
+}
+
+/// Reads the key: all of stdin when piped; one line when typed or pasted at a terminal.
+fn read_key_input() -> Result<String, CliError> {
+    use std::io::IsTerminal;
+    let stdin = std::io::stdin();
+    let mut input = String::new();
+    let read = if stdin.is_terminal() {
+        eprint!("paste one API key and press Enter: ");
+        let _ = std::io::stderr().flush();
+        stdin.lock().read_line(&mut input).map(|_| ())
+    } else {
+        stdin.lock().read_to_string(&mut input).map(|_| ())
+    };
+    read.map_err(|e| CliError::usage(format!("cannot read the key from stdin: {e}")))?;
+    Ok(input)
 }
 
 fn edit_error(e: edit::EditError) -> CliError {
@@ -104,14 +117,23 @@ fn warn_if_invalid(path: &Path) {
     }
 }
 
-/// The `keys list` text: per provider, each key masked, its account, where it came from and
-/// its last check.
+/// The `keys list` text: per provider, each key masked, its account, where it came from
+/// (`file`, `env $VAR`, or both) and its last check.
 pub fn list(c: &config::Config, env: &dyn Fn(&str) -> Option<String>) -> String {
+    let file_text = c
+        .path
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
     let mut s = String::new();
     for p in &c.providers {
         let state = if p.enabled { "" } else { " (disabled)" };
         s.push_str(&format!("{}  {}{state}\n", p.name, p.base_url));
-        let from_env = config::env::env_keys(&p.name, env);
+        let from_env = if p.name.starts_with("custom:") {
+            Vec::new()
+        } else {
+            config::env::env_keys(&p.name, env)
+        };
         let real: Vec<_> = p.keys.iter().filter(|k| k.key.is_some()).collect();
         if real.is_empty() {
             if p.keys.is_empty() {
@@ -125,12 +147,20 @@ pub fn list(c: &config::Config, env: &dyn Fn(&str) -> Option<String>) -> String 
             continue;
         }
         for k in real {
-            let source = k
+            let env_var = k
                 .key
                 .as_ref()
                 .and_then(|key| from_env.iter().find(|(_, e)| e == key))
-                .map(|(var, _)| format!("env ${var}"))
-                .unwrap_or_else(|| "file".to_string());
+                .map(|(var, _)| var.as_str());
+            let in_file = k
+                .key
+                .as_ref()
+                .is_some_and(|key| file_text.contains(key.expose()));
+            let source = match (in_file, env_var) {
+                (true, Some(var)) => format!("file, env ${var}"),
+                (false, Some(var)) => format!("env ${var}"),
+                _ => "file".to_string(),
+            };
             s.push_str(&format!(
                 "  {:<9} {:<16} {:<24} not checked\n",
                 k.masked(),

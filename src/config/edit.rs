@@ -283,10 +283,16 @@ mod tests {
         let text = "# top\n[[providers.custom]] # the box\nname = \"local\"\nbase_url = \"http://127.0.0.1:8000/v1\"\n";
         let k = ApiKey::new("loc_test_0001");
         let t = add_key(text, "custom:local", &k, None).unwrap();
-        assert!(t.starts_with("# top\n[[providers.custom]] # the box\n"), "{t}");
+        assert!(
+            t.starts_with("# top\n[[providers.custom]] # the box\n"),
+            "{t}"
+        );
         assert!(t.contains("keys = [\"loc_test_0001\"]"), "{t}");
         let c = crate::config::parse(&t, "t", &|_| None).unwrap();
-        assert_eq!(c.provider("custom:local").unwrap().keys[0].masked(), "…0001");
+        assert_eq!(
+            c.provider("custom:local").unwrap().keys[0].masked(),
+            "…0001"
+        );
         assert!(add_key(text, "custom:other", &k, None).is_err());
 
         let dotted = "providers.groq.keys = [\"gsk_test_0001\"] # mine\n";
