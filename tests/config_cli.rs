@@ -207,7 +207,10 @@ fn keys_add_list_remove() {
     let out = rota(
         home.path(),
         &["--config", f, "keys", "list"],
-        &[("GROQ_API_KEY_3", "gsk_test_env_0004")],
+        &[
+            ("GROQ_API_KEY_3", "gsk_test_env_0004"),
+            ("GROQ_API_KEY", "gsk_test_0001"),
+        ],
         None,
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -225,6 +228,8 @@ fn keys_add_list_remove() {
             && list.contains("not checked"),
         "{list}"
     );
+    assert!(list.contains("file, env $GROQ_API_KEY "), "{list}");
+    assert_eq!(list.matches("…0001").count(), 1, "listed once: {list}");
     assert!(!list.contains("gsk_test"), "{list}");
 
     // Remove by suffix: one match removes, none or several is an error.
