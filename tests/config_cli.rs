@@ -229,7 +229,7 @@ fn keys_add_list_remove() {
         "{list}"
     );
     assert!(list.contains("file, env $GROQ_API_KEY "), "{list}");
-    assert_eq!(list.matches("…0001").count(), 1, "listed once: {list}");
+    assert_eq!(list.matches("  …0001 ").count(), 1, "listed once: {list}");
     assert!(!list.contains("gsk_test"), "{list}");
 
     // Remove by suffix: one match removes, none or several is an error.
