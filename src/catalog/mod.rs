@@ -95,8 +95,35 @@ impl ModelSpec {
     }
 }
 
-/// The built-in catalog, parsed from the embedded `builtin.toml`.
+/// The embedded catalog text (`src/catalog/builtin.toml`).
+pub const BUILTIN_TOML: &str = include_str!("builtin.toml");
+
+/// Label used in messages about the embedded catalog.
+pub const BUILTIN_LABEL: &str = "<built-in catalog>";
+
+/// The built-in catalog, parsed from the embedded `builtin.toml` (once per process).
 pub fn builtin() -> Vec<ModelSpec> {
-    // Filled in by the catalog work (issue 2); empty until then.
-    Vec::new()
+    static CATALOG: std::sync::OnceLock<Vec<ModelSpec>> = std::sync::OnceLock::new();
+    CATALOG
+        .get_or_init(|| match parse_catalog(BUILTIN_TOML, BUILTIN_LABEL) {
+            Ok(models) => models,
+            Err(e) => {
+                // The embedded file is checked by tests; this only guards a broken build.
+                tracing::error!("the built-in catalog does not parse:\n{e}");
+                Vec::new()
+            }
+        })
+        .clone()
 }
+
+/// Parses a catalog file: `[[models]]` entries with `provider`, `id` and the model fields of
+/// [`crate::config::MODEL_FIELDS`]. Every problem is reported with its place.
+pub fn parse_catalog(
+    text: &str,
+    label: &str,
+) -> Result<Vec<ModelSpec>, crate::config::ConfigErrors> {
+    crate::config::load::parse_catalog(text, label)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,7 +1,9 @@
 //! The command-line face: parses arguments and hands each command to its module.
 
 pub mod args;
+pub mod config_cmd;
 pub mod error;
+pub mod keys;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -40,8 +42,8 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Status { .. }) => Err(CliError::not_built("status")),
         Some(Command::Usage { .. }) => Err(CliError::not_built("usage")),
         Some(Command::Estimate { .. }) => Err(CliError::not_built("estimate")),
-        Some(Command::Keys { .. }) => Err(CliError::not_built("keys")),
-        Some(Command::Config { .. }) => Err(CliError::not_built("config")),
+        Some(Command::Keys { action }) => keys::run(action, &cli.global),
+        Some(Command::Config { action }) => config_cmd::run(action, &cli.global),
         Some(Command::Sim { .. }) => Err(CliError::not_built("sim")),
     }
 }

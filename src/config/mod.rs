@@ -2,6 +2,28 @@
 //! one [`Config`] that every layer reads. Loading and validation report every problem with
 //! file, line and column.
 
+pub mod edit;
+pub mod env;
+mod error;
+pub mod load;
+mod model_fields;
+mod models;
+pub mod paths;
+mod providers;
+mod sections;
+pub mod url;
+mod walk;
+
+pub use error::{ConfigError, ConfigErrors, line_col};
+pub use load::{SECTIONS, load, parse};
+pub use model_fields::MODEL_FIELDS;
+pub use models::default_pools;
+pub use paths::{config_path, data_dir, is_explicit, process_env};
+pub use providers::{BUILTIN_PROVIDERS, KEYLESS_ACCOUNT, valid_custom_name};
+
+/// The commented starter config (`config.example.toml`), written by `rota config init`.
+pub const EXAMPLE: &str = include_str!("../../config.example.toml");
+
 use crate::catalog::ModelSpec;
 use crate::model::{ModelRef, Task};
 use crate::secret::ApiKey;

@@ -1,0 +1,212 @@
+//! The small sections: `[defaults]`, `[transcription]`, `[tools]`, `[state]`, `[ui]`.
+
+use super::error::Sink;
+use super::walk::Section;
+use super::{Backend, Defaults, ProviderConfig, StateConfig, TranscriptionConfig};
+use crate::model::Task;
+use crate::secret::ApiKey;
+use std::time::Duration;
+
+/// Reads `[defaults]`; absent fields keep their defaults.
+pub(crate) fn defaults(sink: &mut Sink, sec: Option<Section>) -> Defaults {
+    let mut d = Defaults::default();
+    let Some(s) = sec else { return d };
+    s.only(
+        sink,
+        &[
+            "task",
+            "max_attempts",
+            "max_wait",
+            "safety_margin",
+            "connect_timeout",
+            "first_byte_timeout",
+            "idle_timeout",
+        ],
+    );
+    if let Some(t) = s.str(sink, "task", "\"auto\"") {
+        match t.parse::<Task>() {
+            Ok(task) => d.task = task,
+            Err(e) => sink.at(
+                s.span("task"),
+                format!("`task` in [defaults]: {e}"),
+                "write e.g. task = \"auto\"",
+            ),
+        }
+    }
+    if let Some(item) = s.item("max_attempts") {
+        match item.as_integer() {
+            Some(n) if n >= 1 => d.max_attempts = u32::try_from(n).unwrap_or(u32::MAX),
+            Some(n) => sink.at(
+                s.span("max_attempts"),
+                format!("`max_attempts` in [defaults] must be at least 1, not {n}"),
+                "write e.g. max_attempts = 3 (candidates tried before waiting)",
+            ),
+            None => {
+                s.positive(sink, "max_attempts", "3");
+            }
+        }
+    }
+    if let Some(w) = s.duration(sink, "max_wait", "120s") {
+        d.max_wait = w;
+    }
+    if let Some(m) = s.f64(sink, "safety_margin", "0.05") {
+        if (0.0..1.0).contains(&m) {
+            d.safety_margin = m;
+        } else {
+            sink.at(
+                s.span("safety_margin"),
+                format!("`safety_margin` in [defaults] must be at least 0 and below 1, not {m}"),
+                "write e.g. safety_margin = 0.05 (keep 5 % of every limit unused)",
+            );
+        }
+    }
+    for (key, example, slot) in [
+        ("connect_timeout", "10s", &mut d.connect_timeout),
+        ("first_byte_timeout", "60s", &mut d.first_byte_timeout),
+        ("idle_timeout", "30s", &mut d.idle_timeout),
+    ] {
+        if let Some(v) = s.duration(sink, key, example) {
+            if v == Duration::ZERO {
+                sink.at(
+                    s.span(key),
+                    format!("`{key}` in [defaults] must be longer than 0s"),
+                    format!("write e.g. {key} = \"{example}\""),
+                );
+            } else {
+                *slot = v;
+            }
+        }
+    }
+    d
+}
+
+/// Reads `[transcription]`; the default order is groq, openai, together, then custom
+/// providers that serve a transcription model.
+pub(crate) fn transcription(
+    sink: &mut Sink,
+    sec: Option<Section>,
+    providers: &[ProviderConfig],
+    default_order: Vec<String>,
+) -> TranscriptionConfig {
+    let mut t = TranscriptionConfig {
+        order: default_order,
+        max_file_mb: 25,
+    };
+    let Some(s) = sec else { return t };
+    s.only(sink, &["order", "max_file_mb"]);
+    if let Some(list) = s.str_list(sink, "order", "[\"groq\", \"openai\"]") {
+        let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+        let mut order = Vec::new();
+        for (name, span) in list {
+            if !names.contains(&name.as_str()) {
+                sink.at(
+                    span,
+                    format!("`{name}` in `order` of [transcription] is not a provider"),
+                    format!("use one of: {}", names.join(", ")),
+                );
+            } else if order.contains(&name) {
+                sink.at(
+                    span,
+                    format!("`{name}` is listed twice in `order` of [transcription]"),
+                    "list each provider once",
+                );
+            } else {
+                order.push(name);
+            }
+        }
+        t.order = order;
+    }
+    if let Some(mb) = s.positive(sink, "max_file_mb", "25") {
+        t.max_file_mb = mb;
+    }
+    t
+}
+
+/// Reads `[tools]`; `$TAVILY_API_KEY` wins over the file.
+pub(crate) fn tavily(
+    sink: &mut Sink,
+    sec: Option<Section>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<ApiKey> {
+    let mut key = None;
+    if let Some(s) = sec {
+        s.only(sink, &["tavily_key"]);
+        if let Some(item) = s.item("tavily_key") {
+            match item.as_str() {
+                Some(k) if !k.trim().is_empty() => key = Some(ApiKey::new(k)),
+                Some(_) => sink.at(
+                    s.span("tavily_key"),
+                    "`tavily_key` in [tools] is empty",
+                    "paste the key, or remove the line",
+                ),
+                None => sink.at(
+                    s.span("tavily_key"),
+                    format!(
+                        "`tavily_key` in [tools] must be a string, not {}",
+                        super::walk::a_type(item)
+                    ),
+                    "write e.g. tavily_key = \"tvly-…\"",
+                ),
+            }
+        }
+    }
+    env("TAVILY_API_KEY")
+        .filter(|k| !k.trim().is_empty())
+        .map(ApiKey::new)
+        .or(key)
+}
+
+/// Reads `[state]`.
+pub(crate) fn state(sink: &mut Sink, sec: Option<Section>) -> StateConfig {
+    let mut st = StateConfig {
+        backend: Backend::Local,
+        redis_url: None,
+        data_dir: super::paths::data_dir(),
+    };
+    let Some(s) = sec else { return st };
+    s.only(sink, &["backend", "redis_url"]);
+    if let Some(b) = s.str(sink, "backend", "\"local\"") {
+        match b.as_str() {
+            "local" => st.backend = Backend::Local,
+            "memory" => st.backend = Backend::Memory,
+            "redis" => st.backend = Backend::Redis,
+            other => sink.at(
+                s.span("backend"),
+                format!("`backend` in [state] must be local, memory or redis, not `{other}`"),
+                "write e.g. backend = \"local\"",
+            ),
+        }
+    }
+    if let Some(u) = s.str(sink, "redis_url", "\"redis://127.0.0.1:6379/0\"") {
+        if u.starts_with("redis://") || u.starts_with("rediss://") {
+            st.redis_url = Some(u);
+        } else {
+            sink.at(
+                s.span("redis_url"),
+                format!("`redis_url` in [state] must start with redis:// or rediss://, not `{u}`"),
+                "write e.g. redis_url = \"redis://127.0.0.1:6379/0\"",
+            );
+        }
+    }
+    st
+}
+
+/// Reads `[ui]`'s theme (default `default`).
+pub(crate) fn theme(sink: &mut Sink, sec: Option<Section>) -> String {
+    let Some(s) = sec else {
+        return "default".into();
+    };
+    s.only(sink, &["theme"]);
+    match s.str(sink, "theme", "\"default\"") {
+        Some(t) if !t.trim().is_empty() => t,
+        Some(_) => {
+            sink.at(
+                s.span("theme"),
+                "`theme` in [ui] is empty",
+                "write e.g. theme = \"default\"",
+            );
+            "default".into()
+        }
+        None => "default".into(),
+    }
+}
