@@ -12,6 +12,8 @@ pub mod report;
 pub mod select;
 pub mod state;
 pub mod status;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod window;
 
 pub use fleet::{Fleet, FleetParts, ProviderParts};

@@ -176,3 +176,136 @@ fn windows_of(m: &FleetModel, state: &EngineState, now: Millis) -> BTreeMap<Wind
     }
     best.map(|b| b.2).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::testkit::*;
+    use crate::engine::{Classified, Decision, Grant, fail, reserve};
+    use crate::model::{Reason, Task};
+
+    fn granted(d: Decision) -> Grant {
+        match d {
+            Decision::Grant(g) => g,
+            other => panic!("expected a grant, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn entry_state_is_the_best_over_keys_and_windows_show_the_busiest_account() {
+        let f = fleet(
+            vec![
+                chat_model("groq", "a", rpm_tpm(1, 1_000)),
+                chat_model("together", "t", rpm_tpm(1, 1_000)),
+            ],
+            vec![key("groq", "x", 1), key("groq", "y", 2)],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        let s = status(&f, &st, 0);
+        let fast = &s.pools[&Task::Fast];
+        assert_eq!(fast[0].state, EntryState::Available);
+        assert_eq!(fast[1].state, EntryState::NoKey);
+        assert!(fast[1].keys.is_empty());
+        assert_eq!(fast[0].windows[&Window::Rpm].used, 0);
+        assert_eq!(fast[0].windows[&Window::Rpm].limit, Some(1));
+
+        let g = granted(reserve(&f, &mut st, &chat(100, 100), 1_000));
+        assert_eq!(g.candidate.key.account, "x");
+        let s = status(&f, &st, 2_000);
+        let e = &s.pools[&Task::Fast][0];
+        assert_eq!(e.state, EntryState::Available, "account y is free");
+        assert_eq!(e.keys[0].state, EntryState::AtCapacity);
+        assert_eq!(e.keys[0].until_ms, Some(61_600 - 2_000));
+        assert_eq!(e.windows[&Window::Tpm].used, 200);
+        assert!(!e.windows[&Window::Tpm].learned);
+
+        let g2 = granted(reserve(&f, &mut st, &chat(1, 1), 2_000));
+        let c = Classified {
+            reason: Reason::RateLimited,
+            window: Some(Window::Rpm),
+            limit: Some(1),
+            retry_after_ms: Some(90_000),
+            message: "Rate limit reached".into(),
+        };
+        fail(&f, &mut st, &g2, &c, 3_000);
+        let s = status(&f, &st, 3_000);
+        let e = &s.pools[&Task::Fast][0];
+        assert_eq!(e.keys[1].state, EntryState::Cooling);
+        assert_eq!(e.state, EntryState::AtCapacity, "at capacity beats cooling");
+        assert_eq!(e.until_ms, Some(61_600 - 3_000));
+        assert_eq!(
+            e.last_error.as_deref(),
+            Some("rate_limited: Rate limit reached")
+        );
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["pools"]["fast"][0]["state"], "at_capacity");
+        assert_eq!(json["pools"]["fast"][0]["windows"]["rpm"]["limit"], 1);
+    }
+
+    #[test]
+    fn learned_limits_show_as_learned_and_failed_or_disabled_entries_say_so() {
+        let mut f = fleet(
+            vec![
+                chat_model("groq", "a", rpm_tpm(30, 10_000)),
+                chat_model("openai", "b", rpm_tpm(30, 10_000)),
+            ],
+            vec![key("groq", "x", 1), key("openai", "o", 2)],
+            0.0,
+        );
+        f.models[1].enabled = false;
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &chat(1, 1), 0));
+        let c = Classified {
+            reason: Reason::RateLimited,
+            window: Some(Window::Tpm),
+            limit: Some(6_000),
+            retry_after_ms: Some(1_000),
+            message: String::new(),
+        };
+        fail(&f, &mut st, &g, &c, 0);
+        let s = status(&f, &st, 10);
+        let e = &s.pools[&Task::Fast][0];
+        assert_eq!(e.state, EntryState::Cooling);
+        assert_eq!(e.until_ms, Some(990));
+        assert_eq!(
+            e.windows[&Window::Tpm],
+            WindowStatus {
+                used: 0,
+                limit: Some(6_000),
+                learned: true
+            }
+        );
+        assert_eq!(s.pools[&Task::Fast][1].state, EntryState::Disabled);
+        let g = granted(reserve(&f, &mut st, &chat(1, 1), 1_000));
+        let auth = Classified {
+            reason: Reason::Auth,
+            ..c
+        };
+        fail(&f, &mut st, &g, &auth, 1_000);
+        assert_eq!(
+            status(&f, &st, 1_000).pools[&Task::Fast][0].state,
+            EntryState::Failed
+        );
+    }
+
+    #[test]
+    fn transcription_entries_carry_their_provider_stats() {
+        let f = fleet(
+            vec![whisper("groq", "whisper-large-v3", 20, None, &["wav"])],
+            vec![key("groq", "g", 1)],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &audio(30, 500, "wav"), 0));
+        crate::engine::complete_transcription(&f, &mut st, &g, 30, 500, 5);
+        let s = status(&f, &st, 5);
+        let e = &s.transcription[0];
+        assert_eq!(e.model, "whisper-large-v3");
+        assert_eq!(
+            e.transcription.map(|t| (t.requests, t.bytes)),
+            Some((1, 500))
+        );
+        assert_eq!(e.windows[&Window::Rpm].used, 1);
+    }
+}

@@ -450,3 +450,451 @@ fn summarize(list: &[String]) -> String {
         out.join("; ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::testkit::*;
+    use crate::engine::{Decision, Unfit};
+    use crate::model::{Limits, ModelRef, Task};
+
+    fn granted(d: Decision) -> Grant {
+        match d {
+            Decision::Grant(g) => g,
+            other => panic!("expected a grant, got {other:?}"),
+        }
+    }
+
+    fn m(id: &str) -> ModelRef {
+        ModelRef::new("groq", id)
+    }
+
+    #[test]
+    fn grants_first_candidate_and_records_request_and_tokens() {
+        let f = fleet(
+            vec![chat_model("groq", "a", rpm_tpm(10, 1_000))],
+            vec![key("groq", "acc", 1)],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &chat(100, 50), 1_000));
+        assert_eq!(g.candidate.model, m("a"));
+        assert_eq!(g.tokens, 150);
+        assert_eq!((g.id, g.at), (0, 1_000));
+        let s = &st.slots["acc@groq/a"];
+        assert_eq!(s.windows.used(Window::Rpm, 1_000), 1);
+        assert_eq!(s.windows.used(Window::Tpm, 1_000), 150);
+        assert_eq!(s.windows.used(Window::Tpd, 1_000), 150);
+        let g2 = granted(reserve(&f, &mut st, &chat(1, 1), 1_001));
+        assert_eq!(g2.id, 1);
+    }
+
+    #[test]
+    fn rpm_full_waits_until_the_exact_instant_the_oldest_request_leaves() {
+        let f = fleet(
+            vec![chat_model("groq", "a", rpm_tpm(2, 100_000))],
+            vec![key("groq", "acc", 1)],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        granted(reserve(&f, &mut st, &chat(10, 10), 0));
+        granted(reserve(&f, &mut st, &chat(10, 10), 1_000));
+        let d = reserve(&f, &mut st, &chat(10, 10), 2_000);
+        // 60 s window + 1 % guard (600 ms) after the first request.
+        assert_eq!(
+            d,
+            Decision::Wait {
+                until: 60_600,
+                next: m("a")
+            }
+        );
+        assert!(matches!(
+            reserve(&f, &mut st, &chat(10, 10), 60_599),
+            Decision::Wait { until: 60_600, .. }
+        ));
+        granted(reserve(&f, &mut st, &chat(10, 10), 60_600));
+    }
+
+    #[test]
+    fn tpm_waits_until_enough_tokens_leave_with_margin() {
+        // 1000 TPM with 10 % margin: 900 usable.
+        let f = fleet(
+            vec![chat_model("groq", "a", rpm_tpm(100, 1_000))],
+            vec![key("groq", "acc", 1)],
+            0.1,
+        );
+        let mut st = EngineState::default();
+        granted(reserve(&f, &mut st, &chat(300, 100), 0)); // 400
+        granted(reserve(&f, &mut st, &chat(300, 100), 10_000)); // 800
+        // 200 more needs 100 freed: the first mark (400) leaves at 60 600.
+        assert_eq!(
+            reserve(&f, &mut st, &chat(100, 100), 20_000),
+            Decision::Wait {
+                until: 60_600,
+                next: m("a")
+            }
+        );
+        // 100 more fits now (800 + 100 = 900).
+        granted(reserve(&f, &mut st, &chat(50, 50), 20_000));
+    }
+
+    #[test]
+    fn day_window_waits_a_day_and_a_guard() {
+        let lim = Limits {
+            rpd: Some(1),
+            ..Limits::default()
+        };
+        let f = fleet(
+            vec![chat_model("groq", "a", lim)],
+            vec![key("groq", "acc", 1)],
+            0.05,
+        );
+        let mut st = EngineState::default();
+        granted(reserve(&f, &mut st, &chat(1, 1), 5_000));
+        let until = 5_000 + 86_400_000 + 864_000;
+        assert_eq!(
+            reserve(&f, &mut st, &chat(1, 1), 6_000),
+            Decision::Wait {
+                until,
+                next: m("a")
+            }
+        );
+        assert!(matches!(
+            reserve(&f, &mut st, &chat(1, 1), until - 1),
+            Decision::Wait { .. }
+        ));
+        granted(reserve(&f, &mut st, &chat(1, 1), until));
+    }
+
+    #[test]
+    fn keys_of_one_account_share_windows_other_accounts_add_capacity() {
+        let spec = chat_model("groq", "a", rpm_tpm(1, 100_000));
+        let shared = fleet(
+            vec![spec.clone()],
+            vec![key("groq", "org", 1), key("groq", "org", 2)],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        granted(reserve(&shared, &mut st, &chat(1, 1), 0));
+        assert!(matches!(
+            reserve(&shared, &mut st, &chat(1, 1), 1),
+            Decision::Wait { until: 60_600, .. }
+        ));
+
+        let separate = fleet(
+            vec![spec],
+            vec![key("groq", "a", 1), key("groq", "b", 2)],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        let g1 = granted(reserve(&separate, &mut st, &chat(1, 1), 0));
+        let g2 = granted(reserve(&separate, &mut st, &chat(1, 1), 1));
+        assert_eq!(g1.candidate.key.account, "a");
+        assert_eq!(g2.candidate.key.account, "b");
+        assert!(matches!(
+            reserve(&separate, &mut st, &chat(1, 1), 2),
+            Decision::Wait { until: 60_600, .. }
+        ));
+    }
+
+    #[test]
+    fn full_model_rotates_to_the_next_and_wait_names_the_earliest() {
+        let f = fleet(
+            vec![
+                chat_model("groq", "a", rpm_tpm(1, 100_000)),
+                chat_model("groq", "b", rpm_tpm(1, 100_000)),
+            ],
+            vec![key("groq", "acc", 1)],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        assert_eq!(
+            granted(reserve(&f, &mut st, &chat(1, 1), 0))
+                .candidate
+                .model,
+            m("a")
+        );
+        assert_eq!(
+            granted(reserve(&f, &mut st, &chat(1, 1), 500))
+                .candidate
+                .model,
+            m("b")
+        );
+        // a frees at 60 600, b at 61 100: wait for a.
+        assert_eq!(
+            reserve(&f, &mut st, &chat(1, 1), 1_000),
+            Decision::Wait {
+                until: 60_600,
+                next: m("a")
+            }
+        );
+    }
+
+    #[test]
+    fn learned_limit_lower_than_configured_binds() {
+        let f = fleet(
+            vec![chat_model("groq", "a", rpm_tpm(10, 100_000))],
+            vec![key("groq", "acc", 1)],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        st.slots
+            .entry("acc@groq/a".into())
+            .or_default()
+            .learned
+            .set(Window::Rpm, Some(1));
+        granted(reserve(&f, &mut st, &chat(1, 1), 0));
+        assert!(matches!(
+            reserve(&f, &mut st, &chat(1, 1), 1),
+            Decision::Wait { until: 60_600, .. }
+        ));
+        // A learned limit above the configured one changes nothing.
+        let mut st = EngineState::default();
+        st.slots
+            .entry("acc@groq/a".into())
+            .or_default()
+            .learned
+            .set(Window::Rpm, Some(1_000));
+        for t in 0..10 {
+            granted(reserve(&f, &mut st, &chat(1, 1), t));
+        }
+        assert!(matches!(
+            reserve(&f, &mut st, &chat(1, 1), 10),
+            Decision::Wait { .. }
+        ));
+    }
+
+    #[test]
+    fn learned_limit_applies_where_none_is_configured() {
+        let f = fleet(
+            vec![chat_model("groq", "a", Limits::default())],
+            vec![key("groq", "acc", 1)],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        for t in 0..100 {
+            granted(reserve(&f, &mut st, &chat(100, 100), t));
+        }
+        st.slots
+            .get_mut("acc@groq/a")
+            .unwrap()
+            .learned
+            .set(Window::Tpm, Some(20_000));
+        assert!(matches!(
+            reserve(&f, &mut st, &chat(100, 100), 200),
+            Decision::Wait { until: 60_600, .. }
+        ));
+    }
+
+    #[test]
+    fn no_credentials_when_no_enabled_provider_has_a_key() {
+        let f = fleet(vec![chat_model("groq", "a", rpm_tpm(1, 1))], vec![], 0.0);
+        let mut st = EngineState::default();
+        assert_eq!(
+            reserve(&f, &mut st, &chat(1, 1), 0),
+            Decision::Unfit(Unfit::NoCredentials {
+                pool: Pool::Chat(Task::Fast)
+            })
+        );
+        let mut f = fleet(
+            vec![chat_model("groq", "a", rpm_tpm(1, 1))],
+            vec![key("groq", "acc", 1)],
+            0.0,
+        );
+        f.models[0].enabled = false;
+        assert!(matches!(
+            reserve(&f, &mut st, &chat(1, 1), 0),
+            Decision::Unfit(Unfit::NoCredentials { .. })
+        ));
+    }
+
+    #[test]
+    fn too_large_reports_needed_and_the_largest_any_model_takes() {
+        let mut big = chat_model("groq", "big", rpm_tpm(10, 6_000));
+        big.context_window = Some(131_072);
+        let small = chat_model("groq", "small", rpm_tpm(10, 100_000)); // 8192 context
+        let f = fleet(vec![small, big], vec![key("groq", "acc", 1)], 0.05);
+        let mut st = EngineState::default();
+        // small: context 8192; big: TPM cap 5700.
+        assert_eq!(
+            reserve(&f, &mut st, &chat(9_000, 1_000), 0),
+            Decision::Unfit(Unfit::TooLarge {
+                needed: 10_000,
+                largest: 8_192
+            })
+        );
+        // 7000 fits small's context.
+        granted(reserve(&f, &mut st, &chat(6_000, 1_000), 0));
+        // max_output_tokens: a model answering at most 100 tokens takes prompt + 100.
+        let mut capped = chat_model("groq", "c", rpm_tpm(10, 100_000));
+        capped.max_output_tokens = Some(100);
+        let f = fleet(vec![capped], vec![key("groq", "acc", 1)], 0.0);
+        assert_eq!(
+            reserve(&f, &mut st, &chat(50, 500), 0),
+            Decision::Unfit(Unfit::TooLarge {
+                needed: 550,
+                largest: 150
+            })
+        );
+    }
+
+    #[test]
+    fn no_capable_model_names_what_is_missing() {
+        let mut plain = chat_model("groq", "a", rpm_tpm(10, 10_000));
+        plain.tools = false;
+        let f = fleet(vec![plain], vec![key("groq", "acc", 1)], 0.0);
+        let mut st = EngineState::default();
+        let mut d = chat(1, 1);
+        d.needs_tools = true;
+        match reserve(&f, &mut st, &d, 0) {
+            Decision::Unfit(Unfit::NoCapableModel { why }) => assert!(why.contains("tool")),
+            other => panic!("{other:?}"),
+        }
+        let mut eye = chat_model("groq", "eye", rpm_tpm(10, 10_000));
+        eye.vision = true;
+        eye.images = Some(crate::catalog::ImageLimits {
+            max_images: 5,
+            max_image_bytes: 4_000_000,
+            max_megapixels: None,
+        });
+        let f = fleet(vec![eye], vec![key("groq", "acc", 1)], 0.0);
+        let mut d = chat(1, 1);
+        d.images = 6;
+        assert!(matches!(
+            reserve(&f, &mut st, &d, 0),
+            Decision::Unfit(Unfit::NoCapableModel { why }) if why.contains("at most 5")
+        ));
+        d.images = 1;
+        d.largest_image_bytes = 5_000_000;
+        assert!(matches!(
+            reserve(&f, &mut st, &d, 0),
+            Decision::Unfit(Unfit::NoCapableModel { why }) if why.contains("4000000")
+        ));
+        d.largest_image_bytes = 1_000;
+        granted(reserve(&f, &mut st, &d, 0));
+    }
+
+    #[test]
+    fn exhausted_when_every_candidate_is_tried_skipped_or_disabled() {
+        let f = fleet(
+            vec![
+                chat_model("groq", "a", rpm_tpm(10, 10_000)),
+                chat_model("groq", "b", rpm_tpm(10, 10_000)),
+            ],
+            vec![key("groq", "acc", 1)],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &chat(1, 1), 0));
+        let mut d = chat(1, 1);
+        d.tried.push(g.candidate.clone());
+        let g2 = granted(reserve(&f, &mut st, &d, 0));
+        assert_eq!(g2.candidate.model, m("b"));
+        d.skip_models.push(m("b"));
+        match reserve(&f, &mut st, &d, 0) {
+            Decision::Unfit(Unfit::Exhausted { why }) => {
+                assert!(why.contains("tried already"), "{why}");
+                assert!(why.contains("ruled out"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn transcription_prefers_the_first_provider_then_round_robins_the_rest() {
+        let f = fleet(
+            vec![
+                whisper(
+                    "groq",
+                    "whisper-large-v3",
+                    1,
+                    Some(25_000_000),
+                    &["wav", "mp3"],
+                ),
+                whisper("openai", "whisper-1", 10, Some(26_214_400), &["wav", "mp3"]),
+                whisper("together", "openai/whisper-large-v3", 10, None, &["wav"]),
+            ],
+            vec![
+                key("groq", "g", 1),
+                key("openai", "o", 2),
+                key("together", "t", 3),
+            ],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        let who = |d: Decision| granted(d).candidate.model.provider;
+        assert_eq!(
+            who(reserve(&f, &mut st, &audio(5, 1_000, "wav"), 0)),
+            "groq"
+        );
+        // groq (1 RPM) is full: round-robin openai, together, openai.
+        assert_eq!(
+            who(reserve(&f, &mut st, &audio(5, 1_000, "wav"), 1)),
+            "openai"
+        );
+        assert_eq!(
+            who(reserve(&f, &mut st, &audio(5, 1_000, "wav"), 2)),
+            "together"
+        );
+        assert_eq!(
+            who(reserve(&f, &mut st, &audio(5, 1_000, "wav"), 3)),
+            "openai"
+        );
+        // mp3: together does not take it, so openai again.
+        assert_eq!(
+            who(reserve(&f, &mut st, &audio(5, 1_000, "mp3"), 4)),
+            "openai"
+        );
+        // Back to groq as soon as it has capacity.
+        assert_eq!(
+            who(reserve(&f, &mut st, &audio(5, 1_000, "wav"), 60_600)),
+            "groq"
+        );
+        // 30 MB: groq takes 25 MB, openai 25 MiB, together publishes none so the config's
+        // 25 MB applies: nobody takes it.
+        assert!(matches!(
+            reserve(&f, &mut st, &audio(5, 30_000_000, "wav"), 60_601),
+            Decision::Unfit(Unfit::NoCapableModel { .. })
+        ));
+        // 25.5 MB: only openai's 25 MiB limit takes it.
+        assert_eq!(
+            who(reserve(&f, &mut st, &audio(5, 25_500_000, "wav"), 60_602)),
+            "openai"
+        );
+    }
+
+    #[test]
+    fn transcription_reserves_the_billed_minimum_of_audio_seconds() {
+        let mut w = whisper("groq", "whisper-large-v3", 100, None, &["wav"]);
+        w.limits.ash = Some(100);
+        let f = fleet(vec![w], vec![key("groq", "g", 1)], 0.0);
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &audio(3, 10, "wav"), 0));
+        assert_eq!(g.audio_secs, 10);
+        assert_eq!(
+            st.slots["g@groq/whisper-large-v3"]
+                .windows
+                .used(Window::Ash, 0),
+            10
+        );
+        assert_eq!(
+            reserve(&f, &mut st, &audio(500, 10, "wav"), 0),
+            Decision::Unfit(Unfit::TooLarge {
+                needed: 500,
+                largest: 100
+            })
+        );
+        for t in 1..10 {
+            granted(reserve(&f, &mut st, &audio(1, 10, "wav"), t));
+        }
+        // ASH is full: the first bucket (stamped at its latest addition, 9) leaves after an
+        // hour and a guard.
+        assert_eq!(
+            reserve(&f, &mut st, &audio(1, 10, "wav"), 10),
+            Decision::Wait {
+                until: 9 + 3_600_000 + 36_000,
+                next: ModelRef::new("groq", "whisper-large-v3")
+            }
+        );
+    }
+}
