@@ -50,7 +50,11 @@ fn build(margin: f64, rpm: u64, tpm: u64, rpd: u64) -> Fleet {
         ProviderParts {
             name: "groq".into(),
             enabled: true,
-            keys: vec![key("groq", "x", 1), key("groq", "x", 2), key("groq", "y", 3)],
+            keys: vec![
+                key("groq", "x", 1),
+                key("groq", "x", 2),
+                key("groq", "y", 3),
+            ],
         },
         ProviderParts {
             name: "openai".into(),
@@ -76,11 +80,27 @@ fn build(margin: f64, rpm: u64, tpm: u64, rpd: u64) -> Fleet {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Reserve { prompt: u64, max: u64, skip_first: bool },
-    Complete { pick: usize, permille: u64 },
-    Release { pick: usize },
-    Fail { pick: usize, kind: u8, limit: u64, retry: Option<u64> },
-    Step { ms: u64 },
+    Reserve {
+        prompt: u64,
+        max: u64,
+        skip_first: bool,
+    },
+    Complete {
+        pick: usize,
+        permille: u64,
+    },
+    Release {
+        pick: usize,
+    },
+    Fail {
+        pick: usize,
+        kind: u8,
+        limit: u64,
+        retry: Option<u64>,
+    },
+    Step {
+        ms: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
