@@ -5,7 +5,7 @@ use super::fleet::{Fleet, FleetAccount, FleetModel};
 use super::state::{EngineState, Reservation, Slot};
 use super::window::{AUD, Amounts, TOK, cap, unit_index};
 use super::{Candidate, Decision, Demand, Grant, Pool, Unfit};
-use crate::model::{Millis, Window};
+use crate::model::{Millis, Task, Window};
 
 /// Why candidates were ruled out, for the `Unfit` answer when nothing is left.
 #[derive(Default)]
@@ -29,8 +29,7 @@ impl Tally {
 }
 
 /// What a demand needs of every window, and whether it is a transcription.
-fn need_of(fleet: &Fleet, demand: &Demand, m: &FleetModel, pool: Pool) -> Amounts {
-    let _ = fleet;
+fn need_of(demand: &Demand, m: &FleetModel, pool: Pool) -> Amounts {
     match pool {
         Pool::Transcription => {
             let min = m
@@ -183,10 +182,13 @@ pub(crate) fn slot_fits_at(
 /// Picks a candidate for the demand and records the reservation, or says when one fits, or
 /// that none ever will. See the module docs of [`crate::engine`] and `docs/engine.md`.
 pub fn reserve(fleet: &Fleet, state: &mut EngineState, demand: &Demand, now: Millis) -> Decision {
-    let Some(pool) = demand.pool else {
-        return Decision::Unfit(Unfit::NoCapableModel {
-            why: "the request names no pool".to_string(),
-        });
+    let pool = match demand.pool {
+        None | Some(Pool::Chat(Task::Auto)) => {
+            return Decision::Unfit(Unfit::NoCapableModel {
+                why: "the request names no pool: resolve task auto to a pool first".to_string(),
+            });
+        }
+        Some(p) => p,
     };
     let empty = Vec::new();
     let entries = match pool {
@@ -285,11 +287,10 @@ fn try_model(
         return None;
     }
     tally.any_capable = true;
+    let need = need_of(demand, m, pool);
     if pool == Pool::Transcription {
-        let need = need_of(fleet, demand, m, pool)[AUD];
-        tally.needed = tally.needed.max(need);
+        tally.needed = tally.needed.max(need[AUD]);
     }
-    let need = need_of(fleet, demand, m, pool);
     let main = match pool {
         Pool::Transcription => need[AUD],
         Pool::Chat(_) => need[TOK],
@@ -301,14 +302,17 @@ fn try_model(
     let model_off = state.disabled_models.get(&m.name).map(|d| d.reason.clone());
     let skipped = demand.skip_models.contains(&m.spec.model);
     for acc in &m.accounts {
-        let slot = state.slots.get(&acc.slot);
+        let slot = match state.slots.get_mut(&acc.slot) {
+            Some(s) => {
+                s.windows.prune(now);
+                Some(&*s)
+            }
+            None => None,
+        };
+        let possible = requests_possible(fleet, m, slot);
         let largest = largest_for(fleet, m, slot, demand, pool);
-        if main > largest || !requests_possible(fleet, m, slot) {
-            tally.largest = tally.largest.max(if requests_possible(fleet, m, slot) {
-                largest
-            } else {
-                0
-            });
+        if main > largest || !possible {
+            tally.largest = tally.largest.max(if possible { largest } else { 0 });
             continue;
         }
         tally.any_size_ok = true;
@@ -324,14 +328,11 @@ fn try_model(
                 .push(format!("{} was ruled out for this request", m.name));
             break;
         }
+        let fit = slot_fits_at(fleet, m, slot, provider_until, need, now);
         let Some(key) = usable_key(state, demand, m, acc, tally) else {
             continue;
         };
-        if let Some(s) = state.slots.get_mut(&acc.slot) {
-            s.windows.prune(now);
-        }
-        let slot = state.slots.get(&acc.slot);
-        match slot_fits_at(fleet, m, slot, provider_until, need, now) {
+        match fit {
             Some(at) if at <= now => return Some(grant(state, m, acc, key, need, now)),
             Some(at) => tally.note_wait(at, mi),
             None => {}

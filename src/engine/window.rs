@@ -256,6 +256,15 @@ impl Windows {
             return Some(now);
         }
         let mut excess = used + need - cap;
+        if !self.extras.iter().any(|e| e.window == w && e.until > now) {
+            for (at, amount) in self.log(w).releases(now, hold_ms(w), unit_index(w)) {
+                if amount >= excess {
+                    return Some(at);
+                }
+                excess -= amount;
+            }
+            return None;
+        }
         let mut extras: Vec<(Millis, u64)> = self
             .extras
             .iter()
