@@ -7,8 +7,8 @@ use rota::catalog::ModelSpec;
 use rota::engine::fleet::{Fleet, FleetParts, ProviderParts, slot_id};
 use rota::engine::window::cap;
 use rota::engine::{
-    Classified, Decision, Demand, EngineState, Grant, KeyRef, Pool, complete, fail, release,
-    reserve,
+    Candidate, Classified, Decision, Demand, EngineState, Grant, KeyRef, Pool, RateReading,
+    complete, fail, release, reserve, sync_headers,
 };
 use rota::model::{Limits, Millis, ModelRef, Reason, Task, Usage, Window};
 use std::collections::BTreeMap;
@@ -101,6 +101,13 @@ enum Op {
     Step {
         ms: u64,
     },
+    Sync {
+        pick: usize,
+        tpm: bool,
+        limit: u64,
+        remaining: u64,
+        reset_ms: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -111,6 +118,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<usize>(), 0u8..6, 1u64..3_000, proptest::option::of(0u64..90_000))
             .prop_map(|(pick, kind, limit, retry)| Op::Fail { pick, kind, limit, retry }),
         3 => prop_oneof![0u64..2_000, 0u64..70_000, 0u64..7_200_000].prop_map(|ms| Op::Step { ms }),
+        1 => (any::<usize>(), any::<bool>(), 1u64..4_000, 0u64..4_000, 1u64..120_000)
+            .prop_map(|(pick, tpm, limit, remaining, reset_ms)| Op::Sync { pick, tpm, limit, remaining, reset_ms }),
     ]
 }
 
@@ -161,6 +170,7 @@ proptest! {
         let mut st = EngineState::default();
         let mut now: Millis = 1_700_000_000_000;
         let mut open: Vec<Grant> = Vec::new();
+        let mut seen: Vec<Candidate> = Vec::new();
         let mut ledger = Ledger { counted: BTreeMap::new() };
         for op in ops {
             match op {
@@ -182,6 +192,7 @@ proptest! {
                                     );
                                 }
                             }
+                            seen.push(g.candidate.clone());
                             open.push(g);
                         }
                         Decision::Wait { until, next } => {
@@ -199,6 +210,20 @@ proptest! {
                             );
                         }
                         Decision::Unfit(_) => {}
+                    }
+                }
+                Op::Sync { pick, tpm, limit, remaining, reset_ms } => {
+                    if !seen.is_empty() {
+                        let c = seen[pick % seen.len()].clone();
+                        let window = if tpm { Window::Tpm } else { Window::Rpd };
+                        let limit = if tpm { limit } else { 1 + limit % 30 };
+                        let r = RateReading {
+                            window,
+                            limit: Some(limit),
+                            remaining: Some(remaining.min(limit)),
+                            reset_ms: Some(reset_ms),
+                        };
+                        sync_headers(&fleet, &mut st, &c, &[r], now);
                     }
                 }
                 Op::Complete { pick, permille } => {
