@@ -5,9 +5,22 @@
 //! answer arrives, and learns from errors and headers. Nothing here reads the clock, the
 //! network or the disk: every function takes `now` and the caller stores the state.
 
+pub mod fleet;
 pub mod learn;
+pub mod react;
+pub mod report;
+pub mod select;
+pub mod state;
 pub mod status;
+#[cfg(test)]
+pub(crate) mod testkit;
+pub mod window;
 
+pub use fleet::{Fleet, FleetParts, ProviderParts};
+pub use react::{complete, complete_transcription, fail, release, sync_headers};
+pub use report::status;
+pub use select::reserve;
+pub use state::EngineState;
 pub use status::{EntryState, KeyStatus, Status, StatusEntry, TranscriptionStats, WindowStatus};
 
 use crate::model::{Millis, ModelRef, Reason, Task, Window};

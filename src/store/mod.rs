@@ -1,2 +1,39 @@
 //! Where engine state lives, behind one trait: in memory, or in SQLite shared by every rota
 //! process of the user. A store makes a decision atomic: load, decide, reserve, commit.
+
+pub mod memory;
+
+pub use memory::MemoryStore;
+
+use crate::engine::EngineState;
+
+/// Why the store could not load or save the engine state. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The state is held by another process for too long.
+    #[error("the rota state is busy ({0}): another rota process holds it; try again in a moment")]
+    Busy(String),
+    /// The saved state cannot be read.
+    #[error(
+        "the saved rota state is unreadable ({0}): delete rota.db in the data dir to start fresh (learned limits and cooldowns are lost)"
+    )]
+    Corrupt(String),
+    /// Reading or writing the backend failed.
+    #[error(
+        "cannot reach the rota state ({0}): check the data dir is writable, or set [state] backend = \"memory\""
+    )]
+    Backend(String),
+    /// A thread panicked while holding the state.
+    #[error("the in-memory rota state was left inconsistent by a crashed task: restart rota")]
+    Poisoned,
+}
+
+/// Holds the engine state and runs decisions on it atomically.
+pub trait Store: Send + Sync {
+    /// Runs `f` on the state with exclusive access and keeps what it changed. Other
+    /// processes or threads see either all of it or none of it.
+    fn transact(&self, f: &mut dyn FnMut(&mut EngineState)) -> Result<(), StoreError>;
+
+    /// A copy of the state as it is now (for status views).
+    fn snapshot(&self) -> Result<EngineState, StoreError>;
+}

@@ -1,0 +1,630 @@
+//! What happens after a call: true the reservation up, release it, or react to the error;
+//! and what a reply's rate-limit headers teach.
+
+use super::fleet::{Fleet, key_id, slot_id};
+use super::state::{Backoff, Disabled, EngineState, jitter};
+use super::{Candidate, Classified, Grant, RateReading};
+use crate::model::{Millis, Reason, Usage, Window};
+
+/// First backoff after a 429 without `retry-after`.
+pub const RATE_BACKOFF_BASE_MS: u64 = 1_000;
+/// Longest backoff after repeated 429s without `retry-after`.
+pub const RATE_BACKOFF_CAP_MS: u64 = 60_000;
+/// First provider-wide backoff after overload, 5xx, timeout or a broken connection.
+pub const PROVIDER_BACKOFF_BASE_MS: u64 = 500;
+/// Longest provider-wide backoff.
+pub const PROVIDER_BACKOFF_CAP_MS: u64 = 30_000;
+
+/// The call succeeded: count what the provider really used instead of the reservation
+/// (prompt + completion tokens) and clear the backoffs of that account, model and provider.
+pub fn complete(fleet: &Fleet, state: &mut EngineState, grant: &Grant, usage: &Usage, now: Millis) {
+    let _ = (fleet, now);
+    settle(state, grant, usage.total(), grant.audio_secs);
+    clear_backoff(state, &grant.candidate);
+}
+
+/// A transcription succeeded: count `audio_secs` (at least the model's billed minimum),
+/// clear backoffs and add to the provider's [`super::TranscriptionStats`].
+pub fn complete_transcription(
+    fleet: &Fleet,
+    state: &mut EngineState,
+    grant: &Grant,
+    audio_secs: u64,
+    bytes: u64,
+    now: Millis,
+) {
+    let _ = now;
+    let min = fleet
+        .spec(&grant.candidate.model)
+        .and_then(|s| s.audio.as_ref())
+        .map_or(0, |a| a.min_billed_secs as u64);
+    settle(state, grant, 0, audio_secs.max(min));
+    clear_backoff(state, &grant.candidate);
+    let st = state
+        .transcription_stats
+        .entry(grant.candidate.model.provider.clone())
+        .or_default();
+    st.requests += 1;
+    st.bytes += bytes;
+    st.audio_secs += audio_secs;
+}
+
+/// The provider never counted the call (refused connection, auth failure, cancelled before
+/// sending, 429): remove the reservation from every window. Idempotent.
+pub fn release(state: &mut EngineState, grant: &Grant) {
+    if let Some(r) = state.inflight.remove(&grant.id)
+        && let Some(s) = state.slots.get_mut(&r.slot)
+    {
+        s.windows.adjust(
+            r.at,
+            [-1, -(r.tokens as i64), -(r.audio_secs as i64)],
+            r.audio_secs > 0,
+        );
+    }
+}
+
+/// Replaces the reservation's amounts with what was really used. Idempotent.
+fn settle(state: &mut EngineState, grant: &Grant, tokens: u64, audio: u64) {
+    if let Some(r) = state.inflight.remove(&grant.id)
+        && let Some(s) = state.slots.get_mut(&r.slot)
+    {
+        s.windows.adjust(
+            r.at,
+            [
+                0,
+                tokens as i64 - r.tokens as i64,
+                audio as i64 - r.audio_secs as i64,
+            ],
+            r.audio_secs > 0,
+        );
+    }
+}
+
+fn clear_backoff(state: &mut EngineState, c: &Candidate) {
+    if let Some(s) = state.slots.get_mut(&slot_id(&c.key.account, &c.model)) {
+        s.backoff = 0;
+    }
+    if let Some(b) = state.provider_backoff.get_mut(&c.model.provider) {
+        b.level = 0;
+    }
+}
+
+/// Records a limit a provider stated: it never raises a configured limit (the lower one is
+/// in force), and replaces an earlier learned figure.
+fn learn(state: &mut EngineState, slot: &str, w: Window, limit: u64) {
+    state
+        .slots
+        .entry(slot.to_string())
+        .or_default()
+        .learned
+        .set(w, Some(limit));
+}
+
+/// The call failed as `c` says. Reactions:
+/// - `rate_limited`: release the reservation (a 429 is not counted), cool that account on
+///   that model until `retry_after_ms` or an exponential backoff with deterministic jitter
+///   (1 s doubling per repeat, capped at 60 s, cleared on success), learn the stated limit;
+/// - `request_too_large`, `context_length`: release, learn the stated window limit (the
+///   router skips the model for this request);
+/// - `quota_exhausted`, `auth`: release, disable the key;
+/// - `decommissioned`: release, disable the model;
+/// - `overloaded`, `connection`: release, short provider-wide backoff;
+/// - `server_error`, `timeout`, `bad_response`: the request reached the model and may have
+///   been counted: keep the reservation as it is, short provider-wide backoff.
+pub fn fail(fleet: &Fleet, state: &mut EngineState, grant: &Grant, c: &Classified, now: Millis) {
+    let cand = &grant.candidate;
+    let model = cand.model.to_string();
+    let slot = slot_id(&cand.key.account, &cand.model);
+    state
+        .last_error
+        .insert(model.clone(), format!("{}: {}", c.reason, c.message));
+    if fleet.spec(&cand.model).is_some_and(|s| s.transcription) {
+        state
+            .transcription_stats
+            .entry(cand.model.provider.clone())
+            .or_default()
+            .failures += 1;
+    }
+    match c.reason {
+        Reason::RateLimited => {
+            release(state, grant);
+            if let (Some(w), Some(l)) = (c.window, c.limit) {
+                learn(state, &slot, w, l);
+            }
+            let seed = state.next_grant_id;
+            let s = state.slots.entry(slot).or_default();
+            let wait = match c.retry_after_ms {
+                Some(ms) => ms,
+                None => {
+                    let base = RATE_BACKOFF_BASE_MS
+                        .saturating_mul(1u64 << s.backoff.min(20))
+                        .min(RATE_BACKOFF_CAP_MS);
+                    base + jitter(seed, s.backoff as u64, base / 4)
+                }
+            };
+            s.backoff = s.backoff.saturating_add(1);
+            s.cool_until = s.cool_until.max(now + wait);
+        }
+        Reason::RequestTooLarge | Reason::ContextLength => {
+            release(state, grant);
+            if c.reason == Reason::RequestTooLarge
+                && let (Some(w), Some(l)) = (c.window, c.limit)
+            {
+                learn(state, &slot, w, l);
+            }
+        }
+        Reason::QuotaExhausted | Reason::Auth => {
+            release(state, grant);
+            state.disabled_keys.insert(
+                key_id(&cand.key),
+                Disabled {
+                    key: Some(cand.key.clone()),
+                    reason: format!("{}: {}", c.reason, c.message),
+                    at: now,
+                },
+            );
+        }
+        Reason::Decommissioned => {
+            release(state, grant);
+            state.disabled_models.insert(
+                model,
+                Disabled {
+                    key: None,
+                    reason: format!("{}: {}", c.reason, c.message),
+                    at: now,
+                },
+            );
+        }
+        Reason::Overloaded | Reason::Connection => {
+            release(state, grant);
+            provider_backoff(state, &cand.model.provider, c.retry_after_ms, now);
+        }
+        Reason::ServerError | Reason::Timeout | Reason::BadResponse => {
+            // Kept counted: the provider most likely received (and counted) it. Settle the
+            // reservation as it is so a later `release` cannot remove it.
+            state.inflight.remove(&grant.id);
+            provider_backoff(state, &cand.model.provider, c.retry_after_ms, now);
+        }
+    }
+}
+
+fn provider_backoff(
+    state: &mut EngineState,
+    provider: &str,
+    retry_after: Option<u64>,
+    now: Millis,
+) {
+    let seed = state.next_grant_id;
+    let b: &mut Backoff = state
+        .provider_backoff
+        .entry(provider.to_string())
+        .or_default();
+    let wait = match retry_after {
+        Some(ms) => ms.min(60_000),
+        None => {
+            let base = PROVIDER_BACKOFF_BASE_MS
+                .saturating_mul(1u64 << b.level.min(20))
+                .min(PROVIDER_BACKOFF_CAP_MS);
+            base + jitter(seed, 1_000 + b.level as u64, base / 4)
+        }
+    };
+    b.level = b.level.saturating_add(1);
+    b.until = b.until.max(now + wait);
+}
+
+/// Learns from a reply's rate-limit headers: `limit` becomes the learned limit of that
+/// window; when `limit − remaining` shows the provider counted more than our own log does,
+/// the difference counts in that window too until the provider's reset (or one span), so our
+/// view is never more optimistic than the provider's.
+pub fn sync_headers(
+    fleet: &Fleet,
+    state: &mut EngineState,
+    cand: &Candidate,
+    readings: &[RateReading],
+    now: Millis,
+) {
+    let configured = fleet.configured_limits(&cand.model);
+    let s = state
+        .slots
+        .entry(slot_id(&cand.key.account, &cand.model))
+        .or_default();
+    for r in readings {
+        let w = r.window;
+        if let Some(l) = r.limit {
+            s.learned.set(w, Some(l));
+        }
+        let Some(remaining) = r.remaining else {
+            continue;
+        };
+        let Some(limit) = r.limit.or(s.effective(configured.get(w), w).0) else {
+            continue;
+        };
+        let theirs = limit.saturating_sub(remaining);
+        let ours = s.windows.used(w, now);
+        if theirs > ours {
+            s.windows.extras.push(super::window::Extra {
+                window: w,
+                amount: theirs - ours,
+                until: now + r.reset_ms.unwrap_or(w.span_ms()).max(1),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::testkit::*;
+    use crate::engine::{Decision, Unfit, reserve};
+    use crate::model::ModelRef;
+
+    fn granted(d: Decision) -> Grant {
+        match d {
+            Decision::Grant(g) => g,
+            other => panic!("expected a grant, got {other:?}"),
+        }
+    }
+
+    fn classified(
+        reason: Reason,
+        window: Option<Window>,
+        limit: Option<u64>,
+        retry: Option<u64>,
+    ) -> Classified {
+        Classified {
+            reason,
+            window,
+            limit,
+            retry_after_ms: retry,
+            message: "test".into(),
+        }
+    }
+
+    fn one_model(rpm: u64, tpm: u64) -> Fleet {
+        fleet(
+            vec![
+                chat_model("groq", "a", rpm_tpm(rpm, tpm)),
+                chat_model("openai", "b", rpm_tpm(rpm, tpm)),
+            ],
+            vec![
+                key("groq", "acc", 1),
+                key("groq", "acc", 2),
+                key("openai", "o", 3),
+            ],
+            0.0,
+        )
+    }
+
+    fn used(st: &EngineState, slot: &str, w: Window, now: Millis) -> u64 {
+        st.slots[slot].windows.used(w, now)
+    }
+
+    #[test]
+    fn complete_trues_the_reservation_up_to_real_usage() {
+        let f = one_model(10, 10_000);
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &chat(100, 1_000), 0));
+        assert_eq!(used(&st, "acc@groq/a", Window::Tpm, 0), 1_100);
+        let u = Usage {
+            prompt_tokens: 120,
+            completion_tokens: 30,
+        };
+        complete(&f, &mut st, &g, &u, 5_000);
+        assert_eq!(used(&st, "acc@groq/a", Window::Tpm, 5_000), 150);
+        assert_eq!(used(&st, "acc@groq/a", Window::Tpd, 5_000), 150);
+        assert_eq!(used(&st, "acc@groq/a", Window::Rpm, 5_000), 1);
+        // Settling twice changes nothing.
+        complete(&f, &mut st, &g, &Usage::default(), 5_000);
+        release(&mut st, &g);
+        assert_eq!(used(&st, "acc@groq/a", Window::Tpm, 5_000), 150);
+    }
+
+    #[test]
+    fn release_removes_the_reservation_once() {
+        let f = one_model(1, 10_000);
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &chat(10, 10), 0));
+        let g2 = granted(reserve(&f, &mut st, &chat(10, 10), 0));
+        assert_eq!(g2.candidate.model.provider, "openai");
+        release(&mut st, &g);
+        release(&mut st, &g);
+        assert_eq!(used(&st, "acc@groq/a", Window::Rpm, 0), 0);
+        assert_eq!(used(&st, "acc@groq/a", Window::Tpd, 0), 0);
+        assert_eq!(used(&st, "o@openai/b", Window::Rpm, 0), 1);
+        assert_eq!(
+            granted(reserve(&f, &mut st, &chat(10, 10), 1))
+                .candidate
+                .model
+                .provider,
+            "groq"
+        );
+    }
+
+    #[test]
+    fn rate_limited_with_retry_after_cools_exactly_and_learns_the_limit() {
+        let f = one_model(30, 10_000);
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &chat(10, 10), 1_000));
+        let c = classified(
+            Reason::RateLimited,
+            Some(Window::Tpm),
+            Some(6_000),
+            Some(2_500),
+        );
+        fail(&f, &mut st, &g, &c, 1_100);
+        let s = &st.slots["acc@groq/a"];
+        assert_eq!(s.cool_until, 3_600);
+        assert_eq!(s.learned.tpm, Some(6_000));
+        assert_eq!(
+            s.windows.used(Window::Rpm, 1_100),
+            0,
+            "429s are not counted"
+        );
+        // The other key of the same account shares the cooldown: openai is next.
+        let mut d = chat(10, 10);
+        d.tried.push(g.candidate.clone());
+        assert_eq!(
+            granted(reserve(&f, &mut st, &d, 1_200))
+                .candidate
+                .model
+                .provider,
+            "openai"
+        );
+        // With openai tried too, the wait is the cooldown's end.
+        let mut d2 = chat(10, 10);
+        d2.tried.push(g.candidate.clone());
+        d2.skip_models.push(ModelRef::new("openai", "b"));
+        assert_eq!(
+            reserve(&f, &mut st, &d2, 1_300),
+            Decision::Wait {
+                until: 3_600,
+                next: ModelRef::new("groq", "a")
+            }
+        );
+        assert!(matches!(
+            reserve(&f, &mut st, &d2, 3_600),
+            Decision::Grant(_)
+        ));
+    }
+
+    #[test]
+    fn rate_limited_without_retry_after_backs_off_doubling_and_success_clears() {
+        let f = one_model(30, 10_000);
+        let mut st = EngineState::default();
+        let c = classified(Reason::RateLimited, None, None, None);
+        let mut now = 0;
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            let g = granted(reserve(&f, &mut st, &chat(1, 1), now));
+            assert_eq!(g.candidate.model.provider, "groq");
+            fail(&f, &mut st, &g, &c, now);
+            let until = st.slots["acc@groq/a"].cool_until;
+            waits.push(until - now);
+            now = until;
+        }
+        for (i, w) in waits.iter().enumerate() {
+            let base = (1_000u64 << i).min(60_000);
+            assert!(
+                *w >= base && *w <= base + base / 4,
+                "wait {i}: {w} vs base {base}"
+            );
+        }
+        assert_eq!(st.slots["acc@groq/a"].backoff, 8);
+        let g = granted(reserve(&f, &mut st, &chat(1, 1), now));
+        complete(&f, &mut st, &g, &Usage::default(), now + 10);
+        assert_eq!(st.slots["acc@groq/a"].backoff, 0);
+        let g = granted(reserve(&f, &mut st, &chat(1, 1), now + 20));
+        fail(&f, &mut st, &g, &c, now + 20);
+        let w = st.slots["acc@groq/a"].cool_until - (now + 20);
+        assert!((1_000..=1_250).contains(&w), "{w}");
+    }
+
+    #[test]
+    fn request_too_large_learns_the_limit_without_cooling() {
+        let f = one_model(30, 100_000);
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &chat(5_000, 2_000), 0));
+        let c = classified(
+            Reason::RequestTooLarge,
+            Some(Window::Tpm),
+            Some(6_000),
+            None,
+        );
+        fail(&f, &mut st, &g, &c, 10);
+        let s = &st.slots["acc@groq/a"];
+        assert_eq!(s.cool_until, 0);
+        assert_eq!(s.learned.tpm, Some(6_000));
+        assert_eq!(s.windows.used(Window::Tpm, 10), 0);
+        // Smaller requests still go to groq; 7000 tokens never will.
+        assert_eq!(
+            granted(reserve(&f, &mut st, &chat(100, 100), 20))
+                .candidate
+                .model
+                .provider,
+            "groq"
+        );
+        let only_groq = fleet(
+            vec![chat_model("groq", "a", rpm_tpm(30, 100_000))],
+            vec![key("groq", "acc", 1)],
+            0.0,
+        );
+        assert_eq!(
+            reserve(&only_groq, &mut st, &chat(5_000, 2_000), 30),
+            Decision::Unfit(Unfit::TooLarge {
+                needed: 7_000,
+                largest: 6_000
+            })
+        );
+    }
+
+    #[test]
+    fn quota_and_auth_disable_the_key_and_rotation_uses_the_next_key() {
+        let f = one_model(30, 100_000);
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &chat(1, 1), 0));
+        assert_eq!(g.candidate.key.masked, "…0001");
+        fail(
+            &f,
+            &mut st,
+            &g,
+            &classified(Reason::Auth, None, None, None),
+            1,
+        );
+        let g = granted(reserve(&f, &mut st, &chat(1, 1), 2));
+        assert_eq!(g.candidate.key.masked, "…0002");
+        fail(
+            &f,
+            &mut st,
+            &g,
+            &classified(Reason::QuotaExhausted, None, None, None),
+            3,
+        );
+        let g = granted(reserve(&f, &mut st, &chat(1, 1), 4));
+        assert_eq!(g.candidate.key.masked, "…0003");
+        fail(
+            &f,
+            &mut st,
+            &g,
+            &classified(Reason::Auth, None, None, None),
+            5,
+        );
+        match reserve(&f, &mut st, &chat(1, 1), 6) {
+            Decision::Unfit(Unfit::Exhausted { why }) => {
+                assert!(why.contains("…0001") && why.contains("auth"), "{why}");
+                assert!(why.contains("quota_exhausted"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(used(&st, "acc@groq/a", Window::Rpm, 6), 0);
+    }
+
+    #[test]
+    fn decommissioned_disables_the_model() {
+        let f = one_model(30, 100_000);
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &chat(1, 1), 0));
+        fail(
+            &f,
+            &mut st,
+            &g,
+            &classified(Reason::Decommissioned, None, None, None),
+            1,
+        );
+        assert!(st.disabled_models.contains_key("groq/a"));
+        assert!(st.last_error["groq/a"].starts_with("decommissioned"));
+        let g = granted(reserve(&f, &mut st, &chat(1, 1), 2));
+        assert_eq!(g.candidate.model, ModelRef::new("openai", "b"));
+    }
+
+    #[test]
+    fn transient_errors_back_off_the_provider_briefly() {
+        let f = one_model(30, 100_000);
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &chat(1, 1), 0));
+        fail(
+            &f,
+            &mut st,
+            &g,
+            &classified(Reason::Overloaded, None, None, None),
+            0,
+        );
+        let until = st.provider_backoff["groq"].until;
+        assert!((500..=625).contains(&until), "{until}");
+        assert_eq!(used(&st, "acc@groq/a", Window::Rpm, 0), 0, "503 released");
+        assert_eq!(
+            granted(reserve(&f, &mut st, &chat(1, 1), 1))
+                .candidate
+                .model
+                .provider,
+            "openai"
+        );
+        // A server error keeps the request counted, and release afterwards does nothing.
+        let g = granted(reserve(&f, &mut st, &chat(1, 1), until)).clone();
+        assert_eq!(g.candidate.model.provider, "groq");
+        fail(
+            &f,
+            &mut st,
+            &g,
+            &classified(Reason::ServerError, None, None, Some(2_000)),
+            until,
+        );
+        release(&mut st, &g);
+        assert_eq!(used(&st, "acc@groq/a", Window::Rpm, until), 1);
+        assert_eq!(st.provider_backoff["groq"].until, until + 2_000);
+    }
+
+    #[test]
+    fn headers_teach_limits_and_raise_usage_to_the_providers_count() {
+        let f = one_model(30, 10_000);
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &chat(100, 100), 0));
+        let readings = vec![
+            RateReading {
+                window: Window::Tpm,
+                limit: Some(6_000),
+                remaining: Some(1_000),
+                reset_ms: Some(30_000),
+            },
+            RateReading {
+                window: Window::Rpd,
+                limit: Some(1_000),
+                remaining: Some(999),
+                reset_ms: Some(80_000),
+            },
+        ];
+        sync_headers(&f, &mut st, &g.candidate, &readings, 100);
+        let s = &st.slots["acc@groq/a"];
+        assert_eq!(s.effective(Some(10_000), Window::Tpm), (Some(6_000), true));
+        assert_eq!(s.learned.rpd, Some(1_000));
+        // The provider counted 5000 tokens, we 200: our view rises to 5000 until the reset.
+        assert_eq!(s.windows.used(Window::Tpm, 100), 5_000);
+        assert_eq!(s.windows.used(Window::Rpd, 100), 1);
+        assert_eq!(s.windows.used(Window::Tpm, 30_100), 200);
+        // Syncing the same reading again adds nothing.
+        sync_headers(&f, &mut st, &g.candidate, &readings[..1], 200);
+        assert_eq!(st.slots["acc@groq/a"].windows.used(Window::Tpm, 200), 5_000);
+        // 2000 more would pass 6000: wait for the reset.
+        let only_groq = fleet(
+            vec![chat_model("groq", "a", rpm_tpm(30, 10_000))],
+            vec![key("groq", "acc", 1)],
+            0.0,
+        );
+        assert_eq!(
+            reserve(&only_groq, &mut st, &chat(1_000, 1_000), 300),
+            Decision::Wait {
+                until: 30_100,
+                next: ModelRef::new("groq", "a")
+            }
+        );
+    }
+
+    #[test]
+    fn transcription_completion_counts_stats_and_billed_seconds() {
+        let mut w = whisper("groq", "whisper-large-v3", 100, None, &["wav"]);
+        w.limits.asd = Some(10_000);
+        let f = fleet(vec![w], vec![key("groq", "g", 1)], 0.0);
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &audio(60, 1_000, "wav"), 0));
+        complete_transcription(&f, &mut st, &g, 4, 1_000, 10);
+        let slot = "g@groq/whisper-large-v3";
+        assert_eq!(used(&st, slot, Window::Asd, 10), 10, "billed minimum");
+        let g = granted(reserve(&f, &mut st, &audio(60, 2_000, "wav"), 20));
+        fail(
+            &f,
+            &mut st,
+            &g,
+            &classified(Reason::Timeout, None, None, None),
+            30,
+        );
+        let stats = st.transcription_stats["groq"];
+        assert_eq!(
+            (
+                stats.requests,
+                stats.bytes,
+                stats.audio_secs,
+                stats.failures
+            ),
+            (1, 1_000, 4, 1)
+        );
+    }
+}

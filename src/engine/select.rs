@@ -1,0 +1,901 @@
+//! `reserve`: pick the first candidate of a pool that fits every window now, record the
+//! reservation, or say exactly when something fits (or that nothing ever will).
+
+use super::fleet::{Fleet, FleetAccount, FleetModel};
+use super::state::{EngineState, Reservation, Slot};
+use super::window::{AUD, Amounts, TOK, cap, unit_index};
+use super::{Candidate, Decision, Demand, Grant, Pool, Unfit};
+use crate::model::{Millis, Task, Window};
+
+/// Why candidates were ruled out, for the `Unfit` answer when nothing is left.
+#[derive(Default)]
+struct Tally {
+    any_key: bool,
+    any_capable: bool,
+    any_size_ok: bool,
+    incapable: Vec<String>,
+    largest: u64,
+    needed: u64,
+    exhausted: Vec<String>,
+    wait: Option<(Millis, usize)>,
+}
+
+impl Tally {
+    fn note_wait(&mut self, at: Millis, model: usize) {
+        if self.wait.is_none_or(|(t, _)| at < t) {
+            self.wait = Some((at, model));
+        }
+    }
+}
+
+/// What a demand needs of every window, and whether it is a transcription.
+fn need_of(demand: &Demand, m: &FleetModel, pool: Pool) -> Amounts {
+    match pool {
+        Pool::Transcription => {
+            let min = m
+                .spec
+                .audio
+                .as_ref()
+                .map_or(0, |a| a.min_billed_secs as u64);
+            [1, 0, demand.audio_secs.max(min)]
+        }
+        Pool::Chat(_) => [
+            1,
+            demand.prompt_tokens + demand.max_tokens,
+            demand.audio_secs,
+        ],
+    }
+}
+
+/// The capability check: `Some(why)` when the model cannot serve the demand at all.
+fn incapable(fleet: &Fleet, demand: &Demand, m: &FleetModel, pool: Pool) -> Option<String> {
+    let s = &m.spec;
+    match pool {
+        Pool::Transcription => {
+            if !s.transcription {
+                return Some(format!("{} does not transcribe", m.name));
+            }
+            let max = s
+                .audio
+                .as_ref()
+                .and_then(|a| a.max_upload_bytes)
+                .unwrap_or(fleet.max_file_bytes);
+            if demand.file_bytes > max {
+                return Some(format!(
+                    "{} takes files up to {} bytes, this one has {}",
+                    m.name, max, demand.file_bytes
+                ));
+            }
+            if let (Some(f), Some(a)) = (&demand.audio_format, &s.audio)
+                && !a.formats.is_empty()
+                && !a.formats.iter().any(|x| x.eq_ignore_ascii_case(f))
+            {
+                return Some(format!(
+                    "{} does not take {f} (it takes {})",
+                    m.name,
+                    a.formats.join(", ")
+                ));
+            }
+            None
+        }
+        Pool::Chat(_) => {
+            if demand.needs_tools && !s.tools {
+                return Some(format!("{} has no tool calls", m.name));
+            }
+            if demand.images > 0 {
+                if !s.vision {
+                    return Some(format!("{} does not read images", m.name));
+                }
+                if let Some(l) = &s.images {
+                    if demand.images > l.max_images {
+                        return Some(format!(
+                            "{} takes at most {} images, this request has {}",
+                            m.name, l.max_images, demand.images
+                        ));
+                    }
+                    if demand.largest_image_bytes > l.max_image_bytes {
+                        return Some(format!(
+                            "{} takes images up to {} bytes, the largest here has {}",
+                            m.name, l.max_image_bytes, demand.largest_image_bytes
+                        ));
+                    }
+                }
+            }
+            None
+        }
+    }
+}
+
+/// The most of the demand's main unit a model can take in one request, given an account's
+/// learned limits (tokens for chat, audio seconds for transcription).
+fn largest_for(
+    fleet: &Fleet,
+    m: &FleetModel,
+    slot: Option<&Slot>,
+    demand: &Demand,
+    pool: Pool,
+) -> u64 {
+    let (unit_windows, mut largest) = match pool {
+        Pool::Transcription => ([Window::Ash, Window::Asd], u64::MAX),
+        Pool::Chat(_) => {
+            let mut l = m.spec.context_window.unwrap_or(u64::MAX);
+            if let Some(mo) = m.spec.max_output_tokens
+                && demand.max_tokens > mo
+            {
+                // The answer can never be as long as asked: what would fit is the prompt
+                // plus the longest answer the model gives.
+                l = l.min(demand.prompt_tokens + mo);
+            }
+            ([Window::Tpm, Window::Tpd], l)
+        }
+    };
+    for w in unit_windows {
+        let lim = match slot {
+            Some(s) => s.effective(m.configured(w), w).0,
+            None => m.configured(w),
+        };
+        if let Some(l) = lim {
+            largest = largest.min(cap(l, fleet.safety_margin));
+        }
+    }
+    largest
+}
+
+/// Whether a request of `need` fits a slot's request windows at all (a learned limit of 0).
+fn requests_possible(fleet: &Fleet, m: &FleetModel, slot: Option<&Slot>) -> bool {
+    [Window::Rpm, Window::Rpd].into_iter().all(|w| {
+        let lim = match slot {
+            Some(s) => s.effective(m.configured(w), w).0,
+            None => m.configured(w),
+        };
+        lim.is_none_or(|l| cap(l, fleet.safety_margin) >= 1)
+    })
+}
+
+/// The earliest instant ≥ `now` the slot takes `need` (cooldowns and backoffs included).
+pub(crate) fn slot_fits_at(
+    fleet: &Fleet,
+    m: &FleetModel,
+    slot: Option<&Slot>,
+    provider_until: Millis,
+    need: Amounts,
+    now: Millis,
+) -> Option<Millis> {
+    let mut at = now.max(provider_until);
+    let Some(s) = slot else {
+        return Some(at);
+    };
+    at = at.max(s.cool_until);
+    for w in Window::ALL {
+        let n = need[unit_index(w)];
+        if n == 0 {
+            continue;
+        }
+        if let (Some(l), _) = s.effective(m.configured(w), w) {
+            let t = s.windows.fits_at(w, n, cap(l, fleet.safety_margin), now)?;
+            at = at.max(t);
+        }
+    }
+    Some(at)
+}
+
+/// Picks a candidate for the demand and records the reservation, or says when one fits, or
+/// that none ever will. See the module docs of [`crate::engine`] and `docs/engine.md`.
+pub fn reserve(fleet: &Fleet, state: &mut EngineState, demand: &Demand, now: Millis) -> Decision {
+    let pool = match demand.pool {
+        None | Some(Pool::Chat(Task::Auto)) => {
+            return Decision::Unfit(Unfit::NoCapableModel {
+                why: "the request names no pool: resolve task auto to a pool first".to_string(),
+            });
+        }
+        Some(p) => p,
+    };
+    let empty = Vec::new();
+    let entries = match pool {
+        Pool::Chat(t) => fleet.pools.get(&t).unwrap_or(&empty),
+        Pool::Transcription => &fleet.transcription,
+    };
+    let mut tally = Tally {
+        needed: match pool {
+            Pool::Transcription => 0,
+            Pool::Chat(_) => demand.prompt_tokens + demand.max_tokens,
+        },
+        ..Tally::default()
+    };
+    match pool {
+        Pool::Chat(_) => {
+            for &mi in entries {
+                if let Some(g) = try_model(fleet, state, demand, pool, mi, now, &mut tally) {
+                    return Decision::Grant(g);
+                }
+            }
+        }
+        Pool::Transcription => {
+            if let Some(g) = transcription_pass(fleet, state, demand, entries, now, &mut tally) {
+                return Decision::Grant(g);
+            }
+        }
+    }
+    finish(fleet, pool, tally)
+}
+
+/// The transcription order: the first provider whenever it fits, else round-robin over the
+/// rest starting at the state's position (advanced past the provider that gets the grant).
+fn transcription_pass(
+    fleet: &Fleet,
+    state: &mut EngineState,
+    demand: &Demand,
+    entries: &[usize],
+    now: Millis,
+    tally: &mut Tally,
+) -> Option<Grant> {
+    let mut providers: Vec<&str> = Vec::new();
+    for &mi in entries {
+        let p = fleet.models[mi].spec.model.provider.as_str();
+        if !providers.contains(&p) {
+            providers.push(p);
+        }
+    }
+    let (first, rest) = providers.split_first()?;
+    let of = |p: &str| -> Vec<usize> {
+        entries
+            .iter()
+            .copied()
+            .filter(|&mi| fleet.models[mi].spec.model.provider == p)
+            .collect()
+    };
+    for mi in of(first) {
+        if let Some(g) = try_model(fleet, state, demand, Pool::Transcription, mi, now, tally) {
+            return Some(g);
+        }
+    }
+    let n = rest.len();
+    let start = if n == 0 {
+        0
+    } else {
+        state.transcription_rr % n
+    };
+    for k in 0..n {
+        let i = (start + k) % n;
+        for mi in of(rest[i]) {
+            if let Some(g) = try_model(fleet, state, demand, Pool::Transcription, mi, now, tally) {
+                state.transcription_rr = (i + 1) % n;
+                return Some(g);
+            }
+        }
+    }
+    None
+}
+
+/// Tries every account of one model; grants on the first that fits now.
+fn try_model(
+    fleet: &Fleet,
+    state: &mut EngineState,
+    demand: &Demand,
+    pool: Pool,
+    mi: usize,
+    now: Millis,
+    tally: &mut Tally,
+) -> Option<Grant> {
+    let m = &fleet.models[mi];
+    if !m.enabled || m.accounts.is_empty() {
+        return None;
+    }
+    tally.any_key = true;
+    if let Some(why) = incapable(fleet, demand, m, pool) {
+        tally.incapable.push(why);
+        return None;
+    }
+    tally.any_capable = true;
+    let need = need_of(demand, m, pool);
+    if pool == Pool::Transcription {
+        tally.needed = tally.needed.max(need[AUD]);
+    }
+    let main = match pool {
+        Pool::Transcription => need[AUD],
+        Pool::Chat(_) => need[TOK],
+    };
+    let provider_until = state
+        .provider_backoff
+        .get(&m.spec.model.provider)
+        .map_or(0, |b| b.until);
+    let model_off = state.disabled_models.get(&m.name).map(|d| d.reason.clone());
+    let skipped = demand.skip_models.contains(&m.spec.model);
+    for acc in &m.accounts {
+        let slot = match state.slots.get_mut(&acc.slot) {
+            Some(s) => {
+                s.windows.prune(now);
+                Some(&*s)
+            }
+            None => None,
+        };
+        let possible = requests_possible(fleet, m, slot);
+        let largest = largest_for(fleet, m, slot, demand, pool);
+        if main > largest || !possible {
+            tally.largest = tally.largest.max(if possible { largest } else { 0 });
+            continue;
+        }
+        tally.any_size_ok = true;
+        if let Some(r) = &model_off {
+            tally
+                .exhausted
+                .push(format!("{} is disabled ({r})", m.name));
+            break;
+        }
+        if skipped {
+            tally
+                .exhausted
+                .push(format!("{} was ruled out for this request", m.name));
+            break;
+        }
+        let fit = slot_fits_at(fleet, m, slot, provider_until, need, now);
+        let Some(key) = usable_key(state, demand, m, acc, tally) else {
+            continue;
+        };
+        match fit {
+            Some(at) if at <= now => return Some(grant(state, m, acc, key, need, now)),
+            Some(at) => tally.note_wait(at, mi),
+            None => {}
+        }
+    }
+    None
+}
+
+/// The first key of an account that is neither disabled nor already tried.
+fn usable_key(
+    state: &EngineState,
+    demand: &Demand,
+    m: &FleetModel,
+    acc: &FleetAccount,
+    tally: &mut Tally,
+) -> Option<usize> {
+    for (i, k) in acc.keys.iter().enumerate() {
+        if let Some(d) = state.disabled_keys.get(&k.id) {
+            tally.exhausted.push(format!(
+                "key {} ({}) is disabled ({})",
+                k.key.masked, k.key.account, d.reason
+            ));
+            continue;
+        }
+        if demand
+            .tried
+            .iter()
+            .any(|c| c.key == k.key && c.model == m.spec.model)
+        {
+            tally.exhausted.push(format!(
+                "{} with key {} was tried already",
+                m.name, k.key.masked
+            ));
+            continue;
+        }
+        return Some(i);
+    }
+    None
+}
+
+/// Records the reservation and builds the grant.
+fn grant(
+    state: &mut EngineState,
+    m: &FleetModel,
+    acc: &FleetAccount,
+    key: usize,
+    need: Amounts,
+    now: Millis,
+) -> Grant {
+    let id = state.next_grant_id;
+    state.next_grant_id += 1;
+    state
+        .slots
+        .entry(acc.slot.clone())
+        .or_default()
+        .windows
+        .add(now, need);
+    state.inflight.insert(
+        id,
+        Reservation {
+            slot: acc.slot.clone(),
+            at: now,
+            tokens: need[TOK],
+            audio_secs: need[AUD],
+        },
+    );
+    Grant {
+        id,
+        candidate: Candidate {
+            model: m.spec.model.clone(),
+            key: acc.keys[key].key.clone(),
+        },
+        tokens: need[TOK],
+        audio_secs: need[AUD],
+        at: now,
+    }
+}
+
+/// Nothing fits now: wait for the earliest, or say why nothing ever will.
+fn finish(fleet: &Fleet, pool: Pool, tally: Tally) -> Decision {
+    if let Some((until, mi)) = tally.wait {
+        return Decision::Wait {
+            until,
+            next: fleet.models[mi].spec.model.clone(),
+        };
+    }
+    if !tally.any_key {
+        return Decision::Unfit(Unfit::NoCredentials { pool });
+    }
+    if !tally.any_capable {
+        return Decision::Unfit(Unfit::NoCapableModel {
+            why: summarize(&tally.incapable),
+        });
+    }
+    if !tally.any_size_ok {
+        return Decision::Unfit(Unfit::TooLarge {
+            needed: tally.needed,
+            largest: tally.largest,
+        });
+    }
+    Decision::Unfit(Unfit::Exhausted {
+        why: summarize(&tally.exhausted),
+    })
+}
+
+fn summarize(list: &[String]) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for s in list {
+        if !out.contains(&s.as_str()) {
+            out.push(s);
+        }
+    }
+    if out.is_empty() {
+        "no candidate is left".to_string()
+    } else {
+        out.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::testkit::*;
+    use crate::engine::{Decision, Unfit};
+    use crate::model::{Limits, ModelRef, Task};
+
+    fn granted(d: Decision) -> Grant {
+        match d {
+            Decision::Grant(g) => g,
+            other => panic!("expected a grant, got {other:?}"),
+        }
+    }
+
+    fn m(id: &str) -> ModelRef {
+        ModelRef::new("groq", id)
+    }
+
+    #[test]
+    fn grants_first_candidate_and_records_request_and_tokens() {
+        let f = fleet(
+            vec![chat_model("groq", "a", rpm_tpm(10, 1_000))],
+            vec![key("groq", "acc", 1)],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &chat(100, 50), 1_000));
+        assert_eq!(g.candidate.model, m("a"));
+        assert_eq!(g.tokens, 150);
+        assert_eq!((g.id, g.at), (0, 1_000));
+        let s = &st.slots["acc@groq/a"];
+        assert_eq!(s.windows.used(Window::Rpm, 1_000), 1);
+        assert_eq!(s.windows.used(Window::Tpm, 1_000), 150);
+        assert_eq!(s.windows.used(Window::Tpd, 1_000), 150);
+        let g2 = granted(reserve(&f, &mut st, &chat(1, 1), 1_001));
+        assert_eq!(g2.id, 1);
+    }
+
+    #[test]
+    fn rpm_full_waits_until_the_exact_instant_the_oldest_request_leaves() {
+        let f = fleet(
+            vec![chat_model("groq", "a", rpm_tpm(2, 100_000))],
+            vec![key("groq", "acc", 1)],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        granted(reserve(&f, &mut st, &chat(10, 10), 0));
+        granted(reserve(&f, &mut st, &chat(10, 10), 1_000));
+        let d = reserve(&f, &mut st, &chat(10, 10), 2_000);
+        // 60 s window + 1 % guard (600 ms) after the first request.
+        assert_eq!(
+            d,
+            Decision::Wait {
+                until: 60_600,
+                next: m("a")
+            }
+        );
+        assert!(matches!(
+            reserve(&f, &mut st, &chat(10, 10), 60_599),
+            Decision::Wait { until: 60_600, .. }
+        ));
+        granted(reserve(&f, &mut st, &chat(10, 10), 60_600));
+    }
+
+    #[test]
+    fn tpm_waits_until_enough_tokens_leave_with_margin() {
+        // 1000 TPM with 10 % margin: 900 usable.
+        let f = fleet(
+            vec![chat_model("groq", "a", rpm_tpm(100, 1_000))],
+            vec![key("groq", "acc", 1)],
+            0.1,
+        );
+        let mut st = EngineState::default();
+        granted(reserve(&f, &mut st, &chat(300, 100), 0)); // 400
+        granted(reserve(&f, &mut st, &chat(300, 100), 10_000)); // 800
+        // 200 more needs 100 freed: the first mark (400) leaves at 60 600.
+        assert_eq!(
+            reserve(&f, &mut st, &chat(100, 100), 20_000),
+            Decision::Wait {
+                until: 60_600,
+                next: m("a")
+            }
+        );
+        // 100 more fits now (800 + 100 = 900).
+        granted(reserve(&f, &mut st, &chat(50, 50), 20_000));
+    }
+
+    #[test]
+    fn day_window_waits_a_day_and_a_guard() {
+        let lim = Limits {
+            rpd: Some(1),
+            ..Limits::default()
+        };
+        let f = fleet(
+            vec![chat_model("groq", "a", lim)],
+            vec![key("groq", "acc", 1)],
+            0.05,
+        );
+        let mut st = EngineState::default();
+        granted(reserve(&f, &mut st, &chat(1, 1), 5_000));
+        let until = 5_000 + 86_400_000 + 864_000;
+        assert_eq!(
+            reserve(&f, &mut st, &chat(1, 1), 6_000),
+            Decision::Wait {
+                until,
+                next: m("a")
+            }
+        );
+        assert!(matches!(
+            reserve(&f, &mut st, &chat(1, 1), until - 1),
+            Decision::Wait { .. }
+        ));
+        granted(reserve(&f, &mut st, &chat(1, 1), until));
+    }
+
+    #[test]
+    fn keys_of_one_account_share_windows_other_accounts_add_capacity() {
+        let spec = chat_model("groq", "a", rpm_tpm(1, 100_000));
+        let shared = fleet(
+            vec![spec.clone()],
+            vec![key("groq", "org", 1), key("groq", "org", 2)],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        granted(reserve(&shared, &mut st, &chat(1, 1), 0));
+        assert!(matches!(
+            reserve(&shared, &mut st, &chat(1, 1), 1),
+            Decision::Wait { until: 60_600, .. }
+        ));
+
+        let separate = fleet(
+            vec![spec],
+            vec![key("groq", "a", 1), key("groq", "b", 2)],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        let g1 = granted(reserve(&separate, &mut st, &chat(1, 1), 0));
+        let g2 = granted(reserve(&separate, &mut st, &chat(1, 1), 1));
+        assert_eq!(g1.candidate.key.account, "a");
+        assert_eq!(g2.candidate.key.account, "b");
+        assert!(matches!(
+            reserve(&separate, &mut st, &chat(1, 1), 2),
+            Decision::Wait { until: 60_600, .. }
+        ));
+    }
+
+    #[test]
+    fn full_model_rotates_to_the_next_and_wait_names_the_earliest() {
+        let f = fleet(
+            vec![
+                chat_model("groq", "a", rpm_tpm(1, 100_000)),
+                chat_model("groq", "b", rpm_tpm(1, 100_000)),
+            ],
+            vec![key("groq", "acc", 1)],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        assert_eq!(
+            granted(reserve(&f, &mut st, &chat(1, 1), 0))
+                .candidate
+                .model,
+            m("a")
+        );
+        assert_eq!(
+            granted(reserve(&f, &mut st, &chat(1, 1), 500))
+                .candidate
+                .model,
+            m("b")
+        );
+        // a frees at 60 600, b at 61 100: wait for a.
+        assert_eq!(
+            reserve(&f, &mut st, &chat(1, 1), 1_000),
+            Decision::Wait {
+                until: 60_600,
+                next: m("a")
+            }
+        );
+    }
+
+    #[test]
+    fn learned_limit_lower_than_configured_binds() {
+        let f = fleet(
+            vec![chat_model("groq", "a", rpm_tpm(10, 100_000))],
+            vec![key("groq", "acc", 1)],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        st.slots
+            .entry("acc@groq/a".into())
+            .or_default()
+            .learned
+            .set(Window::Rpm, Some(1));
+        granted(reserve(&f, &mut st, &chat(1, 1), 0));
+        assert!(matches!(
+            reserve(&f, &mut st, &chat(1, 1), 1),
+            Decision::Wait { until: 60_600, .. }
+        ));
+        // A learned limit above the configured one changes nothing.
+        let mut st = EngineState::default();
+        st.slots
+            .entry("acc@groq/a".into())
+            .or_default()
+            .learned
+            .set(Window::Rpm, Some(1_000));
+        for t in 0..10 {
+            granted(reserve(&f, &mut st, &chat(1, 1), t));
+        }
+        assert!(matches!(
+            reserve(&f, &mut st, &chat(1, 1), 10),
+            Decision::Wait { .. }
+        ));
+    }
+
+    #[test]
+    fn learned_limit_applies_where_none_is_configured() {
+        let f = fleet(
+            vec![chat_model("groq", "a", Limits::default())],
+            vec![key("groq", "acc", 1)],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        for t in 0..100 {
+            granted(reserve(&f, &mut st, &chat(100, 100), t));
+        }
+        st.slots
+            .get_mut("acc@groq/a")
+            .unwrap()
+            .learned
+            .set(Window::Tpm, Some(20_000));
+        assert!(matches!(
+            reserve(&f, &mut st, &chat(100, 100), 200),
+            Decision::Wait { until: 60_600, .. }
+        ));
+    }
+
+    #[test]
+    fn no_credentials_when_no_enabled_provider_has_a_key() {
+        let f = fleet(vec![chat_model("groq", "a", rpm_tpm(1, 1))], vec![], 0.0);
+        let mut st = EngineState::default();
+        assert_eq!(
+            reserve(&f, &mut st, &chat(1, 1), 0),
+            Decision::Unfit(Unfit::NoCredentials {
+                pool: Pool::Chat(Task::Fast)
+            })
+        );
+        let mut f = fleet(
+            vec![chat_model("groq", "a", rpm_tpm(1, 1))],
+            vec![key("groq", "acc", 1)],
+            0.0,
+        );
+        f.models[0].enabled = false;
+        assert!(matches!(
+            reserve(&f, &mut st, &chat(1, 1), 0),
+            Decision::Unfit(Unfit::NoCredentials { .. })
+        ));
+    }
+
+    #[test]
+    fn too_large_reports_needed_and_the_largest_any_model_takes() {
+        let mut big = chat_model("groq", "big", rpm_tpm(10, 6_000));
+        big.context_window = Some(131_072);
+        let small = chat_model("groq", "small", rpm_tpm(10, 100_000)); // 8192 context
+        let f = fleet(vec![small, big], vec![key("groq", "acc", 1)], 0.05);
+        let mut st = EngineState::default();
+        // small: context 8192; big: TPM cap 5700.
+        assert_eq!(
+            reserve(&f, &mut st, &chat(9_000, 1_000), 0),
+            Decision::Unfit(Unfit::TooLarge {
+                needed: 10_000,
+                largest: 8_192
+            })
+        );
+        // 7000 fits small's context.
+        granted(reserve(&f, &mut st, &chat(6_000, 1_000), 0));
+        // max_output_tokens: a model answering at most 100 tokens takes prompt + 100.
+        let mut capped = chat_model("groq", "c", rpm_tpm(10, 100_000));
+        capped.max_output_tokens = Some(100);
+        let f = fleet(vec![capped], vec![key("groq", "acc", 1)], 0.0);
+        assert_eq!(
+            reserve(&f, &mut st, &chat(50, 500), 0),
+            Decision::Unfit(Unfit::TooLarge {
+                needed: 550,
+                largest: 150
+            })
+        );
+    }
+
+    #[test]
+    fn no_capable_model_names_what_is_missing() {
+        let mut plain = chat_model("groq", "a", rpm_tpm(10, 10_000));
+        plain.tools = false;
+        let f = fleet(vec![plain], vec![key("groq", "acc", 1)], 0.0);
+        let mut st = EngineState::default();
+        let mut d = chat(1, 1);
+        d.needs_tools = true;
+        match reserve(&f, &mut st, &d, 0) {
+            Decision::Unfit(Unfit::NoCapableModel { why }) => assert!(why.contains("tool")),
+            other => panic!("{other:?}"),
+        }
+        let mut eye = chat_model("groq", "eye", rpm_tpm(10, 10_000));
+        eye.vision = true;
+        eye.images = Some(crate::catalog::ImageLimits {
+            max_images: 5,
+            max_image_bytes: 4_000_000,
+            max_megapixels: None,
+        });
+        let f = fleet(vec![eye], vec![key("groq", "acc", 1)], 0.0);
+        let mut d = chat(1, 1);
+        d.images = 6;
+        assert!(matches!(
+            reserve(&f, &mut st, &d, 0),
+            Decision::Unfit(Unfit::NoCapableModel { why }) if why.contains("at most 5")
+        ));
+        d.images = 1;
+        d.largest_image_bytes = 5_000_000;
+        assert!(matches!(
+            reserve(&f, &mut st, &d, 0),
+            Decision::Unfit(Unfit::NoCapableModel { why }) if why.contains("4000000")
+        ));
+        d.largest_image_bytes = 1_000;
+        granted(reserve(&f, &mut st, &d, 0));
+    }
+
+    #[test]
+    fn exhausted_when_every_candidate_is_tried_skipped_or_disabled() {
+        let f = fleet(
+            vec![
+                chat_model("groq", "a", rpm_tpm(10, 10_000)),
+                chat_model("groq", "b", rpm_tpm(10, 10_000)),
+            ],
+            vec![key("groq", "acc", 1)],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &chat(1, 1), 0));
+        let mut d = chat(1, 1);
+        d.tried.push(g.candidate.clone());
+        let g2 = granted(reserve(&f, &mut st, &d, 0));
+        assert_eq!(g2.candidate.model, m("b"));
+        d.skip_models.push(m("b"));
+        match reserve(&f, &mut st, &d, 0) {
+            Decision::Unfit(Unfit::Exhausted { why }) => {
+                assert!(why.contains("tried already"), "{why}");
+                assert!(why.contains("ruled out"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn transcription_prefers_the_first_provider_then_round_robins_the_rest() {
+        let f = fleet(
+            vec![
+                whisper(
+                    "groq",
+                    "whisper-large-v3",
+                    1,
+                    Some(25_000_000),
+                    &["wav", "mp3"],
+                ),
+                whisper("openai", "whisper-1", 10, Some(26_214_400), &["wav", "mp3"]),
+                whisper("together", "openai/whisper-large-v3", 10, None, &["wav"]),
+            ],
+            vec![
+                key("groq", "g", 1),
+                key("openai", "o", 2),
+                key("together", "t", 3),
+            ],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        let who = |d: Decision| granted(d).candidate.model.provider;
+        assert_eq!(
+            who(reserve(&f, &mut st, &audio(5, 1_000, "wav"), 0)),
+            "groq"
+        );
+        // groq (1 RPM) is full: round-robin openai, together, openai.
+        assert_eq!(
+            who(reserve(&f, &mut st, &audio(5, 1_000, "wav"), 1)),
+            "openai"
+        );
+        assert_eq!(
+            who(reserve(&f, &mut st, &audio(5, 1_000, "wav"), 2)),
+            "together"
+        );
+        assert_eq!(
+            who(reserve(&f, &mut st, &audio(5, 1_000, "wav"), 3)),
+            "openai"
+        );
+        // mp3: together does not take it, so openai again.
+        assert_eq!(
+            who(reserve(&f, &mut st, &audio(5, 1_000, "mp3"), 4)),
+            "openai"
+        );
+        // Back to groq as soon as it has capacity.
+        assert_eq!(
+            who(reserve(&f, &mut st, &audio(5, 1_000, "wav"), 60_600)),
+            "groq"
+        );
+        // 30 MB: groq takes 25 MB, openai 25 MiB, together publishes none so the config's
+        // 25 MB applies: nobody takes it.
+        assert!(matches!(
+            reserve(&f, &mut st, &audio(5, 30_000_000, "wav"), 60_601),
+            Decision::Unfit(Unfit::NoCapableModel { .. })
+        ));
+        // 25.5 MB: only openai's 25 MiB limit takes it.
+        assert_eq!(
+            who(reserve(&f, &mut st, &audio(5, 25_500_000, "wav"), 60_602)),
+            "openai"
+        );
+    }
+
+    #[test]
+    fn transcription_reserves_the_billed_minimum_of_audio_seconds() {
+        let mut w = whisper("groq", "whisper-large-v3", 100, None, &["wav"]);
+        w.limits.ash = Some(100);
+        let f = fleet(vec![w], vec![key("groq", "g", 1)], 0.0);
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &audio(3, 10, "wav"), 0));
+        assert_eq!(g.audio_secs, 10);
+        assert_eq!(
+            st.slots["g@groq/whisper-large-v3"]
+                .windows
+                .used(Window::Ash, 0),
+            10
+        );
+        assert_eq!(
+            reserve(&f, &mut st, &audio(500, 10, "wav"), 0),
+            Decision::Unfit(Unfit::TooLarge {
+                needed: 500,
+                largest: 100
+            })
+        );
+        for t in 1..10 {
+            granted(reserve(&f, &mut st, &audio(1, 10, "wav"), t));
+        }
+        // ASH is full: the first bucket (stamped at its latest addition, 9) leaves after an
+        // hour and a guard.
+        assert_eq!(
+            reserve(&f, &mut st, &audio(1, 10, "wav"), 10),
+            Decision::Wait {
+                until: 9 + 3_600_000 + 36_000,
+                next: ModelRef::new("groq", "whisper-large-v3")
+            }
+        );
+    }
+}
