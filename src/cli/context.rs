@@ -26,21 +26,6 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(|e| CliError::failed(format!("could not start the async runtime: {e}")))
 }
 
-/// Reads the process environment (injected into config loading so tests need not).
-pub fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// Loads the config named by the flags (or the default path), exit 2 on problems.
-pub fn load_config(global: &Global) -> Result<Config, CliError> {
-    let explicit = global.config.is_some() || process_env("ROTA_CONFIG").is_some();
-    let path = crate::config::config_path(global.config.as_deref(), &process_env);
-    crate::config::load(path.as_deref(), explicit, &process_env).map_err(|errs| {
-        CliError::usage(format!("the config has problems:\n{errs}"))
-            .hint("run `rota config check` to see them all; `rota config init` writes a commented starter")
-    })
-}
-
 impl Context {
     /// Opens config (or the demo fleet), store and router. Exit 3 when no key exists at all.
     pub async fn open(global: &Global, _task: Task) -> Result<Self, CliError> {
@@ -70,7 +55,7 @@ impl Context {
             let demo = super::demo::Demo::start().await?;
             (demo.config.clone(), Some(demo))
         } else {
-            (load_config(global)?, None)
+            (super::config_cmd::load_config(global)?, None)
         };
         let store = open_store(&config)?;
         Ok(Self {

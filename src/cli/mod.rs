@@ -1,9 +1,15 @@
 //! The command-line face: parses arguments and hands each command to its module.
 
 pub mod args;
+pub mod ask;
+pub mod batch;
 pub mod config_cmd;
+pub mod context;
+pub mod demo;
 pub mod error;
 pub mod keys;
+pub mod logging;
+pub mod status;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -23,6 +29,7 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    logging::init(cli.global.verbose);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -36,10 +43,10 @@ pub fn main() -> i32 {
 pub fn run(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
         None | Some(Command::Chat { .. }) => Err(CliError::not_built("chat")),
-        Some(Command::Ask(_)) => Err(CliError::not_built("ask")),
-        Some(Command::Batch(_)) => Err(CliError::not_built("batch")),
+        Some(Command::Ask(args)) => ask::run(&cli.global, args),
+        Some(Command::Batch(args)) => batch::run(&cli.global, args),
         Some(Command::Transcribe(_)) => Err(CliError::not_built("transcribe")),
-        Some(Command::Status { .. }) => Err(CliError::not_built("status")),
+        Some(Command::Status { json, watch }) => status::run(&cli.global, json, watch),
         Some(Command::Usage { .. }) => Err(CliError::not_built("usage")),
         Some(Command::Estimate { .. }) => Err(CliError::not_built("estimate")),
         Some(Command::Keys { action }) => keys::run(action, &cli.global),
