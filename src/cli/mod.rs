@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod error;
+pub mod sim;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -42,6 +43,6 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Estimate { .. }) => Err(CliError::not_built("estimate")),
         Some(Command::Keys { .. }) => Err(CliError::not_built("keys")),
         Some(Command::Config { .. }) => Err(CliError::not_built("config")),
-        Some(Command::Sim { .. }) => Err(CliError::not_built("sim")),
+        Some(Command::Sim { listen, scenario }) => sim::run(listen.as_deref(), scenario.as_deref()),
     }
 }
