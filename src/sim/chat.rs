@@ -22,6 +22,10 @@ use std::time::Duration;
 /// Default wait of `slow_first_byte` when the rule names no delay.
 const SLOW_FIRST_BYTE: Duration = Duration::from_secs(2);
 
+/// Time given to the bytes before a cut to leave the server (hyper drops unflushed output
+/// when a body fails).
+const CUT_FLUSH: Duration = Duration::from_millis(25);
+
 /// The chat-completions handler.
 pub async fn handle(
     State(fleet): State<Arc<Fleet>>,
@@ -221,9 +225,7 @@ pub async fn handle(
                     return;
                 }
                 match f.kind {
-                    FaultKind::CutStream => {
-                        let _ = tx.send(Err(cut_error())).await;
-                    }
+                    FaultKind::CutStream => cut(&tx).await,
                     FaultKind::HangMidStream => fleet2.pause(f.delay).await,
                     _ => {}
                 }
@@ -233,11 +235,15 @@ pub async fn handle(
     }
 }
 
-fn cut_error() -> std::io::Error {
-    std::io::Error::new(
-        std::io::ErrorKind::ConnectionAborted,
-        "sim fault: connection cut",
-    )
+/// Lets what was sent reach the socket, then breaks the connection.
+async fn cut(tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>) {
+    tokio::time::sleep(CUT_FLUSH).await;
+    let _ = tx
+        .send(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "sim fault: connection cut",
+        )))
+        .await;
 }
 
 fn respond(content_type: &'static str, body: Body, extra: Vec<(&'static str, String)>) -> Response {
@@ -364,7 +370,7 @@ fn send_paced(
                             return;
                         }
                         FaultKind::CutStream => {
-                            let _ = tx.send(Err(cut_error())).await;
+                            cut(&tx).await;
                             return;
                         }
                         FaultKind::HangMidStream => {

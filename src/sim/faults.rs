@@ -17,8 +17,10 @@ pub enum FaultKind {
     /// Send a chunk that is not valid JSON, then go on normally.
     MalformedChunk,
     /// Answer 500 with a server-error body.
+    #[serde(rename = "http_500")]
     Http500,
     /// Answer 503 with a capacity body (Together's wording).
+    #[serde(rename = "http_503")]
     Http503,
     /// Wait `delay` (default 2 s) before the headers, then answer normally.
     SlowFirstByte,
