@@ -411,6 +411,113 @@ pub fn rate_headers(
 mod tests {
     use super::*;
 
+    /// Replaces organisation ids, numbers and durations so only the wording is compared.
+    fn shape(msg: &str) -> String {
+        let mut out = Vec::new();
+        let mut skip_org = false;
+        for word in msg.split(' ') {
+            if skip_org {
+                out.push("ORG".to_string());
+                skip_org = false;
+                continue;
+            }
+            skip_org = word == "organization";
+            let starts_digit = word.chars().next().is_some_and(|c| c.is_ascii_digit());
+            out.push(if starts_digit {
+                let tail: String = word
+                    .chars()
+                    .rev()
+                    .take_while(|c| *c == ',' || *c == '.')
+                    .collect();
+                format!("N{tail}")
+            } else {
+                word.to_string()
+            });
+        }
+        out.join(" ")
+    }
+
+    fn message(reply: &Reply) -> String {
+        reply.2["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    // Verbatim messages from ../fixtures/provider-errors.json.
+    const GROQ_TPM: &str = "Rate limit reached for model `llama-3.3-70b-versatile` in organization `org_01kes94v04f9ramd2n1vj4gjnc` service tier `on_demand` on tokens per minute (TPM): Limit 12000, Used 2542, Requested 9855. Please try again in 1.984999999s. Need more tokens? Upgrade to Dev Tier today at https://console.groq.com/settings/billing";
+    const GROQ_413: &str = "Request too large for model `llama-3.1-8b-instant` in organization `xxxx` service tier `on_demand` on tokens per minute (TPM): Limit 6000, Requested 6294, please reduce your message size and try again. Visit https://console.groq.com/docs/rate-limits for more information.";
+    const OPENAI_TPM: &str = "Rate limit reached for gpt-4o in organization XXXXXXXXX on tokens per min (TPM): Limit 30000, Used 14567, Requested 24754. Please try again in 18.642s. Visit https://platform.openai.com/account/rate-limits to learn more.";
+    const OPENAI_TOO_LARGE: &str = "Request too large for gpt-4o in organization org-78asdf87asdf9aaa8976 on tokens per min (TPM): Limit 30000, Requested 31538. The input or output tokens must be reduced in order to run successfully. Visit https://platform.openai.com/account/rate-limits to learn more.";
+    const TOGETHER_RPM: &str = "You have been rate limited. Your rate limit is 60 queries per minute. Please navigate to https://api.together.xyz/settings/billing to upgrade to a paid plan.";
+    const OPENAI_CONTEXT: &str = "This model's maximum context length is 8192 tokens. However, your messages resulted in 8227 tokens. Please reduce the length of the messages.";
+    const TOGETHER_CONTEXT: &str =
+        "The input (170071 tokens) is longer than the model's context length (131072 tokens).";
+
+    #[test]
+    fn messages_have_the_real_wording() {
+        let over = |w, limit, used, requested, wait_ms| Refusal::Over {
+            window: w,
+            limit,
+            used,
+            requested,
+            wait_ms,
+        };
+        let big = |w, limit, requested| Refusal::TooLarge {
+            window: w,
+            limit,
+            requested,
+        };
+        let g = refusal(
+            Dialect::Groq,
+            "llama-3.3-70b-versatile",
+            "a",
+            &over(Window::Tpm, 12000, 2542, 9855, 1985),
+        );
+        assert_eq!(g.0, 429);
+        assert_eq!(shape(&message(&g)), shape(GROQ_TPM));
+        assert_eq!(g.2["error"]["type"], "tokens");
+        assert_eq!(g.2["error"]["code"], "rate_limit_exceeded");
+        assert_eq!(g.1, vec![("retry-after", "2".to_string())]);
+        let g = refusal(
+            Dialect::Groq,
+            "llama-3.1-8b-instant",
+            "a",
+            &big(Window::Tpm, 6000, 6294),
+        );
+        assert_eq!(g.0, 413);
+        assert_eq!(shape(&message(&g)), shape(GROQ_413));
+        let o = refusal(
+            Dialect::OpenAi,
+            "gpt-4o",
+            "a",
+            &over(Window::Tpm, 30000, 14567, 24754, 18642),
+        );
+        assert_eq!(shape(&message(&o)), shape(OPENAI_TPM));
+        assert!(message(&o).contains("Please try again in 18.642s."));
+        let o = refusal(
+            Dialect::OpenAi,
+            "gpt-4o",
+            "a",
+            &big(Window::Tpm, 30000, 31538),
+        );
+        assert_eq!(o.0, 429);
+        assert_eq!(shape(&message(&o)), shape(OPENAI_TOO_LARGE));
+        let t = refusal(
+            Dialect::Together,
+            "m",
+            "a",
+            &over(Window::Rpm, 60, 60, 1, 500),
+        );
+        assert_eq!(message(&t), TOGETHER_RPM);
+        assert!(t.2["error"]["code"].is_null());
+        let c = context_length(Dialect::OpenAi, 8192, 8227, 10);
+        assert_eq!(message(&c), OPENAI_CONTEXT);
+        let c = context_length(Dialect::Together, 131072, 170071, 10);
+        assert_eq!(message(&c), TOGETHER_CONTEXT);
+        assert!(c.2["id"].is_string());
+    }
+
     #[test]
     fn go_durations_look_like_go() {
         assert_eq!(go_duration(644), "644ms");

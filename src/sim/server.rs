@@ -72,9 +72,10 @@ impl Provider {
             .enumerate()
             .map(|(i, m)| (m.id.clone(), i))
             .collect();
-        let label = match sc.dialect {
-            _ if matches!(sc.name.as_str(), "groq" | "openai" | "together") => sc.name.clone(),
-            _ => format!("custom:{}", sc.name),
+        let label = if matches!(sc.name.as_str(), "groq" | "openai" | "together") {
+            sc.name.clone()
+        } else {
+            format!("custom:{}", sc.name)
         };
         let model_refs = sc
             .models
