@@ -1139,3 +1139,50 @@ async fn the_engine_reads_each_dialects_429_and_headers() {
     assert_eq!((k.reason, k.limit), (Reason::ContextLength, Some(4096)));
     sim.shutdown().await;
 }
+
+#[test]
+fn rota_sim_announces_each_provider_and_stops_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/example.toml");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rota"))
+        .args(["sim", "--scenario"])
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut urls = Vec::new();
+    for _ in 0..4 {
+        let line = lines.next().unwrap().unwrap();
+        let (name, url) = line.split_once(' ').unwrap();
+        assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+        assert!(url.ends_with(&format!("/{name}/v1")), "{line}");
+        urls.push(url.to_string());
+    }
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .unwrap()
+            .starts_with("stats http://127.0.0.1:")
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status = rt.block_on(async {
+        let r = Client::new()
+            .get(format!("{}/models", urls[0]))
+            .bearer_auth("sim-groq-b2")
+            .send()
+            .await
+            .unwrap();
+        r.status()
+    });
+    assert_eq!(status, 200);
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let code = child.wait().unwrap();
+    assert_eq!(code.code(), Some(130));
+}
