@@ -2,8 +2,9 @@
 //! every window keeps a log of (arrival, amount); admission checks every window at once and
 //! records the request in all of them, so a burst never gets more than a window allows.
 //!
-//! To keep the log small at high rates, entries closer together than 1/6000 of the window
-//! share one bucket, stamped with the newest arrival (so a bucket never expires early).
+//! To keep the log small at high rates, entries less than 1/6000 of the window after a
+//! bucket's first arrival join that bucket; it expires with its newest arrival (never early)
+//! and is found again by its first arrival (for the true-up).
 
 use crate::model::{Limits, Millis, Unit, Window};
 use std::collections::VecDeque;
@@ -11,49 +12,64 @@ use std::collections::VecDeque;
 /// Buckets per window span.
 const RESOLUTION: u64 = 6_000;
 
+/// One bucket of a log.
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    /// First arrival (the bucket's key).
+    first: Millis,
+    /// Newest arrival (when it expires, plus the span).
+    last: Millis,
+    /// Amount recorded.
+    amount: u64,
+}
+
 /// One window's log.
 #[derive(Debug, Default)]
 struct Log {
-    /// (newest arrival in the bucket, amount), oldest first.
-    entries: VecDeque<(Millis, u64)>,
-    /// Sum of `entries`.
+    /// Buckets, oldest first.
+    entries: VecDeque<Bucket>,
+    /// Sum of the amounts.
     used: u64,
 }
 
 impl Log {
     fn expire(&mut self, now: Millis, span: Millis) {
-        while let Some(&(t, a)) = self.entries.front() {
-            if t + span <= now {
+        while let Some(b) = self.entries.front() {
+            if b.last + span <= now {
+                self.used -= b.amount;
                 self.entries.pop_front();
-                self.used -= a;
             } else {
                 break;
             }
         }
     }
 
+    /// Records `amount` and returns the key of its bucket.
     fn add(&mut self, now: Millis, span: Millis, amount: u64) -> Millis {
         let grain = (span / RESOLUTION).max(1);
+        self.used += amount;
         match self.entries.back_mut() {
-            Some((t, a)) if now.saturating_sub(*t) < grain || now < *t => {
-                *t = (*t).max(now);
-                *a += amount;
-                self.used += amount;
-                *t
+            Some(b) if now.saturating_sub(b.first) < grain => {
+                b.last = b.last.max(now);
+                b.amount += amount;
+                b.first
             }
             _ => {
-                self.entries.push_back((now, amount));
-                self.used += amount;
+                self.entries.push_back(Bucket {
+                    first: now,
+                    last: now,
+                    amount,
+                });
                 now
             }
         }
     }
 
-    /// Takes `amount` back from the bucket stamped `at` (if it still exists).
+    /// Takes `amount` back from the bucket keyed `at` (if it still exists).
     fn refund(&mut self, at: Millis, amount: u64) {
-        if let Ok(i) = self.entries.binary_search_by_key(&at, |e| e.0) {
-            let take = amount.min(self.entries[i].1);
-            self.entries[i].1 -= take;
+        if let Ok(i) = self.entries.binary_search_by_key(&at, |b| b.first) {
+            let take = amount.min(self.entries[i].amount);
+            self.entries[i].amount -= take;
             self.used -= take;
         }
     }
@@ -61,13 +77,13 @@ impl Log {
     /// How long until `used + need <= limit`, from the log.
     fn wait_for(&self, now: Millis, span: Millis, need: u64, limit: u64) -> Millis {
         let mut used = self.used;
-        for &(t, a) in &self.entries {
+        for b in &self.entries {
             if used + need <= limit {
                 break;
             }
-            used -= a;
+            used -= b.amount;
             if used + need <= limit {
-                return (t + span).saturating_sub(now);
+                return (b.last + span).saturating_sub(now);
             }
         }
         0
@@ -77,7 +93,7 @@ impl Log {
     fn until_empty(&self, now: Millis, span: Millis) -> Millis {
         self.entries
             .back()
-            .map(|&(t, _)| (t + span).saturating_sub(now))
+            .map(|b| (b.last + span).saturating_sub(now))
             .unwrap_or(0)
     }
 }
@@ -316,5 +332,26 @@ mod tests {
         assert_eq!(w.reading(20, Window::Tpm).unwrap().remaining, 950);
         assert!(w.admit(20, ask).is_ok());
         assert_eq!(w.reading(20, Window::Rpm).unwrap().remaining, 98);
+    }
+
+    #[test]
+    fn true_up_finds_a_shared_bucket() {
+        let mut w = Windows::new(limits(100, 1_000));
+        let ask = Ask {
+            tokens: 400,
+            audio_secs: 0,
+        };
+        let t1 = w.admit(0, ask).unwrap();
+        let t2 = w.admit(3, ask).unwrap();
+        let used = Ask {
+            tokens: 100,
+            audio_secs: 0,
+        };
+        w.true_up(&t1, used, true);
+        w.true_up(&t2, used, true);
+        assert_eq!(w.reading(5, Window::Tpm).unwrap().remaining, 800);
+        // The shared bucket expires with its newest arrival, never early.
+        assert_eq!(w.reading(60_002, Window::Tpm).unwrap().remaining, 800);
+        assert_eq!(w.reading(60_003, Window::Tpm).unwrap().remaining, 1_000);
     }
 }
