@@ -161,6 +161,11 @@ async fn unknown_keys_get_each_providers_401_and_known_ones_pass() {
             assert!(body["usage"]["completion_tokens"].as_u64().unwrap() <= 5);
         }
     }
+    let configs = sim.provider_configs();
+    assert_eq!(configs.len(), 3);
+    assert_eq!(configs[0].base_url, sim.base_url("groq"));
+    assert_eq!(configs[0].keys[1].account, "b");
+    assert_eq!(configs[0].keys[1].masked(), "…oq-b");
     let stats = sim.stats();
     assert_eq!(stats["providers"]["groq"]["unauthorized"], 2);
     assert_eq!(

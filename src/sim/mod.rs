@@ -78,6 +78,34 @@ impl SimHandle {
         self.fleet.stats()
     }
 
+    /// Every provider as rota's config sees it: name (`custom:NAME` for a provider other than
+    /// groq/openai/together), base URL at this fleet, its keys with their accounts. Pair
+    /// with [`ProviderScenario::model_specs`] for the models and limits.
+    pub fn provider_configs(&self) -> Vec<crate::config::ProviderConfig> {
+        self.fleet
+            .scenario
+            .providers
+            .iter()
+            .map(|p| crate::config::ProviderConfig {
+                name: if matches!(p.name.as_str(), "groq" | "openai" | "together") {
+                    p.name.clone()
+                } else {
+                    format!("custom:{}", p.name)
+                },
+                base_url: self.base_url(&p.name),
+                keys: p
+                    .keys()
+                    .into_iter()
+                    .map(|(key, account)| crate::config::KeyConfig {
+                        key: Some(key),
+                        account,
+                    })
+                    .collect(),
+                enabled: true,
+            })
+            .collect()
+    }
+
     /// One line per provider, `groq http://127.0.0.1:PORT/groq/v1`, as `rota sim` prints them.
     pub fn announce(&self) -> Vec<String> {
         self.fleet
