@@ -24,6 +24,7 @@ pub mod server;
 pub mod stats;
 pub mod stream;
 mod transcribe;
+pub mod vision;
 
 pub use faults::FaultKind;
 pub use scenario::{AccountScenario, FaultRule, ModelScenario, ProviderScenario, Scenario};
