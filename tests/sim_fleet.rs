@@ -161,6 +161,8 @@ async fn unknown_keys_get_each_providers_401_and_known_ones_pass() {
             assert!(body["usage"]["completion_tokens"].as_u64().unwrap() <= 5);
         }
     }
+    let debug = format!("{sim:?}");
+    assert!(!debug.contains("sim-groq-a"), "a key in Debug output");
     let configs = sim.provider_configs();
     assert_eq!(configs.len(), 3);
     assert_eq!(configs[0].base_url, sim.base_url("groq"));

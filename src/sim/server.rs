@@ -39,8 +39,7 @@ impl Slot {
     }
 }
 
-/// One served provider.
-#[derive(Debug)]
+/// One served provider. Its Debug form names the keys' count, never a key.
 pub struct Provider {
     /// Its scenario.
     pub sc: ProviderScenario,
@@ -56,6 +55,17 @@ pub struct Provider {
     unauthorized: AtomicU64,
     /// Requests for a model it does not serve.
     unknown_model: AtomicU64,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("name", &self.sc.name)
+            .field("dialect", &self.sc.dialect)
+            .field("keys", &self.keys.len())
+            .field("models", &self.model_refs)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Provider {
