@@ -212,7 +212,12 @@ pub fn context_length(d: Dialect, context: u64, prompt: u64, max_tokens: u64) ->
         ),
         Dialect::Together => err(
             format!(
-                "The input ({prompt} tokens) is longer than the model's context length ({context} tokens)."
+                "The input ({} tokens) is longer than the model's context length ({context} tokens).",
+                if prompt > context {
+                    prompt
+                } else {
+                    prompt + max_tokens
+                }
             ),
             "invalid_request_error",
             Value::Null,
