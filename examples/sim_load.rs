@@ -27,6 +27,15 @@ tokens_per_sec = 0
 ttft = "0ms"
 "#;
 
+/// CPU time of the calling thread (Linux: /proc/thread-self/stat, 100 ticks a second).
+fn thread_cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let total: u64 = args
@@ -50,8 +59,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .await
                 .map_err(|e| e.to_string())?;
             let _ = tx.send(sim.base_url("groq"));
+            let cpu0 = thread_cpu_secs();
             let _ = stop_rx.await;
-            let stats = sim.stats();
+            let mut stats = sim.stats();
+            if let (Some(a), Some(b)) = (cpu0, thread_cpu_secs()) {
+                stats["server_cpu_secs"] = serde_json::json!(b - a);
+            }
             sim.shutdown().await;
             Ok(stats)
         })
@@ -110,6 +123,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         elapsed.as_secs_f64(),
         ok as f64 / elapsed.as_secs_f64()
     );
+    if let Some(cpu) = stats["server_cpu_secs"].as_f64().filter(|c| *c > 0.0) {
+        println!(
+            "server thread used {cpu:.2} s of CPU: {:.0} requests per CPU-second (one core)",
+            ok as f64 / cpu
+        );
+    }
     println!("sim counted: {}", stats["totals"]);
     Ok(())
 }
