@@ -9,6 +9,7 @@ pub mod demo;
 pub mod error;
 pub mod keys;
 pub mod logging;
+pub mod sim;
 pub mod status;
 
 use args::{Cli, Command};
@@ -51,6 +52,8 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Estimate { .. }) => Err(CliError::not_built("estimate")),
         Some(Command::Keys { action }) => keys::run(action, &cli.global),
         Some(Command::Config { action }) => config_cmd::run(action, &cli.global),
-        Some(Command::Sim { .. }) => Err(CliError::not_built("sim")),
+        Some(Command::Sim { listen, scenario }) => {
+            sim::run(listen.as_deref(), scenario.as_deref())
+        }
     }
 }
