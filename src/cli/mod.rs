@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod error;
+pub mod estimate;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -39,7 +40,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Transcribe(_)) => Err(CliError::not_built("transcribe")),
         Some(Command::Status { .. }) => Err(CliError::not_built("status")),
         Some(Command::Usage { .. }) => Err(CliError::not_built("usage")),
-        Some(Command::Estimate { .. }) => Err(CliError::not_built("estimate")),
+        Some(Command::Estimate { model, file }) => estimate::run(model.as_deref(), file.as_deref()),
         Some(Command::Keys { .. }) => Err(CliError::not_built("keys")),
         Some(Command::Config { .. }) => Err(CliError::not_built("config")),
         Some(Command::Sim { .. }) => Err(CliError::not_built("sim")),
