@@ -5,7 +5,7 @@ use crate::model::Dialect;
 
 /// The tokenizer rota counts with. Open models are counted with the OpenAI encoding
 /// closest to their own vocabulary (Llama 3 and Qwen ≈ cl100k; Llama 4 ≈ o200k).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Encoding {
     /// `cl100k_base`: gpt-4, gpt-3.5, and the stand-in for Llama 3.x and Qwen.
     Cl100k,
