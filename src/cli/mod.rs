@@ -7,6 +7,7 @@ pub mod config_cmd;
 pub mod context;
 pub mod demo;
 pub mod error;
+pub mod estimate;
 pub mod keys;
 pub mod logging;
 pub mod sim;
@@ -49,7 +50,9 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Transcribe(_)) => Err(CliError::not_built("transcribe")),
         Some(Command::Status { json, watch }) => status::run(&cli.global, json, watch),
         Some(Command::Usage { .. }) => Err(CliError::not_built("usage")),
-        Some(Command::Estimate { .. }) => Err(CliError::not_built("estimate")),
+        Some(Command::Estimate { model, file }) => {
+            estimate::run(model.as_deref(), file.as_deref())
+        }
         Some(Command::Keys { action }) => keys::run(action, &cli.global),
         Some(Command::Config { action }) => config_cmd::run(action, &cli.global),
         Some(Command::Sim { listen, scenario }) => {

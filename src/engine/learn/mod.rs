@@ -1,30 +1,15 @@
 //! Learning is parsing: what an error body or a set of headers says about limits, as pure
-//! functions per dialect, tested against real provider bodies.
+//! functions per dialect, tested against real provider bodies (`tests/learn_fixtures.rs`).
+//!
+//! - [`classify`]: a failed reply → reason, window, limit, wait, masked message;
+//! - [`rate_readings`]: `x-ratelimit-*` headers → per-window readings with each provider's
+//!   meaning (Groq's `-requests` are per day; Together's older headers per second);
+//! - [`retry_after_ms`]: `retry-after-ms` / `retry-after` (seconds or HTTP date).
 
-use super::{Classified, Headers, RateReading};
-use crate::model::{Dialect, Millis};
+mod classify;
+mod headers;
+mod text;
 
-/// Reads a failed reply: its reason, the window it names, the limit it states and the wait
-/// it asks for. `status` 0 means no HTTP reply (the caller sets the reason itself then).
-pub fn classify(
-    dialect: Dialect,
-    status: u16,
-    headers: &Headers,
-    body: &str,
-    now: Millis,
-) -> Classified {
-    let _ = (dialect, headers, now);
-    Classified {
-        reason: crate::model::Reason::ServerError,
-        window: None,
-        limit: None,
-        retry_after_ms: None,
-        message: format!("HTTP {status}: {body}"),
-    }
-}
-
-/// Reads the `x-ratelimit-*` headers of any reply with the dialect's meaning.
-pub fn rate_readings(dialect: Dialect, headers: &Headers) -> Vec<RateReading> {
-    let _ = (dialect, headers);
-    Vec::new()
-}
+pub use classify::classify;
+pub use headers::{rate_readings, reset_ms, retry_after_ms};
+pub use text::mask_keys;
