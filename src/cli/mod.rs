@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod error;
+pub mod usage;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -38,7 +39,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Batch(_)) => Err(CliError::not_built("batch")),
         Some(Command::Transcribe(_)) => Err(CliError::not_built("transcribe")),
         Some(Command::Status { .. }) => Err(CliError::not_built("status")),
-        Some(Command::Usage { .. }) => Err(CliError::not_built("usage")),
+        Some(Command::Usage { since, json }) => usage::run(since.as_deref(), json, cli.global.demo),
         Some(Command::Estimate { .. }) => Err(CliError::not_built("estimate")),
         Some(Command::Keys { .. }) => Err(CliError::not_built("keys")),
         Some(Command::Config { .. }) => Err(CliError::not_built("config")),
