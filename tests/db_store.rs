@@ -241,3 +241,37 @@ fn processes_never_lose_an_update() {
     assert_eq!(read_counter(&db), 800);
     assert_eq!(db.integrity_check().unwrap(), "ok");
 }
+
+const CHILD_ABORT: &str = "ROTA_TEST_ABORT_DB";
+
+/// Child mode of `a_process_killed_inside_a_transaction_loses_only_its_write`: takes the
+/// write lock, then dies without committing. Does nothing in a normal test run.
+#[test]
+fn abort_child() {
+    let Ok(path) = std::env::var(CHILD_ABORT) else {
+        return;
+    };
+    let db = Db::open(Path::new(&path)).unwrap();
+    db.transact_blob("counter", &mut |_| std::process::abort())
+        .unwrap();
+}
+
+#[test]
+fn a_process_killed_inside_a_transaction_loses_only_its_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let db = Db::open(&path).unwrap();
+    db.transact_blob("counter", &mut counter).unwrap();
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "abort_child", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ABORT, &path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    // The dead process's lock is gone with it; its half-done write never happened.
+    db.transact_blob("counter", &mut counter).unwrap();
+    assert_eq!(read_counter(&db), 2);
+    assert_eq!(db.integrity_check().unwrap(), "ok");
+}
