@@ -259,18 +259,17 @@ impl Db {
     ) -> Result<T, DbError> {
         self.write(|tx| {
             let current: Option<Vec<u8>> = tx
-                .query_row("SELECT value FROM blobs WHERE name = ?1", [name], |r| {
-                    r.get(0)
-                })
+                .prepare_cached("SELECT value FROM blobs WHERE name = ?1")?
+                .query_row([name], |r| r.get(0))
                 .optional()?;
             let (next, out) = f(current.as_deref());
             if let Some(bytes) = next {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO blobs (name, value, updated_ms) VALUES (?1, ?2, ?3)
                      ON CONFLICT (name) DO UPDATE SET value = excluded.value,
                                                       updated_ms = excluded.updated_ms",
-                    rusqlite::params![name, bytes, now_ms() as i64],
-                )?;
+                )?
+                .execute(rusqlite::params![name, bytes, now_ms() as i64])?;
             }
             Ok(out)
         })
@@ -279,10 +278,9 @@ impl Db {
     /// The blob `name`, or `None` when it was never written.
     pub fn read_blob(&self, name: &str) -> Result<Option<Vec<u8>>, DbError> {
         self.read(|c| {
-            c.query_row("SELECT value FROM blobs WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()
+            c.prepare_cached("SELECT value FROM blobs WHERE name = ?1")?
+                .query_row([name], |r| r.get(0))
+                .optional()
         })
     }
 
