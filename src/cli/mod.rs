@@ -12,6 +12,7 @@ pub mod keys;
 pub mod logging;
 pub mod sim;
 pub mod status;
+pub mod usage;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -49,7 +50,9 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Batch(args)) => batch::run(&cli.global, args),
         Some(Command::Transcribe(_)) => Err(CliError::not_built("transcribe")),
         Some(Command::Status { json, watch }) => status::run(&cli.global, json, watch),
-        Some(Command::Usage { .. }) => Err(CliError::not_built("usage")),
+        Some(Command::Usage { since, json }) => {
+            usage::run(since.as_deref(), json, cli.global.demo)
+        }
         Some(Command::Estimate { model, file }) => {
             estimate::run(model.as_deref(), file.as_deref())
         }
