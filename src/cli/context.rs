@@ -6,7 +6,8 @@ use super::error::{CliError, exit};
 use crate::config::{Backend, Config};
 use crate::model::Task;
 use crate::router::Router;
-use crate::store::{MemoryStore, Store};
+use crate::store::db::Db;
+use crate::store::{MemoryStore, SqliteStore, Store};
 use std::sync::Arc;
 
 /// An opened rota: router plus what keeps the demo fleet alive.
@@ -70,8 +71,17 @@ pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, CliError> {
     match config.state.backend {
         Backend::Memory => Ok(Arc::new(MemoryStore::default())),
         Backend::Local => {
-            // The SQLite store lands with the shared-state work; memory until then.
-            Ok(Arc::new(MemoryStore::default()))
+            let dir = config
+                .state
+                .data_dir
+                .clone()
+                .or_else(crate::config::data_dir)
+                .ok_or_else(|| {
+                    CliError::usage("cannot find a data directory for rota.db (no home directory?)")
+                        .hint("set XDG_DATA_HOME, or [state] backend = \"memory\"")
+                })?;
+            let db = Db::open(&dir.join("rota.db")).map_err(|e| CliError::failed(e.to_string()))?;
+            Ok(Arc::new(SqliteStore::new(Arc::new(db))))
         }
         Backend::Redis => Err(CliError::usage("[state] backend = \"redis\" is not built yet")
             .hint("use backend = \"local\" (SQLite, shared by every rota process on this machine)")),
