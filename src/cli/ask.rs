@@ -123,7 +123,10 @@ pub fn notice(ev: &Event) -> Option<String> {
             retry_after_ms,
             ..
         } => {
-            let mut s = format!("rota: {from} → {}: {reason}", to.as_deref().unwrap_or("(waiting)"));
+            let mut s = format!(
+                "rota: {from} → {}: {reason}",
+                to.as_deref().unwrap_or("(waiting)")
+            );
             if let Some(w) = window {
                 s.push_str(&format!(" ({})", w.as_str().to_uppercase()));
             }
@@ -180,9 +183,8 @@ fn image_part(path: &Path) -> Result<serde_json::Value, CliError> {
     }
     let bytes = std::fs::read(path)
         .map_err(|e| CliError::usage(format!("cannot read image {shown}: {e}")))?;
-    let mime = image_mime(&bytes).ok_or_else(|| {
-        CliError::usage(format!("{shown} is not a PNG, JPEG, GIF or WebP image"))
-    })?;
+    let mime = image_mime(&bytes)
+        .ok_or_else(|| CliError::usage(format!("{shown} is not a PNG, JPEG, GIF or WebP image")))?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
     Ok(serde_json::json!({
         "type": "image_url",

@@ -214,7 +214,11 @@ fn read_jobs(path: &Path, default_task: Option<Task>) -> Result<Vec<Job>, CliErr
     let mut jobs = Vec::new();
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| {
-            CliError::usage(format!("cannot read {} line {}: {e}", path.display(), n + 1))
+            CliError::usage(format!(
+                "cannot read {} line {}: {e}",
+                path.display(),
+                n + 1
+            ))
         })?;
         if line.trim().is_empty() {
             continue;
@@ -328,9 +332,9 @@ impl Progress {
     fn new(total: u64) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(total);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} {msg} ETA {eta}",
-            ) {
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} ETA {eta}")
+            {
                 bar.set_style(style);
             }
             bar

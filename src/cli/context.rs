@@ -58,18 +58,22 @@ impl Context {
         } else {
             (super::config_cmd::load_config(global)?, None)
         };
-        let store = open_store(&config)?;
+        let (store, db) = open_store(&config)?;
+        let mut router = Router::new(config, store);
+        if let Some(db) = db {
+            router = router.with_ledger(db);
+        }
         Ok(Self {
-            router: Arc::new(Router::new(config, store)),
+            router: Arc::new(router),
             demo,
         })
     }
 }
 
-/// Opens the state store the config asks for.
-pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, CliError> {
+/// Opens the state store the config asks for, and the database behind it (if any).
+pub fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Option<Arc<Db>>), CliError> {
     match config.state.backend {
-        Backend::Memory => Ok(Arc::new(MemoryStore::default())),
+        Backend::Memory => Ok((Arc::new(MemoryStore::default()), None)),
         Backend::Local => {
             let dir = config
                 .state
@@ -80,10 +84,15 @@ pub fn open_store(config: &Config) -> Result<Arc<dyn Store>, CliError> {
                     CliError::usage("cannot find a data directory for rota.db (no home directory?)")
                         .hint("set XDG_DATA_HOME, or [state] backend = \"memory\"")
                 })?;
-            let db = Db::open(&dir.join("rota.db")).map_err(|e| CliError::failed(e.to_string()))?;
-            Ok(Arc::new(SqliteStore::new(Arc::new(db))))
+            let db = Arc::new(
+                Db::open(&dir.join("rota.db")).map_err(|e| CliError::failed(e.to_string()))?,
+            );
+            Ok((Arc::new(SqliteStore::new(db.clone())), Some(db)))
         }
-        Backend::Redis => Err(CliError::usage("[state] backend = \"redis\" is not built yet")
-            .hint("use backend = \"local\" (SQLite, shared by every rota process on this machine)")),
+        Backend::Redis => Err(
+            CliError::usage("[state] backend = \"redis\" is not built yet").hint(
+                "use backend = \"local\" (SQLite, shared by every rota process on this machine)",
+            ),
+        ),
     }
 }

@@ -26,9 +26,7 @@ impl Demo {
         let dir = tempfile::Builder::new()
             .prefix("rota-demo-")
             .tempdir()
-            .map_err(|e| {
-                CliError::failed(format!("could not make a temporary state dir: {e}"))
-            })?;
+            .map_err(|e| CliError::failed(format!("could not make a temporary state dir: {e}")))?;
         let config = demo_config(&sim, dir.path())?;
         Ok(Self {
             config,
@@ -79,7 +77,10 @@ pub fn demo_config(sim: &SimHandle, state_dir: &std::path::Path) -> Result<Confi
         }
     }
     config.models = models;
-    config.transcription.order.retain(|p| config.providers.iter().any(|c| &c.name == p));
+    config
+        .transcription
+        .order
+        .retain(|p| config.providers.iter().any(|c| &c.name == p));
     config.state.backend = Backend::Local;
     config.state.data_dir = Some(state_dir.to_path_buf());
     Ok(config)

@@ -50,16 +50,10 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Batch(args)) => batch::run(&cli.global, args),
         Some(Command::Transcribe(_)) => Err(CliError::not_built("transcribe")),
         Some(Command::Status { json, watch }) => status::run(&cli.global, json, watch),
-        Some(Command::Usage { since, json }) => {
-            usage::run(since.as_deref(), json, cli.global.demo)
-        }
-        Some(Command::Estimate { model, file }) => {
-            estimate::run(model.as_deref(), file.as_deref())
-        }
+        Some(Command::Usage { since, json }) => usage::run(since.as_deref(), json, cli.global.demo),
+        Some(Command::Estimate { model, file }) => estimate::run(model.as_deref(), file.as_deref()),
         Some(Command::Keys { action }) => keys::run(action, &cli.global),
         Some(Command::Config { action }) => config_cmd::run(action, &cli.global),
-        Some(Command::Sim { listen, scenario }) => {
-            sim::run(listen.as_deref(), scenario.as_deref())
-        }
+        Some(Command::Sim { listen, scenario }) => sim::run(listen.as_deref(), scenario.as_deref()),
     }
 }

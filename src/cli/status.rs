@@ -65,7 +65,10 @@ fn line(s: &mut String, e: &StatusEntry) {
     let mut windows = String::new();
     for w in Window::ALL {
         if let Some(ws) = e.windows.get(&w) {
-            let limit = ws.limit.map(|l| l.to_string()).unwrap_or_else(|| "?".into());
+            let limit = ws
+                .limit
+                .map(|l| l.to_string())
+                .unwrap_or_else(|| "?".into());
             let mark = if ws.learned { "*" } else { "" };
             let _ = write!(windows, " {}:{}/{}{}", w, ws.used, limit, mark);
         }

@@ -8,6 +8,7 @@ use super::{ChatRequest, Router, task};
 use crate::engine::{self, Candidate, Classified, Decision, Demand, Grant, Pool, Unfit};
 use crate::model::{ModelRef, Reason, Task, Usage, now_ms};
 use crate::providers::{CallError, StreamEvent};
+use crate::store::ledger::{AttemptRow, Outcome};
 use std::time::Instant;
 use tokio::sync::mpsc;
 
@@ -32,10 +33,7 @@ const ATTEMPT_CEILING: u32 = 24;
 /// What one call produced.
 enum CallEnd {
     /// The whole answer.
-    Answered {
-        usage: Usage,
-        provider_usage: bool,
-    },
+    Answered { usage: Usage, provider_usage: bool },
     /// Failed before any text reached the caller: rotate.
     Rotate(CallError),
     /// Broke after text was shown: keep it, end with an error.
@@ -58,8 +56,11 @@ impl Router {
             return End::Cancelled;
         }
         if prompt.trim().is_empty() && images.0 == 0 {
-            out.error("input", "the prompt is empty: type a question, or pipe one on stdin")
-                .await;
+            out.error(
+                "input",
+                "the prompt is empty: type a question, or pipe one on stdin",
+            )
+            .await;
             return End::Input;
         }
         let models = self.config.pools.get(&task).cloned().unwrap_or_default();
@@ -159,6 +160,17 @@ impl Router {
                             }
                             let latency_ms = sent_at.elapsed().as_millis() as u64;
                             tracing::debug!(provider_usage, latency_ms, "answered");
+                            self.record(&attempt_row(
+                                task,
+                                &grant,
+                                prompt_tokens,
+                                Some(usage),
+                                spec.map(|s| s.cost(&usage)),
+                                sent_at,
+                                first_token_ms,
+                                Outcome::Ok,
+                                None,
+                            ));
                             out.send(Event::Done {
                                 provider: grant.candidate.model.provider.clone(),
                                 model: grant.candidate.model.id.clone(),
@@ -175,6 +187,19 @@ impl Router {
                         CallEnd::Rotate(err) => {
                             let why = err.classified.clone();
                             self.fail(&grant, &err);
+                            let mut row = attempt_row(
+                                task,
+                                &grant,
+                                prompt_tokens,
+                                None,
+                                None,
+                                sent_at,
+                                first_token_ms,
+                                Outcome::Failed,
+                                Some(why.reason),
+                            );
+                            row.rotated = true;
+                            self.record(&row);
                             if matches!(
                                 why.reason,
                                 Reason::RequestTooLarge
@@ -201,13 +226,22 @@ impl Router {
                         }
                         CallEnd::Broken(err, shown) => {
                             // The provider counted it: keep what we reserved as used.
-                            self.complete(
+                            let usage = Usage {
+                                prompt_tokens,
+                                completion_tokens: (shown as u64).div_ceil(4),
+                            };
+                            self.complete(&grant, &usage);
+                            self.record(&attempt_row(
+                                task,
                                 &grant,
-                                &Usage {
-                                    prompt_tokens,
-                                    completion_tokens: (shown as u64).div_ceil(4),
-                                },
-                            );
+                                prompt_tokens,
+                                Some(usage),
+                                None,
+                                sent_at,
+                                first_token_ms,
+                                Outcome::Failed,
+                                Some(err.reason()),
+                            ));
                             out.error(
                                 err.reason().as_str(),
                                 &format!(
@@ -221,6 +255,17 @@ impl Router {
                         }
                         CallEnd::Cancelled => {
                             self.release(&grant);
+                            self.record(&attempt_row(
+                                task,
+                                &grant,
+                                prompt_tokens,
+                                None,
+                                None,
+                                sent_at,
+                                first_token_ms,
+                                Outcome::Cancelled,
+                                None,
+                            ));
                             return End::Cancelled;
                         }
                     }
@@ -399,6 +444,37 @@ impl Router {
                 provider_usage: false,
             },
         }
+    }
+}
+
+/// The ledger row of one attempt.
+#[allow(clippy::too_many_arguments)]
+fn attempt_row(
+    task: Task,
+    grant: &Grant,
+    estimated_prompt_tokens: u64,
+    usage: Option<Usage>,
+    cost_usd: Option<f64>,
+    sent_at: Instant,
+    first_token_ms: Option<u64>,
+    outcome: Outcome,
+    reason: Option<Reason>,
+) -> AttemptRow {
+    AttemptRow {
+        at_ms: now_ms().saturating_sub(sent_at.elapsed().as_millis() as u64),
+        task,
+        model: grant.candidate.model.clone(),
+        account: Some(grant.candidate.key.account.clone()),
+        key_suffix: grant.candidate.key.masked.clone(),
+        estimated_prompt_tokens,
+        usage,
+        cost_usd,
+        latency_ms: sent_at.elapsed().as_millis() as u64,
+        first_token_ms,
+        outcome,
+        reason,
+        rotated: false,
+        request_id: None,
     }
 }
 

@@ -27,6 +27,8 @@ use crate::config::Config;
 use crate::engine::{Candidate, Fleet, KeyRef};
 use crate::providers::{Client, Endpoint, Timeouts};
 use crate::store::Store;
+use crate::store::db::Db;
+use crate::store::ledger::{AttemptRow, Ledger};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -39,6 +41,7 @@ pub struct Router {
     store: Arc<dyn Store>,
     client: Client,
     endpoints: HashMap<KeyRef, Endpoint>,
+    ledger: Option<(Arc<Db>, Ledger)>,
 }
 
 impl Router {
@@ -63,6 +66,22 @@ impl Router {
             store,
             client,
             endpoints,
+            ledger: None,
+        }
+    }
+
+    /// Records every attempt in the request ledger of `db` (for `rota usage`).
+    pub fn with_ledger(mut self, db: Arc<Db>) -> Self {
+        self.ledger = Some((db, Ledger::default()));
+        self
+    }
+
+    /// Appends one attempt to the ledger, if there is one; a failure is logged, not fatal.
+    pub(crate) fn record(&self, row: &AttemptRow) {
+        if let Some((db, ledger)) = &self.ledger
+            && let Err(e) = ledger.record(db, row)
+        {
+            tracing::warn!("could not record an attempt in the ledger: {e}");
         }
     }
 

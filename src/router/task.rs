@@ -17,10 +17,35 @@ const RESEARCH_WORDS: &[&str] = &[
 
 /// Words and symbols that mark a programming question.
 const CODE_WORDS: &[&str] = &[
-    "code", "function", "compile", "compiler", "bug", "debug", "stack trace", "refactor",
-    "regex", "rust", "python", "javascript", "typescript", "golang", "java", "c++", "sql",
-    "bash", "script", "api", "class", "method", "variable", "syntax", "traceback", "exception",
-    "segfault", "unit test", "git ",
+    "code",
+    "function",
+    "compile",
+    "compiler",
+    "bug",
+    "debug",
+    "stack trace",
+    "refactor",
+    "regex",
+    "rust",
+    "python",
+    "javascript",
+    "typescript",
+    "golang",
+    "java",
+    "c++",
+    "sql",
+    "bash",
+    "script",
+    "api",
+    "class",
+    "method",
+    "variable",
+    "syntax",
+    "traceback",
+    "exception",
+    "segfault",
+    "unit test",
+    "git ",
 ];
 
 /// Picks a task for a prompt: `images` > 0 → vision; fenced code or code words → code;
@@ -44,7 +69,9 @@ fn looks_like_code(lower: &str) -> bool {
         return true;
     }
     // Code-shaped text: several lines ending in ; or { or containing `fn `/`def `/`=>`.
-    let markers = ["fn ", "def ", "=>", "();", "#include", "import ", "let ", "const "];
+    let markers = [
+        "fn ", "def ", "=>", "();", "#include", "import ", "let ", "const ",
+    ];
     markers.iter().filter(|m| lower.contains(*m)).count() >= 2
 }
 
@@ -66,8 +93,14 @@ mod tests {
     fn picks_by_content() {
         assert_eq!(detect("what is this?", 1), Task::Vision);
         assert_eq!(detect("fix this:\n```\nlet x = 1\n```", 0), Task::Code);
-        assert_eq!(detect("Why does my Python function return None?", 0), Task::Code);
-        assert_eq!(detect("compare postgres and mysql for analytics", 0), Task::Research);
+        assert_eq!(
+            detect("Why does my Python function return None?", 0),
+            Task::Code
+        );
+        assert_eq!(
+            detect("compare postgres and mysql for analytics", 0),
+            Task::Research
+        );
         assert_eq!(detect("research the history of tea", 0), Task::Research);
         assert_eq!(detect("hello there", 0), Task::Fast);
     }
@@ -75,6 +108,9 @@ mod tests {
     #[test]
     fn words_match_whole() {
         // "findings" is not "find"; "apiary" is not "api"; "barcode" is not "code".
-        assert_eq!(detect("tell me about apiary findings on barcode", 0), Task::Fast);
+        assert_eq!(
+            detect("tell me about apiary findings on barcode", 0),
+            Task::Fast
+        );
     }
 }

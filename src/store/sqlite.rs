@@ -64,7 +64,9 @@ impl Store for SqliteStore {
             })
             .map_err(store_error)?;
         match encode_error {
-            Some(e) => Err(StoreError::Backend(format!("cannot save the engine state: {e}"))),
+            Some(e) => Err(StoreError::Backend(format!(
+                "cannot save the engine state: {e}"
+            ))),
             None => Ok(()),
         }
     }
