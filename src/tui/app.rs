@@ -460,8 +460,10 @@ impl App {
                 model,
                 attempts,
             } => {
-                self.statusline.rotation = Some(format!(
-                    "recovered on {provider}/{model} after {attempts} attempts"
+                // The rotation stays in the status line; the chat says it recovered.
+                self.chat.push(Message::new(
+                    Role::Notice,
+                    format!("recovered on {provider}/{model} after {attempts} attempts"),
                 ));
             }
             Event::Delta { text } => {

@@ -140,6 +140,7 @@ impl Dashboard {
         let block = Block::default()
             .borders(Borders::ALL)
             .border_style(theme.border_focus)
+            .padding(ratatui::widgets::Padding::horizontal(1))
             .title(Span::styled(" pools (live) ", theme.title))
             .title_bottom(Span::styled(
                 " ↑↓ PgUp PgDn scroll · Esc back ",

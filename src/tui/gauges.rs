@@ -19,7 +19,11 @@ pub fn compact(n: u64) -> String {
             let s = format!("{:.1}k", n as f64 / 1_000.0);
             s.replace(".0k", "k")
         }
-        10_000..=999_999 => format!("{}k", n / 1_000),
+        10_000..=99_999 => {
+            let s = format!("{:.1}k", n as f64 / 1_000.0);
+            s.replace(".0k", "k")
+        }
+        100_000..=999_999 => format!("{}k", n / 1_000),
         _ => {
             let s = format!("{:.1}M", n as f64 / 1_000_000.0);
             s.replace(".0M", "M")
@@ -201,6 +205,12 @@ fn span_w(spans: &[Span<'_>]) -> usize {
 pub fn row(e: &StatusEntry, width: usize, theme: &Theme) -> Line<'static> {
     let st = theme.state(e.state);
     let name_full = format!("{}/{}", e.provider, e.model);
+    // When the whole name does not fit, the id's last segment says more than its org.
+    let name_short = format!(
+        "{}/{}",
+        e.provider,
+        e.model.rsplit('/').next().unwrap_or(&e.model)
+    );
     for (ti, tier) in TIERS.iter().enumerate() {
         let mut tail: Vec<Span<'static>> = Vec::new();
         if tier.bar > 0 {
@@ -228,9 +238,12 @@ pub fn row(e: &StatusEntry, width: usize, theme: &Theme) -> Line<'static> {
         if ti < 3 {
             let n = e.keys.len();
             let k = if tier.keys_long {
-                format!(" {n} key{}", if n == 1 { "" } else { "s" })
+                format!(
+                    " {:<6}",
+                    format!("{n} key{}", if n == 1 { "" } else { "s" })
+                )
             } else {
-                format!(" {n}k")
+                format!(" {n:>2}k")
             };
             tail.push(Span::styled(k, theme.dim));
         }
@@ -243,7 +256,12 @@ pub fn row(e: &StatusEntry, width: usize, theme: &Theme) -> Line<'static> {
             });
             // Keep the whole line inside the width even in the last tier.
             let mut spans = vec![Span::styled(format!("{} ", glyph(e.state)), st)];
-            spans.push(Span::styled(pad(&name_full, name_w), theme.text));
+            let name = if name_full.chars().count() <= name_w {
+                &name_full
+            } else {
+                &name_short
+            };
+            spans.push(Span::styled(pad(name, name_w), theme.text));
             spans.extend(tail);
             let mut line = Line::from(spans);
             clip(&mut line, width);
@@ -323,7 +341,8 @@ mod tests {
     fn compact_numbers_and_durations() {
         assert_eq!(compact(950), "950");
         assert_eq!(compact(1_000), "1k");
-        assert_eq!(compact(11_800), "11k");
+        assert_eq!(compact(11_800), "11.8k");
+        assert_eq!(compact(180_000), "180k");
         assert_eq!(compact(1_200), "1.2k");
         assert_eq!(compact(1_500_000), "1.5M");
         assert_eq!(short_duration(7_000), "7s");

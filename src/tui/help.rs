@@ -73,7 +73,7 @@ pub fn draw(f: &mut Frame, area: Rect, theme: &Theme, scroll: &mut usize) {
             Span::styled(what.to_string(), theme.text),
         ]));
     }
-    let w = area.width.min(72);
+    let w = area.width.min(74);
     let h = area.height.min(lines.len() as u16 + 2);
     let rect = Rect {
         x: area.x + (area.width - w) / 2,
@@ -93,7 +93,8 @@ pub fn draw(f: &mut Frame, area: Rect, theme: &Theme, scroll: &mut usize) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(theme.border_focus)
-        .title(Span::styled(" keys ", theme.title))
+        .padding(ratatui::widgets::Padding::horizontal(1))
+        .title(Span::styled(" help: every key ", theme.title))
         .title_bottom(Span::styled(hint, theme.footer));
     let shown: Vec<Line<'static>> = lines.into_iter().skip(*scroll).collect();
     f.render_widget(Paragraph::new(shown).block(block), rect);

@@ -176,6 +176,7 @@ impl KeysView {
         let block = Block::default()
             .borders(Borders::ALL)
             .border_style(theme.border_focus)
+            .padding(ratatui::widgets::Padding::horizontal(1))
             .title(Span::styled(" keys ", theme.title))
             .title_bottom(Span::styled(
                 " a add · d remove · c check · ↑↓ select · Esc back ",
@@ -259,7 +260,7 @@ impl KeysView {
 
 fn draw_form(f: &mut Frame, area: Rect, form: &mut AddForm, theme: &Theme) {
     let w = area.width.min(64);
-    let h = area.height.min(12);
+    let h = area.height.min(11);
     if w < 10 || h < 5 {
         return;
     }

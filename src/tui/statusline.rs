@@ -63,24 +63,25 @@ impl StatusLine {
     /// Draws one line, cut to the width.
     pub fn draw(&self, f: &mut Frame, area: Rect, theme: &Theme) {
         let w = area.width as usize;
-        let mut left = String::from(" ");
-        if self.busy {
-            left.push_str("⋯ ");
-        }
-        match &self.model {
-            Some(m) => left.push_str(m),
-            None => left.push_str("no answer yet"),
-        }
+        let mut rest = String::new();
         if let Some(u) = self.usage {
-            left.push_str(&format!(
+            rest.push_str(&format!(
                 " · {}+{} tok",
                 u.prompt_tokens, u.completion_tokens
             ));
         }
         if let Some(c) = self.cost {
-            left.push_str(&format!(" · {}", usd(c)));
+            rest.push_str(&format!(" · {}", usd(c)));
         }
-        left.push_str(&format!(" · session {} ", usd(self.session_cost)));
+        rest.push_str(&format!(" · session {} ", usd(self.session_cost)));
+        let mut left = String::from(if self.busy { " ⋯ " } else { " " });
+        let model = self.model.as_deref().unwrap_or("no answer yet");
+        // The model name gives way first, so the costs stay readable.
+        let room = w
+            .saturating_sub(left.chars().count() + rest.chars().count())
+            .max(12);
+        left.push_str(&truncate(model, room));
+        left.push_str(&rest);
         let right = self
             .note
             .as_ref()
