@@ -189,7 +189,10 @@ fn setup_again(term: &mut Term) -> io::Result<()> {
         EnableBracketedPaste,
         cursor::Hide
     )?;
-    term.clear()
+    // `resize` repaints everything without asking the terminal for the cursor position
+    // (which `clear` does, and which can time out right after a child program).
+    let size = term.size()?;
+    term.resize(ratatui::layout::Rect::new(0, 0, size.width, size.height))
 }
 
 fn copy_osc52(text: &str) -> io::Result<()> {

@@ -82,11 +82,12 @@ impl StatusLine {
             .max(12);
         left.push_str(&truncate(model, room));
         left.push_str(&rest);
-        let right = self
-            .note
-            .as_ref()
-            .map(|n| format!(" {n} "))
-            .or_else(|| self.rotation.as_ref().map(|r| format!(" ↻ {r} ")));
+        let mut right = self.rotation.as_ref().map(|r| format!(" ↻ {r} "));
+        // A note (copied, stopped, an editor error) matters most right now: it goes first.
+        if let Some(n) = &self.note {
+            right = Some(format!(" {}", left.trim_start()));
+            left = format!(" {n} ·");
+        }
         let mut spans = Vec::new();
         let left_w = left.chars().count();
         if left_w >= w {
