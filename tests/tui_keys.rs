@@ -181,7 +181,7 @@ fn transcribe_command_asks_backend_and_fills_the_input() {
     let b = FakeBackend::new();
     let mut rx = b.transcribe(path);
     while let Ok(ev) = rx.try_recv() {
-        a.handle_event(ev);
+        a.handle_transcription_event(ev);
     }
     a.transcription_ended();
     assert_eq!(a.input.text(), "transcript of /tmp/note.wav");
@@ -315,4 +315,24 @@ fn errors_and_rotations_show_in_the_chat_and_status_line() {
     a.stream_ended();
     let last = a.chat.messages.last().unwrap();
     assert!(last.text.contains("rota keys add groq"));
+}
+
+#[test]
+fn a_failed_transcription_leaves_a_streaming_answer_alone() {
+    let mut a = app();
+    send(&mut a, "hello");
+    a.handle_event(Event::Delta { text: "Hi".into() });
+    type_str(&mut a, "/transcribe x.wav");
+    assert!(matches!(
+        a.handle_key(key(KeyCode::Enter)),
+        Some(Action::Transcribe(_))
+    ));
+    a.handle_transcription_event(Event::Error {
+        kind: "input".into(),
+        message: "x.wav is not audio".into(),
+    });
+    assert!(a.streaming);
+    assert!(!a.transcribing);
+    a.handle_event(Event::Delta { text: "!".into() });
+    assert_eq!(a.chat.last_answer(), Some("Hi!"));
 }

@@ -505,6 +505,23 @@ impl App {
         }
     }
 
+    /// Takes one event of the running transcription: the transcript goes into the prompt;
+    /// an error is shown without touching a chat answer that may be streaming.
+    pub fn handle_transcription_event(&mut self, ev: Event) {
+        match ev {
+            Event::Transcript { .. } => self.handle_event(ev),
+            Event::Error { kind, message } => {
+                self.transcribing = false;
+                self.chat.push(Message::new(
+                    Role::Error,
+                    format!("transcription failed ({kind}): {message}"),
+                ));
+                self.note("transcription failed: see the chat");
+            }
+            _ => {}
+        }
+    }
+
     /// The running request's channel closed.
     pub fn stream_ended(&mut self) {
         self.streaming = false;

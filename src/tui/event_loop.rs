@@ -203,6 +203,40 @@ fn copy_osc52(text: &str) -> io::Result<()> {
     )
 }
 
+/// Where frames go and what only a real terminal can do. The real one is the crossterm
+/// terminal; tests use ratatui's `TestBackend` through the same loop.
+pub trait Surface {
+    /// Draws one frame of the app.
+    fn draw(&mut self, app: &mut App) -> io::Result<()>;
+    /// The terminal was resized: adopt its new size.
+    fn resize(&mut self) -> io::Result<()>;
+    /// Puts text on the clipboard.
+    fn copy(&mut self, text: &str) -> io::Result<()>;
+    /// Edits text in an external editor with the screen suspended.
+    fn edit(&mut self, text: &str) -> Result<String, String>;
+}
+
+/// A stream of terminal events, boxed so the loop can replace it (after `$EDITOR`).
+pub type TermEvents =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = io::Result<TermEvent>> + Send>>;
+
+struct Crossterm(Term);
+
+impl Surface for Crossterm {
+    fn draw(&mut self, app: &mut App) -> io::Result<()> {
+        draw(&mut self.0, app)
+    }
+    fn resize(&mut self) -> io::Result<()> {
+        self.0.autoresize()
+    }
+    fn copy(&mut self, text: &str) -> io::Result<()> {
+        copy_osc52(text)
+    }
+    fn edit(&mut self, text: &str) -> Result<String, String> {
+        edit_in_editor(&mut self.0, text)
+    }
+}
+
 /// Runs the chat TUI until the user quits. Restores the terminal on every exit path and
 /// on panic. Calls `check_keys` once at start, off the UI task.
 pub async fn run(backend: Arc<dyn ChatBackend>, opts: TuiOptions) -> Result<(), TuiError> {
@@ -212,19 +246,43 @@ pub async fn run(backend: Arc<dyn ChatBackend>, opts: TuiOptions) -> Result<(), 
     }
     let no_color = opts.no_color.unwrap_or_else(no_color_env);
     let theme = Theme::load(&opts.theme, no_color)?;
-    let mut app = App::new(theme, opts.task);
-    app.set_status(backend.status());
+    let app = App::new(theme, opts.task);
 
     install_panic_hook();
-    let mut term = setup_terminal()?;
+    let term = setup_terminal()?;
     let _guard = Guard;
+    let mut surface = Crossterm(term);
+    drive(
+        &mut surface,
+        || Box::pin(EventStream::new()),
+        backend,
+        app,
+        &opts,
+    )
+    .await
+    .map(|_| ())
+}
 
+/// The loop itself, over any [`Surface`] and event source: returns the app when the user
+/// quits (or the events end). `events` is called again after the editor ran, so the
+/// editor gets the keyboard to itself.
+pub async fn drive<S, F>(
+    surface: &mut S,
+    mut make_events: F,
+    backend: Arc<dyn ChatBackend>,
+    mut app: App,
+    opts: &TuiOptions,
+) -> Result<App, TuiError>
+where
+    S: Surface,
+    F: FnMut() -> TermEvents,
+{
+    app.set_status(backend.status());
     {
         let b = Arc::clone(&backend);
         tokio::task::spawn_blocking(move || b.check_keys());
     }
-
-    let mut events = EventStream::new();
+    let mut events = make_events();
     let mut tick = tokio::time::interval(opts.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut chat_rx: Option<Receiver<Event>> = None;
@@ -234,7 +292,7 @@ pub async fn run(backend: Arc<dyn ChatBackend>, opts: TuiOptions) -> Result<(), 
 
     loop {
         if dirty && Instant::now() >= next_frame {
-            draw(&mut term, &mut app)?;
+            surface.draw(&mut app)?;
             dirty = false;
             next_frame = Instant::now() + opts.frame;
         }
@@ -247,12 +305,12 @@ pub async fn run(backend: Arc<dyn ChatBackend>, opts: TuiOptions) -> Result<(), 
                 }
                 Some(Ok(TermEvent::Paste(text))) => { app.paste(&text); dirty = true; }
                 Some(Ok(TermEvent::Resize(_, _))) => {
-                    term.autoresize()?;
+                    surface.resize()?;
                     dirty = true;
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e.into()),
-                None => return Ok(()),
+                None => return Ok(app),
             },
             ev = recv(&mut chat_rx) => {
                 match ev {
@@ -263,7 +321,7 @@ pub async fn run(backend: Arc<dyn ChatBackend>, opts: TuiOptions) -> Result<(), 
             },
             ev = recv(&mut tr_rx) => {
                 match ev {
-                    Some(e) => app.handle_event(e),
+                    Some(e) => app.handle_transcription_event(e),
                     None => { tr_rx = None; app.transcription_ended(); }
                 }
                 dirty = true;
@@ -278,23 +336,23 @@ pub async fn run(backend: Arc<dyn ChatBackend>, opts: TuiOptions) -> Result<(), 
         }
         for a in actions {
             match a {
-                Action::Quit => return Ok(()),
+                Action::Quit => return Ok(app),
                 Action::Send(req) => chat_rx = Some(backend.ask(req)),
                 Action::Cancel => chat_rx = None,
                 Action::Transcribe(path) => tr_rx = Some(backend.transcribe(path)),
                 Action::Copy(text) => {
-                    if let Err(e) = copy_osc52(&text) {
+                    if let Err(e) = surface.copy(&text) {
                         app.note(format!("copy failed: {e}"));
                     }
                 }
                 Action::EditPrompt(text) => {
                     // The event reader must not steal the editor's input.
                     drop(events);
-                    match edit_in_editor(&mut term, &text) {
+                    match surface.edit(&text) {
                         Ok(t) => app.set_input(&t),
                         Err(e) => app.note(e),
                     }
-                    events = EventStream::new();
+                    events = make_events();
                     dirty = true;
                 }
                 Action::AddKey {
