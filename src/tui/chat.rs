@@ -124,6 +124,8 @@ pub struct ChatPane {
     /// Lines scrolled up from the bottom (0 follows the newest text).
     pub offset: usize,
     last_height: u16,
+    /// Width and total lines of the last draw, to keep a scrolled view still as text grows.
+    last_layout: (u16, usize),
     /// The code block nearest the bottom of the view: (message, block).
     visible_code: Option<(usize, usize)>,
 }
@@ -237,6 +239,12 @@ impl ChatPane {
             .map(|m| m.rendered(width, theme).lines.len())
             .collect();
         let total: usize = heights.iter().sum();
+        // Scrolled up while the answer grows: keep the same lines in view.
+        let (last_w, last_total) = self.last_layout;
+        if self.offset > 0 && last_w == width && total > last_total {
+            self.offset += total - last_total;
+        }
+        self.last_layout = (width, total);
         let h = area.height as usize;
         let max_offset = total.saturating_sub(h);
         self.offset = self.offset.min(max_offset);
@@ -272,6 +280,17 @@ impl ChatPane {
             ..area
         };
         f.render_widget(Paragraph::new(lines).style(theme.text), text_area);
+        if self.offset > 0 && area.width > 24 {
+            let hint = " ↓ more below · PgDn ";
+            let w = hint.chars().count() as u16;
+            let r = Rect {
+                x: area.x + area.width - w - 1,
+                y: area.y + area.height - 1,
+                width: w,
+                height: 1,
+            };
+            f.render_widget(Paragraph::new(Span::styled(hint, theme.selected)), r);
+        }
         if total > h {
             let mut sb = ScrollbarState::new(max_offset).position(top);
             f.render_stateful_widget(
@@ -346,5 +365,35 @@ mod tests {
         assert_eq!(c.code_in_view().as_deref(), Some("code one\n"));
         c.scroll_down(10_000);
         assert_eq!(c.offset, 0);
+    }
+
+    #[test]
+    fn a_scrolled_view_stays_put_while_the_answer_grows() {
+        let theme = Theme::no_color();
+        let mut t = Terminal::new(TestBackend::new(40, 6)).unwrap();
+        let mut c = ChatPane::default();
+        for i in 0..10 {
+            c.push(Message::new(Role::User, format!("line {i}")));
+        }
+        c.append_delta("first", None);
+        t.draw(|f| c.draw(f, f.area(), &theme)).unwrap();
+        c.scroll_up(8);
+        t.draw(|f| c.draw(f, f.area(), &theme)).unwrap();
+        // The text, without the scroll bar column (its thumb moves as the total grows).
+        let text = |t: &Terminal<TestBackend>| -> Vec<String> {
+            let b = t.backend().buffer();
+            (0..b.area.height)
+                .map(|y| (0..b.area.width - 1).map(|x| b[(x, y)].symbol()).collect())
+                .collect()
+        };
+        let before = text(&t);
+        assert!(before.concat().contains("more below"));
+        c.append_delta("\n\nsecond paragraph\n\nthird", None);
+        t.draw(|f| c.draw(f, f.area(), &theme)).unwrap();
+        assert_eq!(text(&t), before);
+        // Following (offset 0) shows the newest text.
+        c.scroll_down(usize::MAX);
+        t.draw(|f| c.draw(f, f.area(), &theme)).unwrap();
+        assert!(t.backend().to_string().contains("third"));
     }
 }

@@ -537,6 +537,29 @@ mod tests {
     }
 
     #[test]
+    fn theme_files_load_and_report_bad_toml_with_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("mine.toml");
+        std::fs::write(
+            &good,
+            "name = \"mine\"\ndepth = \"16\"\n[styles]\nuser = { fg = \"magenta\" }\n",
+        )
+        .unwrap();
+        let t = Theme::load_file(&good).unwrap();
+        assert_eq!(t.name, "mine");
+        assert_eq!(t.depth, Depth::Ansi);
+        assert_eq!(t.user.fg, Some(Color::Magenta));
+        assert_eq!(t.accent, Theme::default_dark().accent);
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "name = \"x\"\ncolour = 3\n").unwrap();
+        let err = Theme::load_file(&bad).unwrap_err().to_string();
+        assert!(err.contains("bad.toml") && err.contains("line 2"), "{err}");
+        let missing = Theme::load_file(&dir.path().join("none.toml")).unwrap_err();
+        assert!(matches!(missing, ThemeError::Read { .. }));
+        assert_eq!(Theme::load("light", true).unwrap(), Theme::no_color());
+    }
+
+    #[test]
     fn no_color_theme_has_no_colours() {
         let mut t = Theme::no_color();
         for slot in SLOTS {
