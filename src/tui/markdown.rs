@@ -45,6 +45,11 @@ fn themes() -> &'static ThemeSet {
     SET.get_or_init(ThemeSet::load_defaults)
 }
 
+/// The names of the syntect themes code blocks can use (`syntax = "…"` in a theme).
+pub fn syntax_themes() -> Vec<String> {
+    themes().themes.keys().cloned().collect()
+}
+
 /// One unwrapped line: a first-line prefix, a continuation prefix, and the content.
 struct Logical {
     first: Vec<Span<'static>>,

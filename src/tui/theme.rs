@@ -269,8 +269,18 @@ impl Theme {
         if let Some(d) = file.depth {
             t.depth = d;
         }
-        if file.syntax.is_some() {
-            t.syntax = file.syntax;
+        if let Some(syn) = file.syntax {
+            let known = super::markdown::syntax_themes();
+            if !known.contains(&syn) {
+                return Err(ThemeError::Invalid {
+                    origin: origin.to_string(),
+                    message: format!(
+                        "unknown syntax theme `{syn}`; use one of {}",
+                        known.join(", ")
+                    ),
+                });
+            }
+            t.syntax = Some(syn);
         }
         for (slot, spec) in &file.styles {
             let style = spec.to_style(origin, slot)?;
@@ -554,6 +564,12 @@ mod tests {
         std::fs::write(&bad, "name = \"x\"\ncolour = 3\n").unwrap();
         let err = Theme::load_file(&bad).unwrap_err().to_string();
         assert!(err.contains("bad.toml") && err.contains("line 2"), "{err}");
+        std::fs::write(&bad, "syntax = \"nope\"\n").unwrap();
+        let err = Theme::load_file(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown syntax theme `nope`") && err.contains("InspiredGitHub"),
+            "{err}"
+        );
         let missing = Theme::load_file(&dir.path().join("none.toml")).unwrap_err();
         assert!(matches!(missing, ThemeError::Read { .. }));
         assert_eq!(Theme::load("light", true).unwrap(), Theme::no_color());
