@@ -318,6 +318,18 @@ fn errors_and_rotations_show_in_the_chat_and_status_line() {
 }
 
 #[test]
+fn ctrl_t_starts_a_transcribe_command() {
+    let mut a = app();
+    assert_eq!(a.handle_key(ctrl('t')), None);
+    assert_eq!(a.input.text(), "/transcribe ");
+    type_str(&mut a, "memo.ogg");
+    assert_eq!(
+        a.handle_key(key(KeyCode::Enter)),
+        Some(Action::Transcribe("memo.ogg".into()))
+    );
+}
+
+#[test]
 fn a_failed_transcription_leaves_a_streaming_answer_alone() {
     let mut a = app();
     send(&mut a, "hello");

@@ -366,6 +366,13 @@ impl App {
                 return None;
             }
             KeyCode::Char('e') if ctrl => return Some(Action::EditPrompt(self.input.text())),
+            KeyCode::Char('t') if ctrl => {
+                if self.input.is_empty() {
+                    self.set_input("/transcribe ");
+                    self.note("type the audio file's path, then Enter");
+                }
+                return None;
+            }
             KeyCode::Char('y') if ctrl => {
                 return match self.chat.last_answer() {
                     Some(t) => {

@@ -35,6 +35,7 @@ pub const BINDINGS: &[(&str, &str, &str)] = &[
         "/transcribe PATH",
         "transcribe audio into the prompt",
     ),
+    ("chat", "Ctrl+T", "start a /transcribe command"),
     ("views", "F2, Ctrl+D", "pool dashboard"),
     ("views", "F3, Ctrl+K", "keys"),
     ("views", "F1, ?", "this help (? on an empty prompt)"),
