@@ -78,8 +78,8 @@ impl Message {
         }
     }
 
-    /// The rendered lines at `width` (header, body, one blank line after).
-    fn rendered(&mut self, width: u16, theme: &Theme) -> &Rendered {
+    /// Renders at `width` if not cached (header, body, one blank line after); the height.
+    fn render_at(&mut self, width: u16, theme: &Theme) -> usize {
         if self.cache.as_ref().is_none_or(|(w, _)| *w != width) {
             let mut r = match self.role {
                 Role::User | Role::Assistant => markdown::render(&self.text, width, theme),
@@ -98,10 +98,7 @@ impl Message {
             }
             self.cache = Some((width, r));
         }
-        match &self.cache {
-            Some((_, r)) => r,
-            None => unreachable!("cache was just filled"),
-        }
+        self.cache.as_ref().map_or(0, |(_, r)| r.lines.len())
     }
 }
 
@@ -236,7 +233,7 @@ impl ChatPane {
         let heights: Vec<usize> = self
             .messages
             .iter_mut()
-            .map(|m| m.rendered(width, theme).lines.len())
+            .map(|m| m.render_at(width, theme))
             .collect();
         let total: usize = heights.iter().sum();
         // Scrolled up while the answer grows: keep the same lines in view.
