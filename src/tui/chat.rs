@@ -63,7 +63,7 @@ impl Message {
             Role::Assistant => {
                 let mut spans = vec![Span::styled("▌ ", theme.assistant)];
                 spans.push(Span::styled(
-                    self.model.clone().unwrap_or_else(|| "assistant".into()),
+                    markdown::sanitize(self.model.as_deref().unwrap_or("assistant")),
                     theme.assistant,
                 ));
                 if self.streaming {

@@ -175,16 +175,15 @@ fn numbers(w: Option<&WindowStatus>, long: bool) -> String {
 }
 
 fn pad(s: &str, w: usize) -> String {
+    let s = truncate(s, w);
     let n = s.chars().count();
-    if n >= w {
-        truncate(s, w)
-    } else {
-        format!("{s}{}", " ".repeat(w - n))
-    }
+    format!("{s}{}", " ".repeat(w.saturating_sub(n)))
 }
 
-/// Cuts `s` to `w` characters, ending in `…` when cut.
+/// Cuts `s` to `w` characters, ending in `…` when cut; control characters are dropped
+/// (the text may come from a provider).
 pub fn truncate(s: &str, w: usize) -> String {
+    let s = &super::markdown::sanitize(s);
     let n = s.chars().count();
     if n <= w {
         return s.to_string();

@@ -404,6 +404,20 @@ fn code_lines(b: &mut Builder, lang: Option<&str>, code: &str, theme: &Theme) {
     }
 }
 
+/// Tabs become four spaces; other control characters (escape sequences a model or a
+/// provider might send) are dropped so they never reach the terminal.
+pub fn sanitize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\t' => out.push_str("    "),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn spans_width(spans: &[Span<'_>]) -> usize {
     spans.iter().map(|s| s.width()).sum()
 }
@@ -436,12 +450,7 @@ fn wrap(l: Logical, width: usize, out: &mut Vec<Line<'static>>) {
     };
     for span in l.spans {
         let style = span.style;
-        let text = span.content.into_owned();
-        let text = if l.code {
-            text.replace('\t', "    ")
-        } else {
-            text
-        };
+        let text = sanitize(&span.content);
         // Split into runs of spaces and non-spaces (code: single characters may break anywhere).
         let mut tokens: Vec<&str> = Vec::new();
         let mut start = 0;
@@ -586,6 +595,37 @@ mod tests {
                 "│ quoted"
             ]
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        #[test]
+        fn any_text_fits_any_width(
+            text in "[a-z #*`>\\-\n漢\t1.]{0,120}",
+            width in 1u16..50,
+        ) {
+            let t = Theme::default_dark();
+            let r = render(&text, width, &t);
+            for l in &r.lines {
+                proptest::prop_assert!(l.width() <= width as usize, "w={} {:?}", width, l);
+            }
+            for cb in &r.code_blocks {
+                proptest::prop_assert!(cb.first <= cb.end && cb.end <= r.lines.len());
+            }
+        }
+    }
+
+    #[test]
+    fn escape_sequences_never_reach_the_terminal() {
+        let t = Theme::no_color();
+        let r = render(
+            "red \u{1b}[31mtext\u{7}\tend\n\n```\n\u{1b}]52;c;AAAA\u{7}\n```",
+            40,
+            &t,
+        );
+        let all: String = plain(&r).concat();
+        assert!(!all.chars().any(|c| c.is_control()), "{all:?}");
+        assert!(all.contains("red [31mtext    end"));
     }
 
     #[test]
