@@ -36,6 +36,9 @@ pub struct Message {
     pub streaming: bool,
     /// The user stopped the answer; the text is what came.
     pub stopped: bool,
+    /// Parsed and highlighted text (width-independent): kept across resizes.
+    parsed: Option<markdown::Parsed>,
+    /// Wrapped lines at one width.
     cache: Option<(u16, Rendered)>,
 }
 
@@ -48,12 +51,14 @@ impl Message {
             model: None,
             streaming: false,
             stopped: false,
+            parsed: None,
             cache: None,
         }
     }
 
     /// Forgets the rendered lines (call after changing the text or flags).
     pub fn invalidate(&mut self) {
+        self.parsed = None;
         self.cache = None;
     }
 
@@ -81,11 +86,12 @@ impl Message {
     /// Renders at `width` if not cached (header, body, one blank line after); the height.
     fn render_at(&mut self, width: u16, theme: &Theme) -> usize {
         if self.cache.as_ref().is_none_or(|(w, _)| *w != width) {
-            let mut r = match self.role {
-                Role::User | Role::Assistant => markdown::render(&self.text, width, theme),
-                Role::Notice => plain(&format!("↻ {}", self.text), width, theme.notice),
-                Role::Error => plain(&format!("✗ {}", self.text), width, theme.error),
-            };
+            let parsed = self.parsed.get_or_insert_with(|| match self.role {
+                Role::User | Role::Assistant => markdown::parse(&self.text, theme),
+                Role::Notice => plain(&format!("↻ {}", self.text), theme.notice),
+                Role::Error => plain(&format!("✗ {}", self.text), theme.error),
+            });
+            let mut r = markdown::layout(parsed, width);
             if let Some(h) = self.header(theme) {
                 r.lines.insert(0, h);
                 for cb in &mut r.code_blocks {
@@ -102,15 +108,9 @@ impl Message {
     }
 }
 
-fn plain(text: &str, width: u16, style: ratatui::style::Style) -> Rendered {
-    let mut r = markdown::render(&text.replace('\n', "  \n"), width, &Theme::no_color());
-    for l in &mut r.lines {
-        for s in &mut l.spans {
-            s.style = style;
-        }
-    }
-    r.code_blocks.clear();
-    r
+/// Plain text (line breaks kept) in one style.
+fn plain(text: &str, style: ratatui::style::Style) -> markdown::Parsed {
+    markdown::parse(&text.replace('\n', "  \n"), &Theme::no_color()).restyle(style)
 }
 
 /// The chat history and its viewport.
@@ -342,6 +342,8 @@ mod tests {
         t.backend_mut().resize(30, 10);
         t.draw(|f| c.draw(f, f.area(), &theme)).unwrap();
         assert!(c.messages.iter().all(|m| m.cache.as_ref().unwrap().0 == 28));
+        // …without parsing again.
+        assert!(c.messages.iter().all(|m| m.parsed.is_some()));
     }
 
     #[test]

@@ -51,12 +51,37 @@ pub fn syntax_themes() -> Vec<String> {
 }
 
 /// One unwrapped line: a first-line prefix, a continuation prefix, and the content.
+#[derive(Clone, Debug, PartialEq)]
 struct Logical {
     first: Vec<Span<'static>>,
     rest: Vec<Span<'static>>,
     spans: Vec<Span<'static>>,
     /// Code: hard-wrapped at the width, white space kept.
     code: bool,
+    /// A horizontal rule: cut to the width, never wrapped.
+    rule: bool,
+}
+
+/// Markdown parsed and highlighted, before wrapping: what does not depend on the width.
+/// A resize only calls [`layout`] again; a new text calls [`parse`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Parsed {
+    logical: Vec<Logical>,
+    blocks: Vec<(Option<String>, String, usize, usize)>,
+}
+
+impl Parsed {
+    /// Gives every span (prefixes included) one style, and forgets code blocks: for
+    /// notices and errors.
+    pub fn restyle(mut self, style: Style) -> Self {
+        for l in &mut self.logical {
+            for s in l.first.iter_mut().chain(&mut l.rest).chain(&mut l.spans) {
+                s.style = style;
+            }
+        }
+        self.blocks.clear();
+        self
+    }
 }
 
 #[derive(Default)]
@@ -137,6 +162,7 @@ impl Builder {
             rest,
             spans,
             code: false,
+            rule: false,
         });
     }
 
@@ -151,6 +177,7 @@ impl Builder {
                 rest: vec![],
                 spans: vec![],
                 code: false,
+                rule: false,
             });
         }
     }
@@ -167,7 +194,11 @@ impl Builder {
 
 /// Renders markdown `text` into lines at most `width` columns wide.
 pub fn render(text: &str, width: u16, theme: &Theme) -> Rendered {
-    let width = width.max(1) as usize;
+    layout(&parse(text, theme), width)
+}
+
+/// Parses markdown and highlights its code blocks.
+pub fn parse(text: &str, theme: &Theme) -> Parsed {
     let mut b = Builder::default();
     let opts = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     for ev in Parser::new_ext(text, opts) {
@@ -316,9 +347,14 @@ pub fn render(text: &str, width: u16, theme: &Theme) -> Rendered {
             Md::HardBreak => b.flush(theme),
             Md::Rule => {
                 b.flush(theme);
-                b.cur
-                    .push(Span::styled("─".repeat(width.min(40)), theme.dim));
-                b.flush(theme);
+                let (first, rest) = b.prefixes(theme);
+                b.out.push(Logical {
+                    first,
+                    rest,
+                    spans: vec![Span::styled("─".repeat(40), theme.dim)],
+                    code: false,
+                    rule: true,
+                });
                 b.blank();
             }
             Md::TaskListMarker(done) => {
@@ -345,17 +381,27 @@ pub fn render(text: &str, width: u16, theme: &Theme) -> Rendered {
         b.out.pop();
     }
 
+    Parsed {
+        logical: b.out,
+        blocks: b.blocks,
+    }
+}
+
+/// Wraps parsed markdown to `width` columns.
+pub fn layout(p: &Parsed, width: u16) -> Rendered {
+    let width = width.max(1) as usize;
     // Wrap, mapping logical indexes to wrapped ones for code blocks.
     let mut lines = Vec::new();
-    let mut starts = Vec::with_capacity(b.out.len() + 1);
-    for l in b.out {
+    let mut starts = Vec::with_capacity(p.logical.len() + 1);
+    for l in &p.logical {
         starts.push(lines.len());
         wrap(l, width, &mut lines);
     }
     starts.push(lines.len());
-    let code_blocks = b
+    let code_blocks = p
         .blocks
-        .into_iter()
+        .iter()
+        .map(|(lang, text, s, e)| (lang.clone(), text.clone(), *s, *e))
         .map(|(lang, text, s, e)| CodeBlock {
             lang,
             text,
@@ -400,6 +446,7 @@ fn code_lines(b: &mut Builder, lang: Option<&str>, code: &str, theme: &Theme) {
             rest: first.clone(),
             spans,
             code: true,
+            rule: false,
         });
     }
 }
@@ -427,15 +474,25 @@ fn char_w(c: char) -> usize {
 }
 
 /// Greedy word wrap of one logical line into `out`.
-fn wrap(l: Logical, width: usize, out: &mut Vec<Line<'static>>) {
+fn wrap(l: &Logical, width: usize, out: &mut Vec<Line<'static>>) {
     let first_w = spans_width(&l.first);
     let rest_w = spans_width(&l.rest);
     // A prefix wider than the screen: drop it rather than loop.
     let (mut prefix, rest_prefix) = if first_w >= width || rest_w >= width {
         (Vec::new(), Vec::new())
     } else {
-        (l.first, l.rest)
+        (l.first.clone(), l.rest.clone())
     };
+    if l.rule {
+        let room = width - spans_width(&prefix);
+        prefix.extend(
+            l.spans
+                .iter()
+                .map(|s| Span::styled(s.content.chars().take(room).collect::<String>(), s.style)),
+        );
+        out.push(Line::from(prefix));
+        return;
+    }
     let avail_first = width - spans_width(&prefix);
     let avail_rest = width - spans_width(&rest_prefix);
     let mut avail = avail_first;
@@ -448,7 +505,7 @@ fn wrap(l: Logical, width: usize, out: &mut Vec<Line<'static>>) {
         *used = 0;
         *avail = avail_rest;
     };
-    for span in l.spans {
+    for span in &l.spans {
         let style = span.style;
         let text = sanitize(&span.content);
         // Split into runs of spaces and non-spaces (code: single characters may break anywhere).
