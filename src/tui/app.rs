@@ -1,0 +1,655 @@
+//! The application state: every component, which view is up, what is streaming.
+//!
+//! [`App`] never touches the terminal or the backend: keys and backend events go in,
+//! [`Action`]s come out for the event loop to carry out, and [`App::draw`] paints a frame.
+//! That keeps every behaviour testable on ratatui's `TestBackend`.
+
+use super::chat::{ChatPane, Message, Role};
+use super::dashboard::Dashboard;
+use super::gauges;
+use super::help;
+use super::input::{InputBox, InputOutcome};
+use super::keys::{KeysAction, KeysView};
+use super::statusline::{StatusLine, rotation_words};
+use super::tasks::TaskSelector;
+use super::theme::Theme;
+use super::toosmall;
+use crate::engine::Status;
+use crate::model::Task;
+use crate::router::ChatRequest;
+use crate::router::events::Event;
+use crate::secret::ApiKey;
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Which full-screen view is up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// Chat, input, task selector, gauges, status line.
+    Chat,
+    /// Every pool in detail.
+    Dashboard,
+    /// Keys per provider.
+    Keys,
+}
+
+/// Something the event loop must do for the app.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Start this request (`ChatBackend::ask`).
+    Send(ChatRequest),
+    /// Drop the running request's receiver (the answer so far is kept).
+    Cancel,
+    /// Leave the TUI.
+    Quit,
+    /// Transcribe this file into the input box.
+    Transcribe(PathBuf),
+    /// Suspend the terminal and edit this text in `$EDITOR`; hand the result to
+    /// [`App::set_input`].
+    EditPrompt(String),
+    /// Put this text on the clipboard (OSC 52).
+    Copy(String),
+    /// Add a key; report with [`App::key_result`].
+    AddKey {
+        /// Provider name.
+        provider: String,
+        /// The key.
+        key: ApiKey,
+        /// Account, if given.
+        account: Option<String>,
+    },
+    /// Remove a key; report with [`App::key_result`].
+    RemoveKey {
+        /// Provider name.
+        provider: String,
+        /// Last characters of the key.
+        suffix: String,
+    },
+    /// Check every key in the background.
+    CheckKeys,
+    /// Read the keys again (`ChatBackend::keys`) into [`App::set_keys`].
+    RefreshKeys,
+}
+
+/// The whole UI's state.
+#[derive(Debug)]
+pub struct App {
+    /// Colours and modifiers.
+    pub theme: Theme,
+    /// The view that is up.
+    pub view: View,
+    /// The help overlay is open.
+    pub help: bool,
+    help_scroll: usize,
+    /// The history.
+    pub chat: ChatPane,
+    /// The prompt editor.
+    pub input: InputBox,
+    /// The task selector.
+    pub tasks: TaskSelector,
+    /// The pools, as last read.
+    pub status: Status,
+    /// The status line.
+    pub statusline: StatusLine,
+    /// The dashboard view.
+    pub dashboard: Dashboard,
+    /// The keys view.
+    pub keys: KeysView,
+    /// A chat request is running.
+    pub streaming: bool,
+    /// A transcription is running.
+    pub transcribing: bool,
+    /// The model answering now (from `model_selected`).
+    current_model: Option<String>,
+    /// Set when the UI should quit.
+    pub quit: bool,
+}
+
+fn empty_status() -> Status {
+    Status {
+        at: 0,
+        pools: BTreeMap::new(),
+        transcription: Vec::new(),
+    }
+}
+
+impl App {
+    /// A fresh UI with a theme, starting on `task`.
+    pub fn new(theme: Theme, task: Task) -> Self {
+        Self {
+            theme,
+            view: View::Chat,
+            help: false,
+            help_scroll: 0,
+            chat: ChatPane::default(),
+            input: InputBox::new(),
+            tasks: TaskSelector::new(task),
+            status: empty_status(),
+            statusline: StatusLine::default(),
+            dashboard: Dashboard::default(),
+            keys: KeysView::default(),
+            streaming: false,
+            transcribing: false,
+            current_model: None,
+            quit: false,
+        }
+    }
+
+    /// Replaces the status; true when anything but its timestamp changed (needs a redraw).
+    pub fn set_status(&mut self, s: Status) -> bool {
+        let changed = s.pools != self.status.pools || s.transcription != self.status.transcription;
+        self.status = s;
+        changed
+    }
+
+    /// Replaces the keys view's rows; true when they changed.
+    pub fn set_keys(&mut self, rows: Vec<super::backend::KeyRow>) -> bool {
+        let changed = rows != self.keys.rows;
+        self.keys.set_rows(rows);
+        changed
+    }
+
+    /// Reports the result of [`Action::AddKey`] / [`Action::RemoveKey`].
+    pub fn key_result(&mut self, what: &str, r: Result<(), String>) {
+        match r {
+            Ok(()) => self.keys.set_result(true, what.to_string()),
+            Err(e) => self.keys.set_result(false, e),
+        }
+    }
+
+    /// Replaces the prompt text (after `$EDITOR`, or a transcript).
+    pub fn set_input(&mut self, text: &str) {
+        self.input.set_text(text.trim_end_matches('\n'));
+    }
+
+    /// Shows a short note in the status line until the next key.
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.statusline.note = Some(text.into());
+    }
+
+    fn conversation(&self) -> Vec<serde_json::Value> {
+        self.chat
+            .messages
+            .iter()
+            .filter(|m| matches!(m.role, Role::User | Role::Assistant) && !m.text.is_empty())
+            .map(|m| {
+                let role = if m.role == Role::User {
+                    "user"
+                } else {
+                    "assistant"
+                };
+                serde_json::json!({"role": role, "content": m.text})
+            })
+            .collect()
+    }
+
+    fn cancel_stream(&mut self) -> Option<Action> {
+        if !self.streaming {
+            return None;
+        }
+        self.streaming = false;
+        self.statusline.busy = false;
+        self.chat.finish(None, true);
+        self.note("stopped: the answer so far is kept");
+        Some(Action::Cancel)
+    }
+
+    fn submit(&mut self, text: String) -> Option<Action> {
+        if let Some(rest) = text.trim().strip_prefix("/transcribe") {
+            let path = rest.trim();
+            if path.is_empty() {
+                self.note("usage: /transcribe PATH (an audio file)");
+                self.set_input("/transcribe ");
+                return None;
+            }
+            let path = expand_home(path);
+            self.transcribing = true;
+            self.note(format!("transcribing {}…", path.display()));
+            return Some(Action::Transcribe(path));
+        }
+        if self.streaming {
+            // Keep the prompt; one answer at a time.
+            self.set_input(&text);
+            self.note("an answer is still streaming: Esc stops it");
+            return None;
+        }
+        self.chat.push(Message::new(Role::User, text));
+        self.chat.offset = 0;
+        let req = ChatRequest {
+            messages: self.conversation(),
+            task: Some(self.tasks.selected),
+            max_tokens: None,
+            tools: Vec::new(),
+        };
+        self.streaming = true;
+        self.statusline.busy = true;
+        self.current_model = None;
+        if self.tasks.selected == Task::Auto {
+            self.tasks.picked = None;
+        }
+        Some(Action::Send(req))
+    }
+
+    /// Handles one key; returns what the event loop must do, if anything.
+    pub fn handle_key(&mut self, key: KeyEvent) -> Option<Action> {
+        if key.kind == KeyEventKind::Release {
+            return None;
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = key.modifiers.contains(KeyModifiers::ALT);
+        self.statusline.note = None;
+        match key.code {
+            KeyCode::Char('q') if ctrl => {
+                self.quit = true;
+                return Some(Action::Quit);
+            }
+            KeyCode::Char('c') if ctrl => {
+                if self.streaming {
+                    return self.cancel_stream();
+                }
+                self.quit = true;
+                return Some(Action::Quit);
+            }
+            _ => {}
+        }
+        if self.help {
+            match key.code {
+                KeyCode::Up | KeyCode::Char('k') => {
+                    self.help_scroll = self.help_scroll.saturating_sub(1)
+                }
+                KeyCode::Down | KeyCode::Char('j') => self.help_scroll += 1,
+                KeyCode::PageDown => self.help_scroll += 10,
+                KeyCode::PageUp => self.help_scroll = self.help_scroll.saturating_sub(10),
+                _ => {
+                    self.help = false;
+                    self.help_scroll = 0;
+                }
+            }
+            return None;
+        }
+        let typing = match self.view {
+            View::Chat => !self.input.is_empty(),
+            View::Keys => self.keys.is_typing(),
+            View::Dashboard => false,
+        };
+        match key.code {
+            KeyCode::F(1) => {
+                self.help = true;
+                return None;
+            }
+            KeyCode::Char('?') if !typing && !ctrl && !alt => {
+                self.help = true;
+                return None;
+            }
+            KeyCode::F(2) => return self.toggle(View::Dashboard),
+            KeyCode::Char('d') if ctrl => return self.toggle(View::Dashboard),
+            KeyCode::F(3) => return self.toggle(View::Keys),
+            KeyCode::Char('k') if ctrl => return self.toggle(View::Keys),
+            _ => {}
+        }
+        match self.view {
+            View::Dashboard => {
+                if key.code == KeyCode::Esc || key.code == KeyCode::Char('q') {
+                    self.view = View::Chat;
+                } else {
+                    self.dashboard.handle_key(key);
+                }
+                None
+            }
+            View::Keys => match self.keys.handle_key(key)? {
+                KeysAction::Close => {
+                    self.view = View::Chat;
+                    None
+                }
+                KeysAction::Check => Some(Action::CheckKeys),
+                KeysAction::Add {
+                    provider,
+                    key,
+                    account,
+                } => Some(Action::AddKey {
+                    provider,
+                    key,
+                    account,
+                }),
+                KeysAction::Remove { provider, suffix } => {
+                    Some(Action::RemoveKey { provider, suffix })
+                }
+            },
+            View::Chat => self.chat_key(key, ctrl, alt),
+        }
+    }
+
+    fn toggle(&mut self, v: View) -> Option<Action> {
+        if self.view == v {
+            self.view = View::Chat;
+            None
+        } else {
+            self.view = v;
+            (v == View::Keys).then_some(Action::RefreshKeys)
+        }
+    }
+
+    fn chat_key(&mut self, key: KeyEvent, ctrl: bool, alt: bool) -> Option<Action> {
+        match key.code {
+            KeyCode::Esc => return self.cancel_stream(),
+            KeyCode::Tab if !ctrl && !alt => {
+                self.tasks.cycle(false);
+                return None;
+            }
+            KeyCode::BackTab => {
+                self.tasks.cycle(true);
+                return None;
+            }
+            KeyCode::Char(c @ '1'..='5') if alt => {
+                self.tasks.pick(c as usize - '0' as usize);
+                return None;
+            }
+            KeyCode::PageUp => {
+                self.chat.scroll_up(self.chat.page());
+                return None;
+            }
+            KeyCode::PageDown => {
+                self.chat.scroll_down(self.chat.page());
+                return None;
+            }
+            KeyCode::Up if alt => {
+                self.chat.scroll_up(1);
+                return None;
+            }
+            KeyCode::Down if alt => {
+                self.chat.scroll_down(1);
+                return None;
+            }
+            KeyCode::Char('e') if ctrl => return Some(Action::EditPrompt(self.input.text())),
+            KeyCode::Char('t') if ctrl => {
+                if self.input.is_empty() {
+                    self.set_input("/transcribe ");
+                    self.note("type the audio file's path, then Enter");
+                }
+                return None;
+            }
+            KeyCode::Char('y') if ctrl => {
+                return match self.chat.last_answer() {
+                    Some(t) => {
+                        let t = t.to_string();
+                        self.note(format!(
+                            "copied the last answer ({} chars)",
+                            t.chars().count()
+                        ));
+                        Some(Action::Copy(t))
+                    }
+                    None => {
+                        self.note("no answer to copy yet");
+                        None
+                    }
+                };
+            }
+            KeyCode::Char('y') if alt => {
+                return match self.chat.code_in_view() {
+                    Some(t) => {
+                        self.note(format!(
+                            "copied the code block ({} lines)",
+                            t.lines().count()
+                        ));
+                        Some(Action::Copy(t))
+                    }
+                    None => {
+                        self.note("no code block in view: scroll to one (PgUp)");
+                        None
+                    }
+                };
+            }
+            _ => {}
+        }
+        match self.input.handle_key(key) {
+            InputOutcome::Submit(text) => self.submit(text),
+            InputOutcome::Changed | InputOutcome::Ignored => None,
+        }
+    }
+
+    /// Inserts pasted text into the focused field.
+    pub fn paste(&mut self, text: &str) {
+        if self.view == View::Chat && !self.help {
+            self.input.paste(text);
+        }
+    }
+
+    /// Takes one event of the running request (or transcription).
+    pub fn handle_event(&mut self, ev: Event) {
+        match ev {
+            Event::TaskSelected { task, auto } => {
+                if auto {
+                    self.tasks.picked = Some(task);
+                }
+            }
+            Event::ModelSelected {
+                provider, model, ..
+            } => {
+                let m = format!("{provider}/{model}");
+                self.statusline.model = Some(m.clone());
+                if let Some(msg) = self.chat.streaming_mut() {
+                    msg.model = Some(m.clone());
+                    msg.invalidate();
+                }
+                self.current_model = Some(m);
+            }
+            Event::ModelRotation {
+                from,
+                to,
+                reason,
+                window,
+                retry_after_ms,
+                ..
+            } => {
+                let words = rotation_words(&from, to.as_deref(), reason, window, retry_after_ms);
+                self.chat.push(Message::new(Role::Notice, words.clone()));
+                self.statusline.rotation = Some(words);
+            }
+            Event::NoModelsAvailable {
+                task,
+                wait_ms,
+                next,
+            } => {
+                let words = format!(
+                    "every {task} model is busy: waiting {} for {next}",
+                    gauges::short_duration(wait_ms)
+                );
+                self.chat.push(Message::new(Role::Notice, words.clone()));
+                self.statusline.rotation = Some(words);
+            }
+            Event::RateLimitRecovered {
+                provider,
+                model,
+                attempts,
+            } => {
+                // The rotation stays in the status line; the chat says it recovered.
+                self.chat.push(Message::new(
+                    Role::Notice,
+                    format!("recovered on {provider}/{model} after {attempts} attempts"),
+                ));
+            }
+            Event::Delta { text } => {
+                if self.streaming {
+                    let model = self.current_model.clone();
+                    self.chat.append_delta(&text, model.as_deref());
+                }
+            }
+            Event::Done {
+                provider,
+                model,
+                usage,
+                cost_usd,
+                ..
+            } => {
+                let m = format!("{provider}/{model}");
+                self.chat.finish(Some(m.clone()), false);
+                self.statusline.model = Some(m);
+                self.statusline.usage = Some(usage);
+                self.statusline.cost = Some(cost_usd);
+                self.statusline.session_cost += cost_usd;
+            }
+            Event::Transcript { text, .. } => {
+                self.transcribing = false;
+                let cur = self.input.text();
+                let joined = if cur.trim().is_empty() {
+                    text
+                } else {
+                    format!("{cur} {text}")
+                };
+                self.set_input(&joined);
+                self.note("transcript added to the prompt: edit it, then Enter");
+            }
+            Event::Error { kind, message } => {
+                self.chat.finish(None, false);
+                self.chat
+                    .push(Message::new(Role::Error, format!("{kind}: {message}")));
+            }
+        }
+    }
+
+    /// Takes one event of the running transcription: the transcript goes into the prompt;
+    /// an error is shown without touching a chat answer that may be streaming.
+    pub fn handle_transcription_event(&mut self, ev: Event) {
+        match ev {
+            Event::Transcript { .. } => self.handle_event(ev),
+            Event::Error { kind, message } => {
+                self.transcribing = false;
+                self.chat.push(Message::new(
+                    Role::Error,
+                    format!("transcription failed ({kind}): {message}"),
+                ));
+                self.note("transcription failed: see the chat");
+            }
+            _ => {}
+        }
+    }
+
+    /// The running request's channel closed.
+    pub fn stream_ended(&mut self) {
+        self.streaming = false;
+        self.statusline.busy = false;
+        self.chat.finish(None, false);
+    }
+
+    /// The transcription's channel closed.
+    pub fn transcription_ended(&mut self) {
+        self.transcribing = false;
+    }
+
+    /// Draws the whole screen.
+    pub fn draw(&mut self, f: &mut Frame) {
+        let area = f.area();
+        if toosmall::too_small(area) {
+            toosmall::draw(f, area, &self.theme);
+            return;
+        }
+        match self.view {
+            View::Chat => self.draw_chat(f, area),
+            View::Dashboard => {
+                let [main, foot] =
+                    Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
+                self.dashboard.draw(f, main, &self.status, &self.theme);
+                self.draw_footer(f, foot);
+            }
+            View::Keys => {
+                let [main, foot] =
+                    Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
+                self.keys.draw(f, main, &self.theme);
+                self.draw_footer(f, foot);
+            }
+        }
+        if self.help {
+            help::draw(f, area, &self.theme, &mut self.help_scroll);
+        }
+    }
+
+    fn draw_chat(&mut self, f: &mut Frame, area: Rect) {
+        let pool = self.tasks.pool();
+        let entries = self
+            .status
+            .pools
+            .get(&pool)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let input_h = self.input.height();
+        // Gauges get at most about a third of the screen.
+        let gauge_rows = (area.height / 3).saturating_sub(1).max(2);
+        let gauges_h = gauges::height(entries.len(), gauge_rows);
+        let [tasks, chat, gauge_area, input, status, foot] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Min(3),
+            Constraint::Length(gauges_h),
+            Constraint::Length(input_h),
+            Constraint::Length(1),
+            Constraint::Length(1),
+        ])
+        .areas(area);
+        self.tasks.draw(f, tasks, &self.theme);
+        self.chat.draw(f, chat, &self.theme);
+        gauges::draw(f, gauge_area, pool, entries, &self.theme);
+        let title = if self.streaming {
+            "prompt · answering (Esc stops)"
+        } else if self.transcribing {
+            "prompt · transcribing…"
+        } else {
+            "prompt"
+        };
+        self.input.draw(f, input, &self.theme, title, !self.help);
+        self.statusline.draw(f, status, &self.theme);
+        self.draw_footer(f, foot);
+    }
+
+    fn draw_footer(&self, f: &mut Frame, area: Rect) {
+        let items: &[(&str, &str)] = match self.view {
+            View::Chat => &[
+                ("Enter", "send"),
+                ("Tab", "task"),
+                ("Esc", "stop"),
+                ("F2", "pools"),
+                ("F3", "keys"),
+                ("Ctrl+Y", "copy"),
+                ("F1", "help"),
+                ("Ctrl+Q", "quit"),
+            ],
+            View::Dashboard => &[
+                ("Esc", "chat"),
+                ("F3", "keys"),
+                ("F1", "help"),
+                ("Ctrl+Q", "quit"),
+            ],
+            View::Keys => &[
+                ("Esc", "chat"),
+                ("F2", "pools"),
+                ("F1", "help"),
+                ("Ctrl+Q", "quit"),
+            ],
+        };
+        let mut spans = vec![Span::raw(" ")];
+        let mut used = 1usize;
+        for (k, what) in items {
+            let w = k.chars().count() + what.chars().count() + 3;
+            if used + w > area.width as usize {
+                break;
+            }
+            spans.push(Span::styled(k.to_string(), self.theme.key));
+            spans.push(Span::styled(format!(" {what}  "), self.theme.footer));
+            used += w;
+        }
+        f.render_widget(Paragraph::new(Line::from(spans)), area);
+    }
+}
+
+/// `~/x` → `$HOME/x`.
+fn expand_home(p: &str) -> PathBuf {
+    if let Some(rest) = p.strip_prefix("~/")
+        && let Some(home) = directories::BaseDirs::new()
+    {
+        return home.home_dir().join(rest);
+    }
+    PathBuf::from(p)
+}

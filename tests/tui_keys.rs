@@ -1,0 +1,350 @@
+//! Key handling of the whole App, without a terminal: what each key does to the state and
+//! which Action it asks the event loop for.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use rota::model::Task;
+use rota::router::events::Event;
+use rota::tui::backend::{ChatBackend, FakeBackend, sample_status};
+use rota::tui::{Action, App, Theme, View};
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+fn alt(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::ALT)
+}
+
+fn app() -> App {
+    let mut a = App::new(Theme::no_color(), Task::Auto);
+    a.set_status(sample_status(0));
+    a
+}
+
+fn type_str(app: &mut App, s: &str) {
+    for c in s.chars() {
+        assert_eq!(app.handle_key(key(KeyCode::Char(c))), None);
+    }
+}
+
+fn send(app: &mut App, prompt: &str) -> rota::router::ChatRequest {
+    type_str(app, prompt);
+    match app.handle_key(key(KeyCode::Enter)) {
+        Some(Action::Send(req)) => req,
+        other => panic!("Enter gave {other:?}"),
+    }
+}
+
+#[test]
+fn enter_sends_the_conversation_with_the_selected_task() {
+    let mut a = app();
+    a.handle_key(key(KeyCode::Tab)); // auto → fast
+    a.handle_key(key(KeyCode::Tab)); // → research
+    let req = send(&mut a, "compare rust and go");
+    assert_eq!(req.task, Some(Task::Research));
+    assert_eq!(
+        req.messages,
+        vec![serde_json::json!({"role": "user", "content": "compare rust and go"})]
+    );
+    assert!(a.streaming);
+    a.handle_event(Event::Delta {
+        text: "Both are fine.".into(),
+    });
+    a.stream_ended();
+    assert!(!a.streaming);
+    // The next request carries the history.
+    a.handle_key(alt(KeyCode::Char('4')));
+    let req = send(&mut a, "and zig?");
+    assert_eq!(req.task, Some(Task::Code));
+    assert_eq!(req.messages.len(), 3);
+    assert_eq!(req.messages[1]["role"], "assistant");
+    assert_eq!(req.messages[1]["content"], "Both are fine.");
+}
+
+#[test]
+fn auto_shows_what_it_picked() {
+    let mut a = app();
+    let req = send(&mut a, "fix this function");
+    assert_eq!(req.task, Some(Task::Auto));
+    a.handle_event(Event::TaskSelected {
+        task: Task::Code,
+        auto: true,
+    });
+    assert_eq!(a.tasks.picked, Some(Task::Code));
+    assert_eq!(a.tasks.pool(), Task::Code);
+}
+
+#[test]
+fn esc_stops_the_stream_and_keeps_the_text() {
+    let mut a = app();
+    send(&mut a, "tell me a story");
+    a.handle_event(Event::Delta {
+        text: "Once upon".into(),
+    });
+    assert_eq!(a.handle_key(key(KeyCode::Esc)), Some(Action::Cancel));
+    assert!(!a.streaming);
+    assert_eq!(a.chat.last_answer(), Some("Once upon"));
+    assert!(a.chat.messages.last().is_some_and(|m| m.stopped));
+    // A late delta of the cancelled stream is ignored.
+    a.handle_event(Event::Delta {
+        text: " a time".into(),
+    });
+    assert_eq!(a.chat.last_answer(), Some("Once upon"));
+    // Esc with nothing streaming does nothing.
+    assert_eq!(a.handle_key(key(KeyCode::Esc)), None);
+    assert!(!a.quit);
+}
+
+#[test]
+fn ctrl_c_stops_a_stream_then_quits_when_idle() {
+    let mut a = app();
+    send(&mut a, "hello");
+    assert_eq!(a.handle_key(ctrl('c')), Some(Action::Cancel));
+    assert!(!a.quit);
+    assert_eq!(a.handle_key(ctrl('c')), Some(Action::Quit));
+    assert!(a.quit);
+}
+
+#[test]
+fn ctrl_q_always_quits() {
+    let mut a = app();
+    send(&mut a, "hello");
+    assert_eq!(a.handle_key(ctrl('q')), Some(Action::Quit));
+    let mut b = app();
+    b.handle_key(key(KeyCode::F(3)));
+    b.handle_key(key(KeyCode::Char('a')));
+    assert_eq!(b.handle_key(ctrl('q')), Some(Action::Quit));
+}
+
+#[test]
+fn up_on_empty_input_recalls_the_last_prompt() {
+    let mut a = app();
+    send(&mut a, "first question");
+    a.stream_ended();
+    assert!(a.input.is_empty());
+    a.handle_key(key(KeyCode::Up));
+    assert_eq!(a.input.text(), "first question");
+    // Sending the recalled prompt works.
+    let req = send(&mut a, "");
+    assert_eq!(req.messages.last().unwrap()["content"], "first question");
+}
+
+#[test]
+fn tab_cycles_tasks_and_alt_digits_pick() {
+    let mut a = app();
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        seen.push(a.tasks.selected);
+        a.handle_key(key(KeyCode::Tab));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            Task::Auto,
+            Task::Fast,
+            Task::Research,
+            Task::Code,
+            Task::Vision
+        ]
+    );
+    assert_eq!(a.tasks.selected, Task::Auto);
+    a.handle_key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT));
+    assert_eq!(a.tasks.selected, Task::Vision);
+    a.handle_key(alt(KeyCode::Char('2')));
+    assert_eq!(a.tasks.selected, Task::Fast);
+    // Tab never lands in the input.
+    assert!(a.input.is_empty());
+}
+
+#[test]
+fn a_second_prompt_waits_while_streaming() {
+    let mut a = app();
+    send(&mut a, "one");
+    type_str(&mut a, "two");
+    assert_eq!(a.handle_key(key(KeyCode::Enter)), None);
+    assert_eq!(a.input.text(), "two");
+}
+
+#[test]
+fn transcribe_command_asks_backend_and_fills_the_input() {
+    let mut a = app();
+    type_str(&mut a, "/transcribe /tmp/note.wav");
+    let Some(Action::Transcribe(path)) = a.handle_key(key(KeyCode::Enter)) else {
+        panic!("no transcribe action");
+    };
+    assert_eq!(path, std::path::PathBuf::from("/tmp/note.wav"));
+    assert!(a.transcribing);
+    let b = FakeBackend::new();
+    let mut rx = b.transcribe(path);
+    while let Ok(ev) = rx.try_recv() {
+        a.handle_transcription_event(ev);
+    }
+    a.transcription_ended();
+    assert_eq!(a.input.text(), "transcript of /tmp/note.wav");
+    assert!(!a.transcribing);
+    // Nothing was sent as a chat message.
+    assert!(a.chat.messages.is_empty());
+}
+
+#[test]
+fn copy_keys_ask_for_osc52() {
+    let mut a = app();
+    assert_eq!(a.handle_key(ctrl('y')), None);
+    send(&mut a, "code please");
+    a.handle_event(Event::Delta {
+        text: "Here:\n\n```sh\necho hi\n```\n".into(),
+    });
+    a.stream_ended();
+    assert_eq!(
+        a.handle_key(ctrl('y')),
+        Some(Action::Copy("Here:\n\n```sh\necho hi\n```\n".into()))
+    );
+    // The code block must have been drawn to be "in view".
+    let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| a.draw(f)).unwrap();
+    assert_eq!(
+        a.handle_key(alt(KeyCode::Char('y'))),
+        Some(Action::Copy("echo hi\n".into()))
+    );
+}
+
+#[test]
+fn views_toggle_and_help_opens_only_on_empty_prompt() {
+    let mut a = app();
+    assert_eq!(a.handle_key(key(KeyCode::F(2))), None);
+    assert_eq!(a.view, View::Dashboard);
+    a.handle_key(key(KeyCode::Esc));
+    assert_eq!(a.view, View::Chat);
+    assert_eq!(a.handle_key(ctrl('k')), Some(Action::RefreshKeys));
+    assert_eq!(a.view, View::Keys);
+    a.handle_key(ctrl('d'));
+    assert_eq!(a.view, View::Dashboard);
+    a.handle_key(ctrl('d'));
+    assert_eq!(a.view, View::Chat);
+    type_str(&mut a, "why?");
+    assert!(!a.help);
+    assert_eq!(a.input.text(), "why?");
+    a.handle_key(key(KeyCode::F(1)));
+    assert!(a.help);
+    a.handle_key(key(KeyCode::Esc));
+    assert!(!a.help);
+}
+
+#[test]
+fn keys_view_adds_and_removes_through_actions() {
+    let mut a = app();
+    a.handle_key(key(KeyCode::F(3)));
+    a.set_keys(rota::tui::backend::sample_keys());
+    a.handle_key(key(KeyCode::Char('a')));
+    type_str(&mut a, "openai");
+    a.handle_key(key(KeyCode::Enter));
+    type_str(&mut a, "sk-test-0002");
+    match a.handle_key(key(KeyCode::Enter)) {
+        Some(Action::AddKey {
+            provider,
+            key,
+            account,
+        }) => {
+            assert_eq!(provider, "openai");
+            assert_eq!(key.masked(), "…0002");
+            assert_eq!(account, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    a.key_result("added", Err("unknown provider".into()));
+    assert_eq!(a.keys.message, Some((false, "unknown provider".into())));
+    a.handle_key(key(KeyCode::Char('d')));
+    assert_eq!(
+        a.handle_key(key(KeyCode::Char('y'))),
+        Some(Action::RemoveKey {
+            provider: "groq".into(),
+            suffix: "a1b2".into()
+        })
+    );
+    assert_eq!(
+        a.handle_key(key(KeyCode::Char('c'))),
+        Some(Action::CheckKeys)
+    );
+}
+
+#[test]
+fn paste_goes_into_the_prompt_and_release_events_are_ignored() {
+    let mut a = app();
+    a.paste("line one\nline two");
+    assert_eq!(a.input.text(), "line one\nline two");
+    let mut release = key(KeyCode::Char('x'));
+    release.kind = KeyEventKind::Release;
+    assert_eq!(a.handle_key(release), None);
+    assert_eq!(a.input.text(), "line one\nline two");
+}
+
+#[test]
+fn status_redraw_only_when_something_but_the_time_changed() {
+    let mut a = app();
+    assert!(!a.set_status(sample_status(5_000)));
+    let mut s = sample_status(6_000);
+    s.pools.get_mut(&Task::Code).unwrap()[0].until_ms = Some(11_000);
+    assert!(a.set_status(s));
+}
+
+#[test]
+fn errors_and_rotations_show_in_the_chat_and_status_line() {
+    let mut a = app();
+    send(&mut a, "hello");
+    a.handle_event(Event::ModelRotation {
+        from: "groq/a".into(),
+        to: Some("together/b".into()),
+        key: "…a1b2".into(),
+        reason: rota::model::Reason::RateLimited,
+        window: Some(rota::model::Window::Tpm),
+        retry_after_ms: Some(7_000),
+        limit: Some(12_000),
+    });
+    assert_eq!(
+        a.statusline.rotation.as_deref(),
+        Some("groq/a → together/b rate limited (TPM), back in 7s")
+    );
+    a.handle_event(Event::Error {
+        kind: "no_credentials".into(),
+        message: "no key for the fast pool: run `rota keys add groq`".into(),
+    });
+    a.stream_ended();
+    let last = a.chat.messages.last().unwrap();
+    assert!(last.text.contains("rota keys add groq"));
+}
+
+#[test]
+fn ctrl_t_starts_a_transcribe_command() {
+    let mut a = app();
+    assert_eq!(a.handle_key(ctrl('t')), None);
+    assert_eq!(a.input.text(), "/transcribe ");
+    type_str(&mut a, "memo.ogg");
+    assert_eq!(
+        a.handle_key(key(KeyCode::Enter)),
+        Some(Action::Transcribe("memo.ogg".into()))
+    );
+}
+
+#[test]
+fn a_failed_transcription_leaves_a_streaming_answer_alone() {
+    let mut a = app();
+    send(&mut a, "hello");
+    a.handle_event(Event::Delta { text: "Hi".into() });
+    type_str(&mut a, "/transcribe x.wav");
+    assert!(matches!(
+        a.handle_key(key(KeyCode::Enter)),
+        Some(Action::Transcribe(_))
+    ));
+    a.handle_transcription_event(Event::Error {
+        kind: "input".into(),
+        message: "x.wav is not audio".into(),
+    });
+    assert!(a.streaming);
+    assert!(!a.transcribing);
+    a.handle_event(Event::Delta { text: "!".into() });
+    assert_eq!(a.chat.last_answer(), Some("Hi!"));
+}

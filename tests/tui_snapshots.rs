@@ -1,0 +1,295 @@
+//! Snapshot tests of every screen on ratatui's TestBackend, plus drawing at many sizes.
+//! Snapshots hold the text only (styles are checked by the explicit style tests below),
+//! rendered with a fixed theme and a fixed status, so they depend on no clock or terminal.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+use rota::model::Task;
+use rota::router::events::Event;
+use rota::tui::backend::{ChatBackend, FakeBackend, sample_keys, sample_script, sample_status};
+use rota::tui::{Action, App, Theme, View};
+
+const AT: u64 = 1_790_000_000_000;
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn app_with(theme: Theme) -> App {
+    let mut app = App::new(theme, Task::Auto);
+    app.set_status(sample_status(AT));
+    app.set_keys(sample_keys());
+    app
+}
+
+fn type_str(app: &mut App, s: &str) {
+    for c in s.chars() {
+        app.handle_key(key(KeyCode::Char(c)));
+    }
+}
+
+/// Sends a prompt through a FakeBackend and feeds the first `n` events (all when None).
+fn ask(app: &mut App, backend: &FakeBackend, prompt: &str, n: Option<usize>) {
+    type_str(app, prompt);
+    let Some(Action::Send(req)) = app.handle_key(key(KeyCode::Enter)) else {
+        panic!("Enter did not send");
+    };
+    let mut rx = backend.ask(req);
+    let mut fed = 0;
+    while let Ok(ev) = rx.try_recv() {
+        if n.is_some_and(|n| fed >= n) {
+            return;
+        }
+        app.handle_event(ev);
+        fed += 1;
+    }
+    app.stream_ended();
+}
+
+fn screen(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| app.draw(f)).unwrap();
+    t
+}
+
+fn chat_app() -> App {
+    let mut app = app_with(Theme::default_dark());
+    let b = FakeBackend::new();
+    b.set_script(vec![
+        Event::TaskSelected {
+            task: Task::Fast,
+            auto: true,
+        },
+        Event::Delta {
+            text: "Hello! Ask me anything.".into(),
+        },
+        Event::Done {
+            provider: "groq".into(),
+            model: "llama-3.1-8b-instant".into(),
+            usage: rota::model::Usage {
+                prompt_tokens: 9,
+                completion_tokens: 7,
+            },
+            estimated_prompt_tokens: 10,
+            cost_usd: 0.000_001,
+            latency_ms: 200,
+            first_token_ms: 80,
+            attempts: 1,
+        },
+    ]);
+    ask(&mut app, &b, "hi", None);
+    b.set_script(sample_script());
+    ask(&mut app, &b, "how do I reverse a string in rust?", None);
+    app
+}
+
+#[test]
+fn chat_80x24_done() {
+    let mut app = chat_app();
+    insta::assert_snapshot!(screen(&mut app, 80, 24).backend());
+}
+
+#[test]
+fn chat_80x24_streaming() {
+    let mut app = app_with(Theme::default_dark());
+    let b = FakeBackend::new();
+    // task, model, rotation, model, then some deltas: stops inside the code block.
+    ask(&mut app, &b, "how do I reverse a string in rust?", Some(10));
+    assert!(app.streaming);
+    insta::assert_snapshot!(screen(&mut app, 80, 24).backend());
+}
+
+#[test]
+fn chat_160x48_done() {
+    let mut app = chat_app();
+    insta::assert_snapshot!(screen(&mut app, 160, 48).backend());
+}
+
+#[test]
+fn chat_160x48_stopped_with_esc() {
+    let mut app = app_with(Theme::default_dark());
+    let b = FakeBackend::new();
+    ask(&mut app, &b, "how do I reverse a string in rust?", Some(12));
+    assert_eq!(app.handle_key(key(KeyCode::Esc)), Some(Action::Cancel));
+    insta::assert_snapshot!(screen(&mut app, 160, 48).backend());
+}
+
+#[test]
+fn dashboard_100x40() {
+    let mut app = app_with(Theme::default_dark());
+    app.handle_key(key(KeyCode::F(2)));
+    assert_eq!(app.view, View::Dashboard);
+    insta::assert_snapshot!(screen(&mut app, 100, 40).backend());
+}
+
+#[test]
+fn dashboard_80x24_scrolled() {
+    let mut app = app_with(Theme::default_dark());
+    app.handle_key(key(KeyCode::F(2)));
+    // Draw once so the dashboard knows its page height.
+    screen(&mut app, 80, 24);
+    app.handle_key(key(KeyCode::PageDown));
+    insta::assert_snapshot!(screen(&mut app, 80, 24).backend());
+}
+
+#[test]
+fn keys_80x24() {
+    let mut app = app_with(Theme::default_dark());
+    app.handle_key(key(KeyCode::F(3)));
+    app.handle_key(key(KeyCode::Down));
+    let t = screen(&mut app, 80, 24);
+    let text = t.backend().to_string();
+    assert!(!text.contains("gsk_"), "a whole key is on screen");
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn keys_add_form_masks_the_key() {
+    let mut app = app_with(Theme::default_dark());
+    app.handle_key(key(KeyCode::F(3)));
+    app.handle_key(key(KeyCode::Char('a')));
+    type_str(&mut app, "groq");
+    app.handle_key(key(KeyCode::Tab));
+    type_str(&mut app, "gsk_test_0001");
+    let t = screen(&mut app, 80, 24);
+    let text = t.backend().to_string();
+    assert!(!text.contains("gsk_test"), "the key is shown while typed");
+    assert!(text.contains("•••••••••••••"));
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn help_80x24() {
+    let mut app = app_with(Theme::default_dark());
+    app.handle_key(key(KeyCode::Char('?')));
+    assert!(app.help);
+    insta::assert_snapshot!(screen(&mut app, 80, 24).backend());
+}
+
+#[test]
+fn help_160x48() {
+    let mut app = chat_app();
+    app.handle_key(key(KeyCode::F(1)));
+    insta::assert_snapshot!(screen(&mut app, 160, 48).backend());
+}
+
+#[test]
+fn too_small_50x12() {
+    let mut app = chat_app();
+    let t = screen(&mut app, 50, 12);
+    assert!(t.backend().to_string().contains("60×16 (now 50×12)"));
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn gauges_show_each_state_in_its_colour() {
+    let theme = Theme::default_dark();
+    let mut app = chat_app();
+    app.tasks.selected = Task::Code;
+    let t = screen(&mut app, 160, 48);
+    let buf = t.backend().buffer().clone();
+    let text = t.backend().to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    for (needle, style) in [
+        ("llama-3.3-70b-versatile", theme.cooling),
+        ("Qwen2.5-Coder-32B", theme.available),
+        ("gpt-4.1-mini", theme.at_capacity),
+        ("qwen-qwq-32b", theme.failed),
+        ("custom:local", theme.no_key),
+        ("DeepSeek-V3", theme.disabled),
+    ] {
+        let y = lines
+            .iter()
+            .position(|l| {
+                l.contains(needle) && "\"●◐◌✗○–".contains(l.chars().nth(1).unwrap_or(' '))
+            })
+            .unwrap_or_else(|| panic!("{needle} not on screen"));
+        // The state glyph is the first character of the row.
+        let cell = &buf[(0, y as u16)];
+        assert_eq!(cell.fg, style.fg.unwrap(), "{needle}: {:?}", cell.symbol());
+    }
+    assert!(text.contains("back in 12s"));
+    assert!(text.contains("full, frees in 31s"));
+}
+
+#[test]
+fn no_color_draws_no_colours() {
+    let mut app = app_with(Theme::no_color());
+    let b = FakeBackend::new();
+    ask(&mut app, &b, "reverse a string", None);
+    for next in [KeyCode::F(2), KeyCode::F(3), KeyCode::F(1)] {
+        let t = screen(&mut app, 100, 30);
+        for cell in t.backend().buffer().content() {
+            assert!(
+                matches!(cell.fg, Color::Reset) && matches!(cell.bg, Color::Reset),
+                "coloured cell {cell:?}"
+            );
+        }
+        app.handle_key(key(next));
+    }
+}
+
+#[test]
+fn code_is_highlighted_with_256_colours_only() {
+    let mut app = chat_app();
+    let t = screen(&mut app, 80, 24);
+    let buf = t.backend().buffer();
+    assert!(
+        buf.content()
+            .iter()
+            .all(|c| !matches!(c.fg, Color::Rgb(..)) && !matches!(c.bg, Color::Rgb(..))),
+        "default-dark must not use truecolour"
+    );
+    let text = t.backend().to_string();
+    let y = text
+        .lines()
+        .position(|l| l.contains("fn reverse"))
+        .expect("code on screen") as u16;
+    let fgs: std::collections::HashSet<Color> = (0..80).map(|x| buf[(x, y)].fg).collect();
+    assert!(fgs.len() >= 3, "code line not highlighted: {fgs:?}");
+}
+
+#[test]
+fn draws_at_every_small_size_without_panicking() {
+    let mut sizes: Vec<(u16, u16)> = Vec::new();
+    for w in 0..=24 {
+        for h in 0..=20 {
+            sizes.push((w, h));
+        }
+    }
+    for w in [30, 45, 59, 60, 61, 70, 79, 80, 81, 120, 200] {
+        for h in [1, 2, 5, 15, 16, 17, 20, 24, 48] {
+            sizes.push((w, h));
+        }
+    }
+    let mut app = chat_app();
+    let views = [
+        None,
+        Some(KeyCode::F(2)),
+        Some(KeyCode::F(3)),
+        Some(KeyCode::F(1)),
+    ];
+    for v in views {
+        if let Some(k) = v {
+            app.handle_key(key(k));
+        }
+        let mut t = Terminal::new(TestBackend::new(1, 1)).unwrap();
+        for (w, h) in &sizes {
+            t.backend_mut().resize(*w, *h);
+            t.autoresize().unwrap();
+            t.draw(|f| app.draw(f)).unwrap();
+        }
+    }
+    // The add-key form too.
+    app.help = false;
+    app.view = View::Keys;
+    app.handle_key(key(KeyCode::Char('a')));
+    let mut t = Terminal::new(TestBackend::new(1, 1)).unwrap();
+    for (w, h) in &sizes {
+        t.backend_mut().resize(*w, *h);
+        t.autoresize().unwrap();
+        t.draw(|f| app.draw(f)).unwrap();
+    }
+}
