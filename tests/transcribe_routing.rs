@@ -703,3 +703,71 @@ order = ["groq", "openai"]
         );
     }
 }
+
+/// Going away mid-upload (Ctrl+C, a closed TUI) cancels the call and gives the reservation
+/// back: nothing stays counted against Groq.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_receiver_cancels_and_releases() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audio = wav(dir.path(), "a.wav", 1);
+    let groq = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(r#"{"text":"late"}"#, "application/json")
+                .set_delay(std::time::Duration::from_secs(30)),
+        )
+        .mount(&groq)
+        .await;
+    let text = format!(
+        r#"[state]
+backend = "memory"
+[providers.groq]
+keys = ["gsk_test_0001"]
+base_url = "{}/v1"
+[providers.openai]
+enabled = false
+[providers.together]
+enabled = false
+"#,
+        groq.uri()
+    );
+    let router = Arc::new(Router::new(
+        parse_config(&text),
+        Arc::new(MemoryStore::default()),
+    ));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    let r = Arc::clone(&router);
+    let job = TranscribeJob {
+        file: audio,
+        ..TranscribeJob::default()
+    };
+    let task = tokio::spawn(async move { r.transcribe(job, &tx).await });
+    match rx.recv().await {
+        Some(Event::ModelSelected { provider, .. }) => assert_eq!(provider, "groq"),
+        other => panic!("{other:?}"),
+    }
+    let reserved = router.store().snapshot().expect("snapshot");
+    assert_eq!(reserved.inflight.len(), 1);
+    drop(rx);
+    assert_eq!(task.await.expect("join"), End::Cancelled);
+    let after = router.store().snapshot().expect("snapshot");
+    assert!(after.inflight.is_empty(), "{:?}", after.inflight);
+    let groq_entry = router
+        .status()
+        .expect("status")
+        .transcription
+        .into_iter()
+        .find(|e| e.provider == "groq")
+        .expect("groq");
+    assert_eq!(
+        groq_entry
+            .windows
+            .get(&rota::model::Window::Rpm)
+            .map(|w| w.used),
+        Some(0),
+        "{groq_entry:?}"
+    );
+}

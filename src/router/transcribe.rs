@@ -199,7 +199,7 @@ impl Router {
                                 .send(Event::Transcript {
                                     provider: c.model.provider.clone(),
                                     model: c.model.id.clone(),
-                                    text: t.text,
+                                    text: t.text.trim().to_string(),
                                     bytes: info.bytes,
                                     latency_ms,
                                 })
