@@ -121,8 +121,6 @@ async fn real_whisper_transcribes_the_spoken_sentence() {
 }
 
 /// Runs `rota` with a config whose only transcription provider is the real server.
-// TODO(lead): when `rota transcribe` lands, delete the "not built yet" skip below so that
-// this test must pass; if the config format settles differently, adjust `config` here.
 #[test]
 fn rota_transcribe_through_a_custom_provider() {
     let Some(w) = whisper_or_skip("rota_transcribe_through_a_custom_provider") else {
@@ -182,13 +180,6 @@ max_file_mb = 25
     };
 
     let (code, stdout, stderr) = run(false);
-    if code == Some(2) && stderr.contains("is not built yet") {
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED rota_transcribe_through_a_custom_provider: `rota transcribe` is not built yet, so only the server itself was checked (by real_whisper_transcribes_the_spoken_sentence)"
-        );
-        return;
-    }
     assert_eq!(code, Some(0), "stdout: {stdout}\nstderr: {stderr}");
     assert_has_words(&stdout);
 

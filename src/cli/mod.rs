@@ -12,6 +12,7 @@ pub mod keys;
 pub mod logging;
 pub mod sim;
 pub mod status;
+pub mod transcribe;
 pub mod usage;
 
 use args::{Cli, Command};
@@ -48,7 +49,7 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         None | Some(Command::Chat { .. }) => Err(CliError::not_built("chat")),
         Some(Command::Ask(args)) => ask::run(&cli.global, args),
         Some(Command::Batch(args)) => batch::run(&cli.global, args),
-        Some(Command::Transcribe(_)) => Err(CliError::not_built("transcribe")),
+        Some(Command::Transcribe(args)) => transcribe::run(&cli.global, args),
         Some(Command::Status { json, watch }) => status::run(&cli.global, json, watch),
         Some(Command::Usage { since, json }) => usage::run(since.as_deref(), json, cli.global.demo),
         Some(Command::Estimate { model, file }) => estimate::run(model.as_deref(), file.as_deref()),

@@ -20,6 +20,7 @@ pub struct ChatRequest {
 
 pub mod drive;
 pub mod task;
+pub mod transcribe;
 
 pub use drive::End;
 

@@ -88,6 +88,18 @@ pub enum ProbeError {
         /// What went wrong.
         detail: String,
     },
+    /// A format none of the configured transcription providers takes.
+    #[error("{} is {}, which no configured transcription provider takes (they take {}); convert it, e.g. `ffmpeg -i FILE -ar 16000 -ac 1 out.{}`",
+        .path.display(), .format.describe(), .takes.join(", "),
+        .takes.iter().find(|f| f.as_str() == "flac").or(.takes.first()).map_or("flac", |s| s.as_str()))]
+    NoProviderTakes {
+        /// The path given.
+        path: PathBuf,
+        /// Its format.
+        format: AudioFormat,
+        /// The formats some configured provider takes, in providers' order.
+        takes: Vec<String>,
+    },
     /// Larger than the largest upload limit of every candidate provider.
     #[error("{} is {}, larger than every provider's upload limit (the largest is {}'s {}); split it (e.g. `sox FILE part.flac trim 0 600 : newfile : restart`) or compress it (16 kHz mono FLAC or MP3)",
         .path.display(), human_bytes(*.bytes), .largest_model, human_bytes(*.largest_limit))]

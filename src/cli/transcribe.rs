@@ -1,0 +1,109 @@
+//! `rota transcribe`: one audio file → text on stdout (or NDJSON events with `--json`),
+//! rotation notices on stderr like `rota ask`.
+
+use super::args::{Global, TranscribeArgs};
+use super::ask::{exit_code, notice};
+use super::context::Context;
+use super::error::{CliError, exit};
+use crate::model::Task;
+use crate::router::events::Event;
+use crate::router::transcribe::TranscribeJob;
+use std::io::Write;
+
+/// Runs `rota transcribe`.
+pub fn run(global: &Global, args: TranscribeArgs) -> Result<i32, CliError> {
+    let job = TranscribeJob {
+        file: args.file.clone(),
+        language: args.language.clone().filter(|l| !l.trim().is_empty()),
+        prompt: args.prompt.clone().filter(|p| !p.trim().is_empty()),
+        response_format: None,
+    };
+    let rt = super::context::runtime()?;
+    rt.block_on(async move {
+        let ctx = Context::open(global, Task::Auto).await?;
+        let mut rx = ctx.router.start_transcribe(job);
+        let mut code = exit::FAILED;
+        let stdout = std::io::stdout();
+        loop {
+            let ev = tokio::select! {
+                ev = rx.recv() => ev,
+                _ = tokio::signal::ctrl_c() => {
+                    drop(rx);
+                    eprintln!("rota: interrupted");
+                    return Ok(exit::INTERRUPTED);
+                }
+            };
+            let Some(ev) = ev else { break };
+            match &ev {
+                Event::Transcript { .. } => code = exit::OK,
+                Event::Error { kind, .. } => code = exit_code(kind),
+                _ => {}
+            }
+            let mut out = stdout.lock();
+            if args.json {
+                let _ = writeln!(out, "{}", json_line(&ev));
+                let _ = out.flush();
+                continue;
+            }
+            match &ev {
+                Event::Transcript { text, .. } => {
+                    let _ = writeln!(out, "{}", text.trim());
+                    let _ = out.flush();
+                }
+                other => {
+                    if let Some(line) = notice(other) {
+                        eprintln!("{line}");
+                    }
+                }
+            }
+        }
+        Ok(code)
+    })
+}
+
+/// The NDJSON line of an event; `no_models_available` names the pool `transcription` (the
+/// event's `task` field can only hold a chat task).
+pub fn json_line(ev: &Event) -> String {
+    match ev {
+        Event::NoModelsAvailable { wait_ms, next, .. } => {
+            /// The event with the contract's field order.
+            #[derive(serde::Serialize)]
+            struct Waiting<'a> {
+                event: &'static str,
+                task: &'static str,
+                wait_ms: u64,
+                next: &'a str,
+            }
+            serde_json::to_string(&Waiting {
+                event: "no_models_available",
+                task: "transcription",
+                wait_ms: *wait_ms,
+                next,
+            })
+            .unwrap_or_else(|_| other_line(ev))
+        }
+        other => other_line(other),
+    }
+}
+
+fn other_line(ev: &Event) -> String {
+    ev.to_json_line()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiting_names_the_transcription_pool_first_field_event() {
+        let ev = Event::NoModelsAvailable {
+            task: crate::router::transcribe::WAIT_TASK,
+            wait_ms: 1500,
+            next: "groq/whisper-large-v3".into(),
+        };
+        assert_eq!(
+            json_line(&ev),
+            r#"{"event":"no_models_available","task":"transcription","wait_ms":1500,"next":"groq/whisper-large-v3"}"#
+        );
+    }
+}
