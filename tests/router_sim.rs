@@ -548,6 +548,9 @@ tasks = ["fast"]
 async fn known_limits_mean_no_429_at_twice_the_capacity() {
     let sim = start(&fleet(25)).await;
     let mut c = config(&sim, &["groq/m1", "groq/m2"]);
+    // Capacity: 2 accounts × 2 models × 25 requests a minute = 100; no margin, so the 200
+    // requests take exactly two windows and the second hundred waits one (< max_wait).
+    c.defaults.safety_margin = 0.0;
     c.defaults.max_wait = Duration::from_secs(120);
     let r = Arc::new(router(c));
     let mut tasks = Vec::new();
@@ -598,15 +601,20 @@ async fn unknown_limits_are_learned_from_the_first_429_of_each_slot() {
             total += n;
         }
     }
-    assert_eq!(total, 3, "the last slot never fills up");
-    // The whole fleet is known to be full now: the next request waits or gives up, and no
-    // new 429 is provoked.
+    assert_eq!(total, 3, "the last slot never filled up");
+    // The 21st request meets the last slot's first 429 (it never told its limit); then the
+    // whole fleet is known to be full: the next request gives up (max_wait 1 s) without
+    // provoking another 429.
     let (end, ev) = run(&r, request("one more")).await;
     assert_eq!(end, End::Failed, "{ev:#?}");
+    assert_eq!(stat(&sim, "b", "m2", "429"), 1);
+    let (end, ev) = run(&r, request("and another")).await;
+    assert_eq!(end, End::Failed, "{ev:#?}");
+    assert!(selected(&ev).is_empty(), "{ev:#?}");
     assert!(
         matches!(ev.last(), Some(Event::Error { kind, .. }) if kind == "rate_limited"),
         "{ev:#?}"
     );
-    assert_eq!(sim.stats()["totals"]["429"], 3);
+    assert_eq!(sim.stats()["totals"]["429"], 4);
     sim.shutdown().await;
 }
