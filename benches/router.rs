@@ -150,7 +150,12 @@ fn added_latency(n: usize) {
             r.push(t.elapsed().as_secs_f64() * 1e6);
         }
     });
-    let (d50, d99, r50, r99) = (pct(&mut d, 0.5), pct(&mut d, 0.99), pct(&mut r, 0.5), pct(&mut r, 0.99));
+    let (d50, d99, r50, r99) = (
+        pct(&mut d, 0.5),
+        pct(&mut d, 0.99),
+        pct(&mut r, 0.5),
+        pct(&mut r, 0.99),
+    );
     println!(
         "added latency over {n} requests: direct p50 {d50:.0} µs p99 {d99:.0} µs; \
          router p50 {r50:.0} µs p99 {r99:.0} µs; added p50 {:.0} µs p99 {:.0} µs",
@@ -206,7 +211,10 @@ fn rotation_time(n: usize) {
         .await
         .unwrap();
         let (url, log) = fake_groq().await;
-        let pool = [ModelRef::new("groq", "limited"), ModelRef::new("groq", "ok")];
+        let pool = [
+            ModelRef::new("groq", "limited"),
+            ModelRef::new("groq", "ok"),
+        ];
         let mut c = config(&sim, &pool);
         c.providers[0].base_url = url;
         let mut spec = c.models[0].clone();

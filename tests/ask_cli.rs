@@ -40,7 +40,10 @@ fn stderr(o: &Output) -> String {
 fn assert_usage_error(o: &Output, needle: &str) -> String {
     let err = stderr(o);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.starts_with("rota: task")).collect();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.starts_with("rota: task"))
+        .collect();
     assert!(
         lines[0].starts_with("rota: error: ") && lines.len() <= 2,
         "{err}"
@@ -69,7 +72,13 @@ fn bad_images_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.png");
     let (o, _h) = rota(
-        &["--demo", "ask", "--image", missing.to_str().unwrap(), "what?"],
+        &[
+            "--demo",
+            "ask",
+            "--image",
+            missing.to_str().unwrap(),
+            "what?",
+        ],
         b"",
     );
     assert_usage_error(&o, "cannot read image");
@@ -95,10 +104,7 @@ fn bad_images_are_usage_errors() {
 #[test]
 fn a_prompt_larger_than_every_context_window_says_the_numbers() {
     let prompt = "lorem ipsum dolor sit amet ".repeat(60_000);
-    let (o, _h) = rota(
-        &["--demo", "ask", "--task", "fast", "-"],
-        prompt.as_bytes(),
-    );
+    let (o, _h) = rota(&["--demo", "ask", "--task", "fast", "-"], prompt.as_bytes());
     let err = assert_usage_error(&o, "tokens");
     let numbers: Vec<u64> = err
         .split(|c: char| !c.is_ascii_digit())
@@ -115,7 +121,12 @@ fn no_keys_at_all_exits_3_with_a_hint() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(err.starts_with("rota: error: "), "{err}");
-    for needle in ["GROQ_API_KEY", "OPENAI_API_KEY", "TOGETHER_API_KEY", "--demo"] {
+    for needle in [
+        "GROQ_API_KEY",
+        "OPENAI_API_KEY",
+        "TOGETHER_API_KEY",
+        "--demo",
+    ] {
         assert!(err.contains(needle), "{needle} missing: {err}");
     }
 }
@@ -135,7 +146,10 @@ fn json_prints_ndjson_events_with_masked_keys() {
             assert!(key.starts_with('…') && key.chars().count() == 5, "{key}");
         }
     }
-    assert!(!out.contains("sim-groq") && !out.contains("sim-openai"), "{out}");
+    assert!(
+        !out.contains("sim-groq") && !out.contains("sim-openai"),
+        "{out}"
+    );
     assert_eq!(names.first().map(String::as_str), Some("task_selected"));
     assert!(names.iter().any(|n| n == "model_selected"));
     assert!(names.iter().any(|n| n == "delta"));

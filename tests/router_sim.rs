@@ -65,7 +65,8 @@ fn config(sim: &SimHandle, pool: &[&str]) -> Config {
     c.defaults.idle_timeout = Duration::from_millis(400);
     c.defaults.max_wait = Duration::from_secs(5);
     c.defaults.max_attempts = 3;
-    c.pools.insert(Task::Fast, pool.iter().map(|m| mr(m)).collect());
+    c.pools
+        .insert(Task::Fast, pool.iter().map(|m| mr(m)).collect());
     c
 }
 
@@ -229,7 +230,15 @@ async fn a_429_on_the_first_model_is_answered_by_the_second() {
     dedup.dedup();
     assert_eq!(
         dedup,
-        ["task", "selected", "rotation", "selected", "delta", "recovered", "done"]
+        [
+            "task",
+            "selected",
+            "rotation",
+            "selected",
+            "delta",
+            "recovered",
+            "done"
+        ]
     );
     assert!(ev.contains(&Event::RateLimitRecovered {
         provider: "groq".into(),
@@ -300,7 +309,12 @@ async fn an_invalid_key_is_disabled_and_the_next_key_is_used() {
 async fn a_retired_model_is_dropped() {
     let sim = start(&scenario("", "")).await;
     let mut c = config(&sim, &["groq/retired", "groq/m2"]);
-    let mut spec = c.models.iter().find(|m| m.model.id == "m2").unwrap().clone();
+    let mut spec = c
+        .models
+        .iter()
+        .find(|m| m.model.id == "m2")
+        .unwrap()
+        .clone();
     spec.model = mr("groq/retired");
     c.models.push(spec);
     let r = router(c);
@@ -368,7 +382,12 @@ async fn a_spent_key_is_disabled_and_the_next_key_is_used() {
             .collect(),
         enabled: true,
     });
-    let mut spec = c.models.iter().find(|m| m.model.id == "m2").unwrap().clone();
+    let mut spec = c
+        .models
+        .iter()
+        .find(|m| m.model.id == "m2")
+        .unwrap()
+        .clone();
     spec.model = mr("openai/q1");
     c.models.push(spec);
     let r = router(c);

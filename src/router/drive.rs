@@ -565,8 +565,9 @@ fn describe_unfit(unfit: &Unfit, task: Task) -> (&'static str, End, String) {
             "input",
             End::Input,
             format!(
-                "the request needs {needed} tokens but the largest model of the {task} pool \
-                 takes {largest}: shorten the prompt or lower --max-tokens"
+                "the request needs {needed} tokens (prompt + answer) but no model of the \
+                 {task} pool takes more than {largest} (its context window, or a whole \
+                 rate-limit window): shorten the prompt or lower --max-tokens"
             ),
         ),
         Unfit::NoCapableModel { why } => ("input", End::Input, why.clone()),
