@@ -1031,7 +1031,7 @@ fn the_default_fleet_has_two_accounts_per_provider() {
     );
 }
 
-// ---- The engine's parsers read the sim's replies (needs branch `learn`). ----
+// ---- The engine's parsers read the sim's replies. ----
 
 fn lower_headers(r: &reqwest::Response) -> Vec<(String, String)> {
     r.headers()
@@ -1046,7 +1046,6 @@ fn lower_headers(r: &reqwest::Response) -> Vec<(String, String)> {
 }
 
 #[tokio::test]
-#[ignore = "needs learn parsers (branch learn)"]
 async fn the_engine_reads_each_dialects_429_and_headers() {
     use rota::engine::learn::{classify, rate_readings};
     use rota::model::{Dialect, Reason, Window};

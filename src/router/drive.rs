@@ -93,15 +93,31 @@ impl Router {
         let max_attempts = self.config.defaults.max_attempts.max(1) as usize;
         let mut attempts: u32 = 0;
         let mut rotation: Option<(Candidate, Classified)> = None;
+        let mut last_reason: Option<Reason> = None;
         loop {
             let now = now_ms();
-            let decision = match self.decide(&demand, now) {
+            let mut decision = match self.decide(&demand, now) {
                 Ok(d) => d,
                 Err(msg) => {
                     out.error("config", &msg).await;
                     return End::Failed;
                 }
             };
+            if matches!(decision, Decision::Unfit(Unfit::Exhausted { .. }))
+                && !demand.tried.is_empty()
+            {
+                // Every remaining candidate was tried in this round: start a new one. The
+                // failures' cooldowns and backoffs now hold them, so the engine answers with
+                // the exact wait (or a disabled-everything `Exhausted`).
+                demand.tried.clear();
+                decision = match self.decide(&demand, now) {
+                    Ok(d) => d,
+                    Err(msg) => {
+                        out.error("config", &msg).await;
+                        return End::Failed;
+                    }
+                };
+            }
             if let Some((from, why)) = rotation.take() {
                 let to = match &decision {
                     Decision::Grant(g) => Some(g.candidate.model.to_string()),
@@ -140,10 +156,14 @@ impl Router {
                     }
                     let sent_at = Instant::now();
                     let mut first_token_ms = None;
-                    match self
+                    // Releases the reservation if this future is dropped mid-call (a runtime
+                    // shutting down, an aborted batch task); disarmed once the call has ended.
+                    let held = Held::new(self, &grant);
+                    let ended = self
                         .call(&grant, &req, max_tokens, &out, sent_at, &mut first_token_ms)
-                        .await
-                    {
+                        .await;
+                    held.disarm();
+                    match ended {
                         CallEnd::Answered {
                             usage,
                             provider_usage,
@@ -214,6 +234,7 @@ impl Router {
                                 // engine says is ready (cooldowns now hold the failed ones).
                                 demand.tried.clear();
                             }
+                            last_reason = Some(why.reason);
                             rotation = Some((grant.candidate.clone(), why));
                             if attempts >= ATTEMPT_CEILING {
                                 out.error(
@@ -301,7 +322,10 @@ impl Router {
                     }
                 }
                 Decision::Unfit(unfit) => {
-                    let (kind, end, msg) = describe_unfit(&unfit, task);
+                    let (mut kind, end, msg) = describe_unfit(&unfit, task);
+                    if let (Unfit::Exhausted { .. }, Some(last)) = (&unfit, last_reason) {
+                        kind = last.as_str();
+                    }
                     out.error(kind, &msg).await;
                     return end;
                 }
@@ -478,6 +502,35 @@ fn attempt_row(
     }
 }
 
+/// A reservation in flight: released on drop unless disarmed, so a request whose future is
+/// dropped (not just one that sees its receiver close) never leaves tokens reserved.
+struct Held<'a> {
+    router: &'a Router,
+    grant: Option<Grant>,
+}
+
+impl<'a> Held<'a> {
+    fn new(router: &'a Router, grant: &Grant) -> Self {
+        Self {
+            router,
+            grant: Some(grant.clone()),
+        }
+    }
+
+    /// The call ended normally; its outcome decides what happens to the reservation.
+    fn disarm(mut self) {
+        self.grant = None;
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some(g) = self.grant.take() {
+            self.router.release(&g);
+        }
+    }
+}
+
 /// Sends events; `false` once the receiver is gone.
 struct Out<'a>(&'a mpsc::Sender<Event>);
 
@@ -512,8 +565,9 @@ fn describe_unfit(unfit: &Unfit, task: Task) -> (&'static str, End, String) {
             "input",
             End::Input,
             format!(
-                "the request needs {needed} tokens but the largest model of the {task} pool \
-                 takes {largest}: shorten the prompt or lower --max-tokens"
+                "the request needs {needed} tokens (prompt + answer) but no model of the \
+                 {task} pool takes more than {largest} (its context window, or a whole \
+                 rate-limit window): shorten the prompt or lower --max-tokens"
             ),
         ),
         Unfit::NoCapableModel { why } => ("input", End::Input, why.clone()),
