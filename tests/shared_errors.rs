@@ -87,10 +87,8 @@ fn status_without_keys_lists_the_pools_as_no_key() {
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let pools = v["pools"].as_object().unwrap();
     assert!(!pools.is_empty(), "{out}");
-    let entries: Vec<&serde_json::Value> = pools
-        .values()
-        .flat_map(|p| p.as_array().unwrap())
-        .collect();
+    let entries: Vec<&serde_json::Value> =
+        pools.values().flat_map(|p| p.as_array().unwrap()).collect();
     assert!(!entries.is_empty(), "{out}");
     assert!(entries.iter().all(|e| e["state"] == "no_key"), "{out}");
     let o = rota_cmd(home.path(), None, &["status"]).output().unwrap();
