@@ -14,21 +14,47 @@ fn eight_processes_share_the_limits_and_never_meet_a_429() {
     let prompts: VecDeque<usize> = (0..100).collect();
     let queue = Arc::new(Mutex::new(prompts));
     let failures = Arc::new(Mutex::new(Vec::new()));
+    let rotations = Arc::new(Mutex::new(Vec::new()));
     // Like `xargs -P 8 rota ask`: eight workers, each runs one process per prompt.
     let workers: Vec<_> = (0..8)
         .map(|_| {
-            let (rig, queue, failures) = (rig.clone(), queue.clone(), failures.clone());
+            let (rig, queue, failures, rotations) = (
+                rig.clone(),
+                queue.clone(),
+                failures.clone(),
+                rotations.clone(),
+            );
             std::thread::spawn(move || {
                 loop {
                     let Some(i) = queue.lock().unwrap().pop_front() else {
                         return;
                     };
                     let prompt = format!("question {i}: say something short");
-                    let o = rig.run(&["ask", "--task", "fast", "--max-tokens", "32", &prompt]);
+                    let o = rig.run(&[
+                        "ask",
+                        "--json",
+                        "--task",
+                        "fast",
+                        "--max-tokens",
+                        "32",
+                        &prompt,
+                    ]);
                     let (out, err) = text(&o);
-                    if o.status.code() != Some(0) || out.trim().is_empty() {
-                        failures.lock().unwrap().push(format!("{i}: {err}"));
+                    let events: Vec<serde_json::Value> = out
+                        .lines()
+                        .filter_map(|l| serde_json::from_str(l).ok())
+                        .collect();
+                    let done = events.iter().any(|e| e["event"] == "done");
+                    if o.status.code() != Some(0) || !done {
+                        failures.lock().unwrap().push(format!("{i}: {out} {err}"));
                     }
+                    // What a 429 said, should one come: how far off our windows were.
+                    rotations.lock().unwrap().extend(
+                        events
+                            .into_iter()
+                            .filter(|e| e["event"] == "model_rotation")
+                            .map(|e| e.to_string()),
+                    );
                 }
             })
         })
@@ -40,7 +66,9 @@ fn eight_processes_share_the_limits_and_never_meet_a_429() {
     assert!(failures.is_empty(), "{failures:#?}");
     let stats = rig.stats();
     let (requests, ok, rate_limited) = totals(&stats);
-    assert_eq!(rate_limited, 0, "{stats:#}");
+    let rotations = rotations.lock().unwrap();
+    assert_eq!(rate_limited, 0, "{rotations:#?} {stats:#}");
+    assert!(rotations.is_empty(), "{rotations:#?}");
     assert_eq!((requests, ok), (100, 100), "{stats:#}");
     // Both accounts carried half.
     for acc in ["a", "b"] {
