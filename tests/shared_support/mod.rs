@@ -1,0 +1,218 @@
+//! What the shared-state checks have in common: a simulated Groq fleet in-process on
+//! loopback (two accounts, known limits), a rota config pointing at it, and one temporary
+//! HOME / XDG_DATA_HOME that every spawned `rota` process shares (so they share one rota.db).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The model every check uses.
+pub const MODEL: &str = "llama-3.1-8b-instant";
+
+/// Limits and pace of the fleet a check runs against (per account; two accounts).
+#[derive(Clone, Copy, Debug)]
+pub struct Fleet {
+    /// Requests per minute per account.
+    pub rpm: u64,
+    /// Answer length in tokens.
+    pub answer_tokens: u64,
+    /// Streaming pace (0: as fast as possible).
+    pub tokens_per_sec: u64,
+}
+
+impl Default for Fleet {
+    fn default() -> Self {
+        Self {
+            rpm: 25,
+            answer_tokens: 8,
+            tokens_per_sec: 0,
+        }
+    }
+}
+
+/// The scenario text: groq with accounts `a` and `b`, one model, only rpm binding.
+pub fn scenario_toml(f: Fleet) -> String {
+    format!(
+        r#"seed = 3
+[defaults]
+max_tokens = 64
+answer_tokens = {answer}
+tokens_per_sec = {tps}
+ttft = "0ms"
+
+[[providers]]
+name = "groq"
+
+[[providers.accounts]]
+name = "a"
+keys = ["sim-groq-a"]
+
+[[providers.accounts]]
+name = "b"
+keys = ["sim-groq-b"]
+
+[[providers.models]]
+id = "{MODEL}"
+rpm = {rpm}
+tpm = 10000000
+rpd = 1000000
+tpd = 1000000000
+tasks = ["fast"]
+"#,
+        answer = f.answer_tokens,
+        tps = f.tokens_per_sec,
+        rpm = f.rpm,
+    )
+}
+
+/// The rota config: groq at the fleet with both keys, the fleet's limits known, no
+/// safety margin (so the fleet's full capacity is usable), state in SQLite.
+pub fn config_toml(f: Fleet, groq_url: &str) -> String {
+    format!(
+        r#"[defaults]
+safety_margin = 0.0
+max_wait = "180s"
+
+[providers.groq]
+keys = [{{ key = "sim-groq-a", account = "a" }}, {{ key = "sim-groq-b", account = "b" }}]
+base_url = "{groq_url}"
+
+[[models]]
+provider = "groq"
+id = "{MODEL}"
+rpm = {rpm}
+tpm = 10000000
+rpd = 1000000
+tpd = 1000000000
+
+[pools]
+fast = ["groq/{MODEL}"]
+
+[state]
+backend = "local"
+"#,
+        rpm = f.rpm,
+    )
+}
+
+/// A running fleet plus the temporary home its rota processes share.
+pub struct Rig {
+    /// Keeps the in-process fleet served.
+    pub rt: tokio::runtime::Runtime,
+    /// The fleet.
+    pub sim: Option<rota::sim::SimHandle>,
+    /// HOME and XDG_DATA_HOME of every rota process.
+    pub home: tempfile::TempDir,
+    /// The config file.
+    pub config: PathBuf,
+}
+
+impl Rig {
+    /// Starts the fleet and writes the config.
+    pub fn start(f: Fleet) -> Rig {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let scenario = rota::sim::Scenario::from_toml(&scenario_toml(f)).unwrap();
+        let sim = rt
+            .block_on(rota::sim::start(scenario, "127.0.0.1:0".parse().unwrap()))
+            .unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let config = home.path().join("config.toml");
+        std::fs::write(&config, config_toml(f, &sim.base_url("groq"))).unwrap();
+        Rig {
+            rt,
+            sim: Some(sim),
+            home,
+            config,
+        }
+    }
+
+    /// The shared database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.home.path().join("data").join("rota").join("rota.db")
+    }
+
+    /// The fleet's counters (`/sim/stats`).
+    pub fn stats(&self) -> serde_json::Value {
+        self.sim.as_ref().unwrap().stats()
+    }
+
+    /// A `rota` command with this rig's config and home, and no other environment.
+    pub fn rota(&self, args: &[&str]) -> Command {
+        rota_cmd(self.home.path(), Some(&self.config), args)
+    }
+
+    /// Runs `rota ARGS` to its end.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.rota(args).output().unwrap()
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        if let Some(sim) = self.sim.take() {
+            self.rt.block_on(sim.shutdown());
+        }
+    }
+}
+
+/// A `rota` command with `home` as HOME and its `data` dir as XDG_DATA_HOME, and nothing
+/// else from this process's environment (no real keys, no real config).
+pub fn rota_cmd(home: &Path, config: Option<&Path>, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_rota"));
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("ROTA_LOG_FILE", home.join("rota.log"));
+    if let Some(cfg) = config {
+        c.arg("--config").arg(cfg);
+    }
+    c.args(args);
+    c
+}
+
+/// stdout and stderr of an output, as text.
+pub fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The fleet's totals.
+pub fn totals(stats: &serde_json::Value) -> (u64, u64, u64) {
+    let t = &stats["totals"];
+    (
+        t["requests"].as_u64().unwrap_or(0),
+        t["ok"].as_u64().unwrap_or(0),
+        t["429"].as_u64().unwrap_or(0),
+    )
+}
+
+/// Writes a batch input of `n` prompts with ids `q0` … and returns its path.
+pub fn batch_input(dir: &Path, n: usize) -> PathBuf {
+    let p = dir.join("in.jsonl");
+    let mut s = String::new();
+    for i in 0..n {
+        s.push_str(&format!(
+            "{{\"id\": \"q{i}\", \"prompt\": \"question number {i}: name a colour\", \"max_tokens\": 32}}\n"
+        ));
+    }
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+/// The `ok:true` ids of an output file, in order (repeats kept).
+pub fn ok_ids(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["ok"] == true)
+        .map(|v| v["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
