@@ -166,7 +166,9 @@ fn models_override_and_add() {
         "[[models]]\nprovider = \"together\"\nid = \"meta-llama/Llama-3.3-70B-Instruct-Turbo\"\ntpm = 64000\npriority = 1\n",
         "[[models]]\nprovider = \"openai\"\nid = \"gpt-4.1-mini\"\ntasks = [\"fast\"]\ntools = true\nparallel_tools = true\nvision = true\nrpm = 500\ninput_cost_per_mtok = 0.4\n",
     ));
-    let m = c.model(&r("together/meta-llama/Llama-3.3-70B-Instruct-Turbo")).unwrap();
+    let m = c
+        .model(&r("together/meta-llama/Llama-3.3-70B-Instruct-Turbo"))
+        .unwrap();
     assert_eq!(m.limits.tpm, Some(64000));
     assert_eq!(
         m.limits.rpm,

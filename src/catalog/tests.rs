@@ -172,10 +172,22 @@ fn pool_members_have_the_capabilities_they_need() {
     }
     // fast: the small, cheap model first; vision: the gpt-4o family and a Llama 4.
     assert_eq!(pools[&Task::Fast][0].id, "gpt-4o-mini");
-    assert!(pools[&Task::Vision].iter().any(|m| m.id.starts_with("gpt-4o")));
-    assert!(pools[&Task::Vision].iter().any(|m| m.id.contains("Llama-4")));
+    assert!(
+        pools[&Task::Vision]
+            .iter()
+            .any(|m| m.id.starts_with("gpt-4o"))
+    );
+    assert!(
+        pools[&Task::Vision]
+            .iter()
+            .any(|m| m.id.contains("Llama-4"))
+    );
     // code: the coder model first; research: large models only.
-    assert!(pools[&Task::Code][0].id.contains("Coder"), "{:?}", pools[&Task::Code]);
+    assert!(
+        pools[&Task::Code][0].id.contains("Coder"),
+        "{:?}",
+        pools[&Task::Code]
+    );
     assert!(!pools[&Task::Research].iter().any(|m| m.id.contains("mini")));
 }
 
