@@ -163,18 +163,23 @@ fn custom_providers_and_their_models() {
 #[test]
 fn models_override_and_add() {
     let c = ok(concat!(
-        "[[models]]\nprovider = \"groq\"\nid = \"llama-3.3-70b-versatile\"\ntpm = 64000\npriority = 1\n",
+        "[[models]]\nprovider = \"together\"\nid = \"meta-llama/Llama-3.3-70B-Instruct-Turbo\"\ntpm = 64000\npriority = 1\n",
         "[[models]]\nprovider = \"openai\"\nid = \"gpt-4.1-mini\"\ntasks = [\"fast\"]\ntools = true\nparallel_tools = true\nvision = true\nrpm = 500\ninput_cost_per_mtok = 0.4\n",
     ));
-    let m = c.model(&r("groq/llama-3.3-70b-versatile")).unwrap();
+    let m = c
+        .model(&r("together/meta-llama/Llama-3.3-70B-Instruct-Turbo"))
+        .unwrap();
     assert_eq!(m.limits.tpm, Some(64000));
     assert_eq!(
         m.limits.rpm,
-        Some(30),
+        Some(600),
         "untouched fields keep the catalog's figures"
     );
     assert_eq!(m.priority, 1);
-    assert_eq!(c.pools[&Task::Fast][0], r("groq/llama-3.3-70b-versatile"));
+    assert_eq!(
+        c.pools[&Task::Fast][0],
+        r("together/meta-llama/Llama-3.3-70B-Instruct-Turbo")
+    );
     let added = c.model(&r("openai/gpt-4.1-mini")).unwrap();
     assert_eq!(added.limits.rpm, Some(500));
     assert!(added.images.is_some(), "vision models get image limits");
