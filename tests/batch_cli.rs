@@ -16,7 +16,7 @@ fn batch_writes_only_result_lines_and_reports_bad_lines_in_place() {
     body.push_str("this is not json\n");
     body.push_str("{\"id\": \"no-prompt\"}\n");
     body.push_str("{\"id\": \"bad-task\", \"prompt\": \"hi\", \"task\": \"poetry\"}\n");
-    body.push_str("\n");
+    body.push('\n');
     std::fs::write(&input, body).unwrap();
 
     // stderr is a pipe here, not a terminal: no progress bar anywhere.

@@ -71,19 +71,27 @@ pub fn run(global: &Global, args: BatchArgs) -> Result<i32, CliError> {
     })
 }
 
-/// Enough requests in flight to keep every usable account × model of the pools busy.
+/// Enough requests in flight to keep every usable account × model of the pools busy: four
+/// per pair (a request waits on the network most of its life), between 4 and 64.
 fn default_concurrency(router: &Router) -> usize {
-    let slots: usize = router
-        .config()
+    let config = router.config();
+    let pairs: usize = config
         .providers
         .iter()
-        .filter(|p| p.enabled)
+        .filter(|p| p.enabled && !p.keys.is_empty())
         .map(|p| {
             let accounts: HashSet<&str> = p.keys.iter().map(|k| k.account.as_str()).collect();
-            accounts.len()
+            let models: HashSet<&str> = config
+                .pools
+                .values()
+                .flatten()
+                .filter(|m| m.provider == p.name)
+                .map(|m| m.id.as_str())
+                .collect();
+            accounts.len() * models.len().max(1)
         })
         .sum();
-    (slots * 4).clamp(4, 64)
+    (pairs * 4).clamp(4, 64)
 }
 
 /// Runs the jobs, writing one line per finished job. Returns how many failed.

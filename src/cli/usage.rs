@@ -5,7 +5,6 @@ use crate::model::{Millis, now_ms};
 use crate::store::db::Db;
 use crate::store::ledger::{UsageRow, usage_summary};
 use std::io::Write;
-use std::path::PathBuf;
 
 /// Runs `rota usage`. `demo`: the demo keeps state in a temporary directory, so there is
 /// no ledger to read.
@@ -14,7 +13,7 @@ pub fn run(since: Option<&str>, json: bool, demo: bool) -> Result<i32, CliError>
     let since_ms = since
         .map(|s| parse_since(s).map(|d| now.saturating_sub(d)))
         .transpose()?;
-    let path = data_dir().map(|d| d.join("rota.db"));
+    let path = crate::config::data_dir().map(|d| d.join("rota.db"));
     let rows = match path.as_ref().filter(|p| !demo && p.exists()) {
         Some(p) => {
             let db = Db::open(p).map_err(|e| CliError::failed(e.to_string()))?;
@@ -37,12 +36,6 @@ pub fn run(since: Option<&str>, json: bool, demo: bool) -> Result<i32, CliError>
     // A closed pipe (`rota usage | head -1`) is not an error worth reporting.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(crate::cli::exit::OK)
-}
-
-/// The data directory (`$XDG_DATA_HOME/rota`). Stands in for `crate::config::data_dir()`
-/// until that lands.
-fn data_dir() -> Option<PathBuf> {
-    directories::ProjectDirs::from("", "", "rota").map(|p| p.data_dir().to_path_buf())
 }
 
 /// Parses `--since`: `7d`, `24h`, `90m`, `30s`, `1d12h`, … into milliseconds.
