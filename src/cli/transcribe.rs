@@ -41,7 +41,7 @@ pub fn run(global: &Global, args: TranscribeArgs) -> Result<i32, CliError> {
             }
             let mut out = stdout.lock();
             if args.json {
-                let _ = writeln!(out, "{}", json_line(&ev));
+                let _ = writeln!(out, "{}", ev.to_json_line());
                 let _ = out.flush();
                 continue;
             }
@@ -61,35 +61,6 @@ pub fn run(global: &Global, args: TranscribeArgs) -> Result<i32, CliError> {
     })
 }
 
-/// The NDJSON line of an event; `no_models_available` names the pool `transcription` (the
-/// event's `task` field can only hold a chat task).
-pub fn json_line(ev: &Event) -> String {
-    match ev {
-        Event::NoModelsAvailable { wait_ms, next, .. } => {
-            /// The event with the contract's field order.
-            #[derive(serde::Serialize)]
-            struct Waiting<'a> {
-                event: &'static str,
-                task: &'static str,
-                wait_ms: u64,
-                next: &'a str,
-            }
-            serde_json::to_string(&Waiting {
-                event: "no_models_available",
-                task: "transcription",
-                wait_ms: *wait_ms,
-                next,
-            })
-            .unwrap_or_else(|_| other_line(ev))
-        }
-        other => other_line(other),
-    }
-}
-
-fn other_line(ev: &Event) -> String {
-    ev.to_json_line()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,12 +68,12 @@ mod tests {
     #[test]
     fn waiting_names_the_transcription_pool_first_field_event() {
         let ev = Event::NoModelsAvailable {
-            task: crate::router::transcribe::WAIT_TASK,
+            task: "transcription".into(),
             wait_ms: 1500,
             next: "groq/whisper-large-v3".into(),
         };
         assert_eq!(
-            json_line(&ev),
+            ev.to_json_line(),
             r#"{"event":"no_models_available","task":"transcription","wait_ms":1500,"next":"groq/whisper-large-v3"}"#
         );
     }

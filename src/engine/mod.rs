@@ -17,7 +17,7 @@ pub(crate) mod testkit;
 pub mod window;
 
 pub use fleet::{Fleet, FleetParts, ProviderParts};
-pub use react::{complete, complete_transcription, fail, release, sync_headers};
+pub use react::{complete, complete_transcription, fail, release, restamp, sync_headers};
 pub use report::status;
 pub use select::reserve;
 pub use state::EngineState;

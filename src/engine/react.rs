@@ -63,6 +63,26 @@ pub fn release(state: &mut EngineState, grant: &Grant) {
     }
 }
 
+/// Moves a reservation's time to `now`. A provider counts a request from when it arrives,
+/// which under load can be well after rota reserved it; the router calls this when the
+/// reply's headers arrive, so rota's window never frees before the provider's does.
+/// Idempotent; never moves a reservation back in time.
+pub fn restamp(state: &mut EngineState, grant: &Grant, now: Millis) {
+    if let Some(r) = state.inflight.get_mut(&grant.id)
+        && now > r.at
+        && let Some(s) = state.slots.get_mut(&r.slot)
+    {
+        let had_audio = r.audio_secs > 0;
+        s.windows.adjust(
+            r.at,
+            [-1, -(r.tokens as i64), -(r.audio_secs as i64)],
+            had_audio,
+        );
+        s.windows.add(now, [1, r.tokens, r.audio_secs]);
+        r.at = now;
+    }
+}
+
 /// Replaces the reservation's amounts with what was really used. Idempotent.
 fn settle(state: &mut EngineState, grant: &Grant, tokens: u64, audio: u64) {
     if let Some(r) = state.inflight.remove(&grant.id)
@@ -338,6 +358,34 @@ mod tests {
                 .provider,
             "groq"
         );
+    }
+
+    #[test]
+    fn restamp_moves_the_reservation_to_its_arrival_so_it_frees_later() {
+        // RPM 1 on groq/a: a reservation at 0 that reached the provider at 1500 frees at
+        // 1500 + the window + guard, not at 0 + the window + guard.
+        let f = one_model(1, 10_000);
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &chat(10, 10), 0));
+        restamp(&mut st, &g, 1_500);
+        restamp(&mut st, &g, 1_000); // never back in time
+        assert_eq!(used(&st, "acc@groq/a", Window::Rpm, 1_500), 1);
+        assert_eq!(used(&st, "acc@groq/a", Window::Tpm, 1_500), 20);
+        let frees = 1_500 + crate::engine::window::hold_ms(Window::Rpm);
+        assert_eq!(used(&st, "acc@groq/a", Window::Rpm, frees - 1), 1);
+        assert_eq!(used(&st, "acc@groq/a", Window::Rpm, frees), 0);
+        // Completing after a restamp trues up the moved entry.
+        complete(
+            &f,
+            &mut st,
+            &g,
+            &Usage {
+                prompt_tokens: 5,
+                completion_tokens: 3,
+            },
+            2_000,
+        );
+        assert_eq!(used(&st, "acc@groq/a", Window::Tpm, 2_000), 8);
     }
 
     #[test]

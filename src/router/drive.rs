@@ -95,8 +95,7 @@ impl Router {
         let mut rotation: Option<(Candidate, Classified)> = None;
         let mut last_reason: Option<Reason> = None;
         loop {
-            let now = now_ms();
-            let mut decision = match self.decide(&demand, now) {
+            let mut decision = match self.decide(&demand) {
                 Ok(d) => d,
                 Err(msg) => {
                     out.error("config", &msg).await;
@@ -110,7 +109,7 @@ impl Router {
                 // failures' cooldowns and backoffs now hold them, so the engine answers with
                 // the exact wait (or a disabled-everything `Exhausted`).
                 demand.tried.clear();
-                decision = match self.decide(&demand, now) {
+                decision = match self.decide(&demand) {
                     Ok(d) => d,
                     Err(msg) => {
                         out.error("config", &msg).await;
@@ -309,7 +308,7 @@ impl Router {
                         return End::Failed;
                     }
                     let ev = Event::NoModelsAvailable {
-                        task,
+                        task: task.to_string(),
                         wait_ms,
                         next: next.to_string(),
                     };
@@ -334,20 +333,21 @@ impl Router {
     }
 
     /// Reserves atomically through the store.
-    fn decide(&self, demand: &Demand, now: u64) -> Result<Decision, String> {
+    fn decide(&self, demand: &Demand) -> Result<Decision, String> {
         let mut out = None;
         self.store
             .transact(&mut |state| {
-                out = Some(engine::reserve(&self.fleet, state, demand, now));
+                // Read the clock inside the transaction: waiting for another process's lock
+                // must not date the reservation in the past.
+                out = Some(engine::reserve(&self.fleet, state, demand, now_ms()));
             })
             .map_err(|e| e.to_string())?;
         out.ok_or_else(|| "the state store did not run the decision".to_string())
     }
 
     fn complete(&self, grant: &Grant, usage: &Usage) {
-        let now = now_ms();
         if let Err(e) = self.store.transact(&mut |state| {
-            engine::complete(&self.fleet, state, grant, usage, now);
+            engine::complete(&self.fleet, state, grant, usage, now_ms());
         }) {
             tracing::warn!("could not record usage: {e}");
         }
@@ -362,12 +362,16 @@ impl Router {
     }
 
     fn fail(&self, grant: &Grant, err: &CallError) {
-        let now = now_ms();
         let readings = crate::engine::learn::rate_readings(
             crate::model::Dialect::of_provider(&grant.candidate.model.provider),
             &err.headers,
         );
         if let Err(e) = self.store.transact(&mut |state| {
+            let now = now_ms();
+            // A reply arrived (the provider saw the request): date what stays counted now.
+            if err.status.is_some() {
+                engine::restamp(state, grant, now);
+            }
             if !readings.is_empty() {
                 engine::sync_headers(&self.fleet, state, &grant.candidate, &readings, now);
             }
@@ -377,19 +381,21 @@ impl Router {
         }
     }
 
-    fn sync(&self, candidate: &Candidate, headers: &crate::engine::Headers) {
+    /// The reply's headers arrived, so the provider has counted the request: move the
+    /// reservation to now and learn from the rate-limit headers, in one transaction.
+    fn arrived(&self, grant: &Grant, headers: &crate::engine::Headers) {
         let readings = crate::engine::learn::rate_readings(
-            crate::model::Dialect::of_provider(&candidate.model.provider),
+            crate::model::Dialect::of_provider(&grant.candidate.model.provider),
             headers,
         );
-        if readings.is_empty() {
-            return;
-        }
-        let now = now_ms();
         if let Err(e) = self.store.transact(&mut |state| {
-            engine::sync_headers(&self.fleet, state, candidate, &readings, now);
+            let now = now_ms();
+            engine::restamp(state, grant, now);
+            if !readings.is_empty() {
+                engine::sync_headers(&self.fleet, state, &grant.candidate, &readings, now);
+            }
         }) {
-            tracing::warn!("could not record rate-limit headers: {e}");
+            tracing::warn!("could not record the reply's arrival: {e}");
         }
     }
 
@@ -427,7 +433,7 @@ impl Router {
             },
             _ = out.0.closed() => return CallEnd::Cancelled,
         };
-        self.sync(&grant.candidate, &stream.headers);
+        self.arrived(grant, &stream.headers);
         let mut shown = 0usize;
         let mut usage = None;
         loop {

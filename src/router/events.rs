@@ -49,8 +49,8 @@ pub enum Event {
     },
     /// Every candidate is busy; the router waits `wait_ms` for `next`.
     NoModelsAvailable {
-        /// The task.
-        task: Task,
+        /// The task (`fast`, `code`, …), or `transcription` for the transcription pool.
+        task: String,
         /// How long the router waits.
         wait_ms: u64,
         /// `provider/model` that fits after the wait.

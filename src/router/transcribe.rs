@@ -10,7 +10,7 @@
 use super::events::Event;
 use super::{End, Router};
 use crate::engine::{self, Candidate, Classified, Decision, Demand, Grant, Pool, Unfit};
-use crate::model::{Millis, Reason, Task, now_ms};
+use crate::model::{Millis, Reason, now_ms};
 use crate::providers::{CallError, TranscribeRequest, Transcription};
 use crate::transcribe::{AudioInfo, ProbeError, check_offers, offers, probe};
 use std::path::{Path, PathBuf};
@@ -67,11 +67,6 @@ impl Clock {
 
 /// Attempts after which a transcription gives up even inside `max_wait` (a loop guard).
 const ATTEMPT_CEILING: u32 = 24;
-
-/// The task named in `no_models_available` for transcriptions: [`Event`]'s `task` field is
-/// a chat [`Task`] and cannot say "transcription", so faces that print the event rewrite
-/// it (see `rota transcribe --json`).
-pub const WAIT_TASK: Task = Task::Auto;
 
 /// What one upload produced.
 enum CallEnd {
@@ -259,7 +254,7 @@ impl Router {
                         return End::Failed;
                     }
                     let ev = Event::NoModelsAvailable {
-                        task: WAIT_TASK,
+                        task: "transcription".to_string(),
                         wait_ms,
                         next: next.to_string(),
                     };
