@@ -106,15 +106,37 @@ fn incapable(fleet: &Fleet, demand: &Demand, m: &FleetModel, pool: Pool) -> Opti
     }
 }
 
+/// Position of a window in [`Window::ALL`], for per-window arrays.
+fn widx(w: Window) -> usize {
+    match w {
+        Window::Rpm => 0,
+        Window::Tpm => 1,
+        Window::Rpd => 2,
+        Window::Tpd => 3,
+        Window::Ash => 4,
+        Window::Asd => 5,
+    }
+}
+
+/// The cap in force in every window (indexed as [`Window::ALL`]) for one account on one
+/// model: the effective limit (configured, or learned when lower) after the safety margin.
+/// Computed once per account and shared by the size, request and fit checks.
+type Caps = [Option<u64>; 6];
+
+/// Computes an account's [`Caps`].
+fn caps_of(fleet: &Fleet, m: &FleetModel, slot: Option<&Slot>) -> Caps {
+    Window::ALL.map(|w| {
+        let lim = match slot {
+            Some(s) => s.effective(m.configured(w), w).0,
+            None => m.configured(w),
+        };
+        lim.map(|l| cap(l, fleet.safety_margin))
+    })
+}
+
 /// The most of the demand's main unit a model can take in one request, given an account's
-/// learned limits (tokens for chat, audio seconds for transcription).
-fn largest_for(
-    fleet: &Fleet,
-    m: &FleetModel,
-    slot: Option<&Slot>,
-    demand: &Demand,
-    pool: Pool,
-) -> u64 {
+/// caps (tokens for chat, audio seconds for transcription).
+fn largest_for(m: &FleetModel, caps: &Caps, demand: &Demand, pool: Pool) -> u64 {
     let (unit_windows, mut largest) = match pool {
         Pool::Transcription => ([Window::Ash, Window::Asd], u64::MAX),
         Pool::Chat(_) => {
@@ -130,26 +152,18 @@ fn largest_for(
         }
     };
     for w in unit_windows {
-        let lim = match slot {
-            Some(s) => s.effective(m.configured(w), w).0,
-            None => m.configured(w),
-        };
-        if let Some(l) = lim {
-            largest = largest.min(cap(l, fleet.safety_margin));
+        if let Some(c) = caps[widx(w)] {
+            largest = largest.min(c);
         }
     }
     largest
 }
 
-/// Whether a request of `need` fits a slot's request windows at all (a learned limit of 0).
-fn requests_possible(fleet: &Fleet, m: &FleetModel, slot: Option<&Slot>) -> bool {
-    [Window::Rpm, Window::Rpd].into_iter().all(|w| {
-        let lim = match slot {
-            Some(s) => s.effective(m.configured(w), w).0,
-            None => m.configured(w),
-        };
-        lim.is_none_or(|l| cap(l, fleet.safety_margin) >= 1)
-    })
+/// Whether a request fits a slot's request windows at all (a learned limit of 0).
+fn requests_possible(caps: &Caps) -> bool {
+    [Window::Rpm, Window::Rpd]
+        .into_iter()
+        .all(|w| caps[widx(w)].is_none_or(|c| c >= 1))
 }
 
 /// The earliest instant ≥ `now` the slot takes `need` (cooldowns and backoffs included).
@@ -157,6 +171,18 @@ pub(crate) fn slot_fits_at(
     fleet: &Fleet,
     m: &FleetModel,
     slot: Option<&Slot>,
+    provider_until: Millis,
+    need: Amounts,
+    now: Millis,
+) -> Option<Millis> {
+    let caps = caps_of(fleet, m, slot);
+    fits_with_caps(slot, &caps, provider_until, need, now)
+}
+
+/// [`slot_fits_at`] with the account's caps already computed.
+fn fits_with_caps(
+    slot: Option<&Slot>,
+    caps: &Caps,
     provider_until: Millis,
     need: Amounts,
     now: Millis,
@@ -171,8 +197,8 @@ pub(crate) fn slot_fits_at(
         if n == 0 {
             continue;
         }
-        if let (Some(l), _) = s.effective(m.configured(w), w) {
-            let t = s.windows.fits_at(w, n, cap(l, fleet.safety_margin), now)?;
+        if let Some(c) = caps[widx(w)] {
+            let t = s.windows.fits_at(w, n, c, now)?;
             at = at.max(t);
         }
     }
@@ -309,8 +335,9 @@ fn try_model(
             }
             None => None,
         };
-        let possible = requests_possible(fleet, m, slot);
-        let largest = largest_for(fleet, m, slot, demand, pool);
+        let caps = caps_of(fleet, m, slot);
+        let possible = requests_possible(&caps);
+        let largest = largest_for(m, &caps, demand, pool);
         if main > largest || !possible {
             tally.largest = tally.largest.max(if possible { largest } else { 0 });
             continue;
@@ -328,7 +355,7 @@ fn try_model(
                 .push(format!("{} was ruled out for this request", m.name));
             break;
         }
-        let fit = slot_fits_at(fleet, m, slot, provider_until, need, now);
+        let fit = fits_with_caps(slot, &caps, provider_until, need, now);
         let Some(key) = usable_key(state, demand, m, acc, tally) else {
             continue;
         };
@@ -384,12 +411,15 @@ fn grant(
 ) -> Grant {
     let id = state.next_grant_id;
     state.next_grant_id += 1;
-    state
-        .slots
-        .entry(acc.slot.clone())
-        .or_default()
-        .windows
-        .add(now, need);
+    match state.slots.get_mut(&acc.slot) {
+        Some(s) => s.windows.add(now, need),
+        None => state
+            .slots
+            .entry(acc.slot.clone())
+            .or_default()
+            .windows
+            .add(now, need),
+    }
     state.inflight.insert(
         id,
         Reservation {
