@@ -16,6 +16,8 @@ pub struct Context {
     pub router: Arc<Router>,
     /// The in-process simulated fleet and its temporary state dir (`--demo` only).
     pub demo: Option<super::demo::Demo>,
+    /// The SQLite database behind the store (`backend = "local"`): conversations, checks.
+    pub db: Option<Arc<Db>>,
 }
 
 /// The tokio runtime for a command (two workers: the machine has few cores to spare).
@@ -60,18 +62,22 @@ impl Context {
         };
         let (store, db) = open_store(&config)?;
         let mut router = Router::new(config, store);
-        if let Some(db) = db {
-            router = router.with_ledger(db);
+        if let Some(db) = &db {
+            router = router.with_ledger(Arc::clone(db));
         }
         Ok(Self {
             router: Arc::new(router),
             demo,
+            db,
         })
     }
 }
 
+/// A state store and the database behind it (if any).
+pub type Opened = (Arc<dyn Store>, Option<Arc<Db>>);
+
 /// Opens the state store the config asks for, and the database behind it (if any).
-pub fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Option<Arc<Db>>), CliError> {
+pub fn open_store(config: &Config) -> Result<Opened, CliError> {
     match config.state.backend {
         Backend::Memory => Ok((Arc::new(MemoryStore::default()), None)),
         Backend::Local => {
