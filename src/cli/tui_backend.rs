@@ -406,6 +406,58 @@ impl ChatBackend for RouterBackend {
 mod tests {
     use super::*;
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_message_is_saved_and_demo_keys_are_not_editable() {
+        let demo = crate::cli::demo::Demo::start().await.unwrap();
+        let (store, db) = crate::cli::context::open_store(&demo.config).unwrap();
+        let db = db.unwrap();
+        let router = Arc::new(Router::new(demo.config.clone(), store));
+        let b = RouterBackend::new(
+            router,
+            Some(Arc::clone(&db)),
+            KeysFile::Demo,
+            Handle::current(),
+        );
+        for prompt in ["hello there", "and again"] {
+            let req = ChatRequest {
+                messages: vec![serde_json::json!({"role": "user", "content": prompt})],
+                ..Default::default()
+            };
+            let mut rx = b.ask(req);
+            let mut answer = String::new();
+            while let Some(ev) = rx.recv().await {
+                if let Event::Delta { text } = ev {
+                    answer.push_str(&text);
+                }
+            }
+            assert!(!answer.is_empty());
+        }
+        let id = b.session_id().unwrap();
+        let msgs = conversations::load_session(&db, id).unwrap();
+        let roles: Vec<Role> = msgs.iter().map(|m| m.role).collect();
+        assert_eq!(
+            roles,
+            [Role::User, Role::Assistant, Role::User, Role::Assistant]
+        );
+        assert_eq!(msgs[0].content, "hello there");
+        assert!(msgs[1].model.is_some() && msgs[1].usage.is_some());
+        assert_eq!(
+            conversations::list_sessions(&db).unwrap()[0].title,
+            "hello there"
+        );
+
+        let err = b
+            .add_key("groq", ApiKey::new("gsk_test_0001"), None)
+            .unwrap_err();
+        assert!(err.contains("demo"), "{err}");
+        assert!(b.remove_key("groq", "0001").is_err());
+        let checked = b.check_now().await;
+        assert!(!checked.is_empty());
+        assert!(checked.iter().all(|(_, c)| *c == KeyCheck::Valid));
+        assert!(b.keys().iter().all(|k| k.check == KeyCheck::Valid));
+        assert!(b.status().pools.values().any(|p| !p.is_empty()));
+    }
+
     #[test]
     fn content_text_reads_strings_and_parts() {
         let s = serde_json::json!({"role": "user", "content": "hi"});
