@@ -16,6 +16,8 @@ pub struct Context {
     pub router: Arc<Router>,
     /// The in-process simulated fleet and its temporary state dir (`--demo` only).
     pub demo: Option<super::demo::Demo>,
+    /// The SQLite database behind the store (`backend = "local"`): conversations, checks.
+    pub db: Option<Arc<Db>>,
 }
 
 /// The tokio runtime for a command (two workers: the machine has few cores to spare).
@@ -60,12 +62,13 @@ impl Context {
         };
         let (store, db) = open_store(&config)?;
         let mut router = Router::new(config, store);
-        if let Some(db) = db {
-            router = router.with_ledger(db);
+        if let Some(db) = &db {
+            router = router.with_ledger(Arc::clone(db));
         }
         Ok(Self {
             router: Arc::new(router),
             demo,
+            db,
         })
     }
 }

@@ -1,9 +1,13 @@
-//! `rota keys list|add|remove` (`check` needs HTTP and lands with the providers work).
+//! `rota keys list|add|remove|check`.
 
 use super::args::{Global, KeysAction};
 use super::config_cmd::{load_config, resolve_path};
+use super::context::Context;
 use super::error::{CliError, exit};
 use crate::config::{self, edit};
+use crate::engine::KeyRef;
+use crate::providers::check::{self, Checks, KeyCheck};
+use crate::store::db::Db;
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
 
@@ -12,8 +16,9 @@ pub fn run(action: KeysAction, global: &Global) -> Result<i32, CliError> {
     match action {
         KeysAction::List => {
             let c = load_config(global)?;
+            let checks = saved_checks(&c);
             let mut out = std::io::stdout().lock();
-            let _ = write!(out, "{}", list(&c, &config::process_env));
+            let _ = write!(out, "{}", list_checked(&c, &config::process_env, &checks));
             Ok(exit::OK)
         }
         KeysAction::Add { provider, account } => {
@@ -38,7 +43,7 @@ pub fn run(action: KeysAction, global: &Global) -> Result<i32, CliError> {
             );
             Ok(exit::OK)
         }
-        KeysAction::Check => Err(CliError::not_built("keys check")),
+        KeysAction::Check => check(global),
     }
 }
 
@@ -117,9 +122,105 @@ fn warn_if_invalid(path: &Path) {
     }
 }
 
-/// The `keys list` text: per provider, each key masked, its account, where it came from
-/// (`file`, `env $VAR`, or both) and its last check.
+/// The `keys list` text with every key "not checked" (see [`list_checked`]).
 pub fn list(c: &config::Config, env: &dyn Fn(&str) -> Option<String>) -> String {
+    list_checked(c, env, &Checks::new())
+}
+
+/// The last key checks saved in the local state's `rota.db`, if it exists (never creates
+/// it; an unreadable one reads as no checks).
+fn saved_checks(c: &config::Config) -> Checks {
+    if c.state.backend != config::Backend::Local {
+        return Checks::new();
+    }
+    let Some(path) = c
+        .state
+        .data_dir
+        .clone()
+        .or_else(config::data_dir)
+        .map(|d| d.join("rota.db"))
+    else {
+        return Checks::new();
+    };
+    if !path.exists() {
+        return Checks::new();
+    }
+    Db::open(&path)
+        .and_then(|db| check::load_checks(&db))
+        .unwrap_or_default()
+}
+
+/// `rota keys check`: every key's `GET /models`, printed as `PROVIDER …a1b2 ACCOUNT
+/// valid|invalid (why)|unreachable (why)`; exit 0 when all are valid, else 1. Results are
+/// saved (local state) and invalid keys leave rotation.
+fn check(global: &Global) -> Result<i32, CliError> {
+    let rt = super::context::runtime()?;
+    rt.block_on(async {
+        let ctx = Context::open_any(global).await?;
+        let entries = check::endpoints_of(ctx.router.config());
+        if entries.is_empty() {
+            return Err(CliError {
+                code: exit::NO_CREDENTIALS,
+                message: "no API keys configured: nothing to check".into(),
+                hint: Some(
+                    "set GROQ_API_KEY, OPENAI_API_KEY or TOGETHER_API_KEY, or run `rota keys add groq`"
+                        .into(),
+                ),
+            });
+        }
+        let results = check::check_all(ctx.router.client(), &entries).await;
+        let now = crate::model::now_ms();
+        if let Some(db) = &ctx.db
+            && let Err(e) = check::save_checks(db, &results, now)
+        {
+            eprintln!("rota: note: cannot save the check results: {e}");
+        }
+        if let Err(e) = check::apply_to_engine(ctx.router.store().as_ref(), &results, now) {
+            eprintln!("rota: note: cannot take invalid keys out of rotation: {e}");
+        }
+        let _ = write!(std::io::stdout().lock(), "{}", check_report(&results));
+        let all_valid = results.iter().all(|(_, c)| *c == KeyCheck::Valid);
+        Ok(if all_valid { exit::OK } else { exit::FAILED })
+    })
+}
+
+/// The `keys check` lines, columns aligned.
+pub fn check_report(results: &[(KeyRef, KeyCheck)]) -> String {
+    let pw = results
+        .iter()
+        .map(|(k, _)| k.provider.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mw = results
+        .iter()
+        .map(|(k, _)| k.masked.chars().count())
+        .max()
+        .unwrap_or(0);
+    let aw = results
+        .iter()
+        .map(|(k, _)| k.account.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut s = String::new();
+    for (k, c) in results {
+        s.push_str(&format!(
+            "{:<pw$}  {:<mw$}  {:<aw$}  {}\n",
+            k.provider,
+            k.masked,
+            k.account,
+            c.verdict()
+        ));
+    }
+    s
+}
+
+/// The `keys list` text: per provider, each key masked, its account, where it came from
+/// (`file`, `env $VAR`, or both) and its last check (from `checks`).
+pub fn list_checked(
+    c: &config::Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    checks: &Checks,
+) -> String {
     let file_text = c
         .path
         .as_ref()
@@ -161,8 +262,13 @@ pub fn list(c: &config::Config, env: &dyn Fn(&str) -> Option<String>) -> String 
                 (false, Some(var)) => format!("env ${var}"),
                 _ => "file".to_string(),
             };
+            let id = format!("{}|{}|{}", p.name, k.account, k.masked());
+            let last = checks
+                .get(&id)
+                .map(|c| c.check.verdict())
+                .unwrap_or_else(|| "not checked".into());
             s.push_str(&format!(
-                "  {:<9} {:<16} {:<24} not checked\n",
+                "  {:<9} {:<16} {:<24} {last}\n",
                 k.masked(),
                 k.account,
                 source

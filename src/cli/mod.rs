@@ -3,6 +3,7 @@
 pub mod args;
 pub mod ask;
 pub mod batch;
+pub mod chat;
 pub mod config_cmd;
 pub mod context;
 pub mod demo;
@@ -13,6 +14,7 @@ pub mod logging;
 pub mod sim;
 pub mod status;
 pub mod transcribe;
+pub mod tui_backend;
 pub mod usage;
 
 use args::{Cli, Command};
@@ -46,7 +48,8 @@ pub fn main() -> i32 {
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
-        None | Some(Command::Chat { .. }) => Err(CliError::not_built("chat")),
+        None => chat::run(&cli.global, None),
+        Some(Command::Chat { task }) => chat::run(&cli.global, task.as_deref()),
         Some(Command::Ask(args)) => ask::run(&cli.global, args),
         Some(Command::Batch(args)) => batch::run(&cli.global, args),
         Some(Command::Transcribe(args)) => transcribe::run(&cli.global, args),

@@ -10,6 +10,7 @@
 //! - [`CallError`]: every failure, with the engine's [`crate::engine::Classified`] reading.
 
 pub mod assemble;
+pub mod check;
 pub mod client;
 pub mod core;
 pub mod error;

@@ -12,33 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::mpsc::{Receiver, channel};
 
-/// The result of the last check of one key (`GET {base_url}/models`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KeyCheck {
-    /// Not checked yet.
-    Unchecked,
-    /// A check is running.
-    Checking,
-    /// The provider accepted the key.
-    Valid,
-    /// The provider refused the key (401/403), with its message (keys masked).
-    Invalid(String),
-    /// The provider could not be reached, with the error.
-    Unreachable(String),
-}
-
-impl KeyCheck {
-    /// A short label for the keys view.
-    pub fn label(&self) -> String {
-        match self {
-            KeyCheck::Unchecked => "not checked".into(),
-            KeyCheck::Checking => "checking…".into(),
-            KeyCheck::Valid => "valid".into(),
-            KeyCheck::Invalid(m) => format!("invalid: {m}"),
-            KeyCheck::Unreachable(m) => format!("unreachable: {m}"),
-        }
-    }
-}
+pub use crate::providers::check::KeyCheck;
 
 /// One key as the keys view shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,479 @@
+//! The TUI's [`ChatBackend`] over the real [`Router`]: requests go through the router,
+//! the gauges read the shared state, keys are checked with `GET /models` (invalid ones
+//! leave rotation) and edited in the config file, and with the local (SQLite) backend every
+//! message of the session is saved as a conversation as it completes.
+
+use crate::engine::{KeyRef, Status};
+use crate::model::{ModelRef, Usage, now_ms};
+use crate::providers::Endpoint;
+use crate::providers::check::{self, Checks, KeyCheck};
+use crate::router::events::Event;
+use crate::router::{ChatRequest, Router};
+use crate::secret::ApiKey;
+use crate::store::conversations::{self, Role};
+use crate::store::db::Db;
+use crate::tui::backend::{ChatBackend, KeyRow};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc::{Receiver, Sender, channel};
+
+/// Where `add_key` / `remove_key` write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeysFile {
+    /// The user's config file (created with mode 0600 when missing).
+    Path(PathBuf),
+    /// `--demo`: the keys are the simulated fleet's; editing them is refused.
+    Demo,
+}
+
+/// One key the keys view lists and a check calls.
+#[derive(Clone, Debug)]
+struct KeyEntry {
+    key: KeyRef,
+    /// `None` when the provider is not in the running config (added as a new custom one).
+    endpoint: Option<Endpoint>,
+}
+
+struct Inner {
+    router: Arc<Router>,
+    db: Option<Arc<Db>>,
+    keys_file: KeysFile,
+    rt: Handle,
+    keys: Mutex<Vec<KeyEntry>>,
+    checks: Mutex<BTreeMap<String, KeyCheck>>,
+    last_status: Mutex<Option<Status>>,
+    /// The saved conversation of this TUI session, created with its first message.
+    session: Mutex<Option<i64>>,
+}
+
+/// [`ChatBackend`] over a router. Cheap to clone; every method returns at once.
+#[derive(Clone)]
+pub struct RouterBackend {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl RouterBackend {
+    /// A backend over `router`. `db` (the local store's database) enables saved
+    /// conversations and remembered key checks; `rt` runs background work (key checks,
+    /// saving messages).
+    pub fn new(router: Arc<Router>, db: Option<Arc<Db>>, keys_file: KeysFile, rt: Handle) -> Self {
+        let keys = check::endpoints_of(router.config())
+            .into_iter()
+            .map(|(key, ep)| KeyEntry {
+                key,
+                endpoint: Some(ep),
+            })
+            .collect();
+        let saved: Checks = db
+            .as_deref()
+            .map(|d| {
+                check::load_checks(d).unwrap_or_else(|e| {
+                    tracing::warn!("cannot read the last key checks: {e}");
+                    Checks::new()
+                })
+            })
+            .unwrap_or_default();
+        let checks = saved.into_iter().map(|(id, s)| (id, s.check)).collect();
+        Self {
+            inner: Arc::new(Inner {
+                router,
+                db,
+                keys_file,
+                rt,
+                keys: Mutex::new(keys),
+                checks: Mutex::new(checks),
+                last_status: Mutex::new(None),
+                session: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The id of this session's saved conversation, once its first message was saved.
+    pub fn session_id(&self) -> Option<i64> {
+        *lock(&self.inner.session)
+    }
+
+    /// Checks every key now and waits for the results (also recorded, like
+    /// [`ChatBackend::check_keys`]).
+    pub async fn check_now(&self) -> Vec<(KeyRef, KeyCheck)> {
+        Inner::check(Arc::clone(&self.inner)).await
+    }
+}
+
+/// The text of an OpenAI-format message's content (text parts joined; images named).
+fn content_text(v: &serde_json::Value) -> String {
+    match v.get("content") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Array(parts)) => parts
+            .iter()
+            .map(|p| match p.get("type").and_then(|t| t.as_str()) {
+                Some("text") => p
+                    .get("text")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or("")
+                    .to_string(),
+                Some(other) => format!("[{other}]"),
+                None => String::new(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// A conversation's title: the first line of its first prompt, at most 60 characters.
+fn title_of(prompt: &str) -> String {
+    let line = prompt.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let mut t: String = line.trim().chars().take(60).collect();
+    if line.trim().chars().count() > 60 {
+        t.push('…');
+    }
+    if t.is_empty() {
+        "conversation".into()
+    } else {
+        t
+    }
+}
+
+impl Inner {
+    /// Saves one message on a blocking thread (SQLite may wait for another process).
+    async fn save(
+        self: &Arc<Self>,
+        role: Role,
+        text: String,
+        model: Option<ModelRef>,
+        usage: Option<Usage>,
+    ) {
+        let Some(db) = self.db.clone() else { return };
+        let me = Arc::clone(self);
+        let r = tokio::task::spawn_blocking(move || {
+            let mut session = lock(&me.session);
+            let id = match *session {
+                Some(id) => id,
+                None => {
+                    let id = conversations::create_session(&db, &title_of(&text))?;
+                    *session = Some(id);
+                    id
+                }
+            };
+            conversations::append_message(&db, id, role, &text, model.as_ref(), usage)
+        })
+        .await;
+        match r {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("could not save a message of the conversation: {e}"),
+            Err(e) => tracing::warn!("saving a message stopped: {e}"),
+        }
+    }
+
+    /// Passes the router's events on to the UI and saves the answer when it completes (or
+    /// what came of it when it is stopped or fails). Stops the request when the UI drops
+    /// its receiver.
+    async fn forward(self: Arc<Self>, prompt: String, mut rx: Receiver<Event>, tx: Sender<Event>) {
+        if !prompt.trim().is_empty() {
+            self.save(Role::User, prompt, None, None).await;
+        }
+        let mut answer = String::new();
+        let mut model: Option<ModelRef> = None;
+        let mut saved = false;
+        loop {
+            let ev = tokio::select! {
+                ev = rx.recv() => ev,
+                _ = tx.closed() => break,
+            };
+            let Some(ev) = ev else { break };
+            let done = match &ev {
+                Event::ModelSelected {
+                    provider, model: m, ..
+                } => {
+                    model = Some(ModelRef::new(provider.clone(), m.clone()));
+                    None
+                }
+                Event::Delta { text } => {
+                    answer.push_str(text);
+                    None
+                }
+                Event::Done {
+                    provider,
+                    model: m,
+                    usage,
+                    ..
+                } => Some((ModelRef::new(provider.clone(), m.clone()), *usage)),
+                _ => None,
+            };
+            let sent = tx.send(ev).await.is_ok();
+            if let Some((m, usage)) = done {
+                self.save(
+                    Role::Assistant,
+                    std::mem::take(&mut answer),
+                    Some(m),
+                    Some(usage),
+                )
+                .await;
+                saved = true;
+            }
+            if !sent {
+                break;
+            }
+        }
+        drop(rx); // cancels the request if it is still running
+        if !saved && !answer.is_empty() {
+            // Stopped or failed part way: the UI keeps what came, so does the record.
+            self.save(Role::Assistant, answer, model, None).await;
+        }
+    }
+
+    /// Runs every key check, records the results (memory, `rota.db`) and takes keys the
+    /// provider refused out of rotation.
+    async fn check(me: Arc<Self>) -> Vec<(KeyRef, KeyCheck)> {
+        let entries: Vec<KeyEntry> = lock(&me.keys).clone();
+        {
+            let mut checks = lock(&me.checks);
+            for e in &entries {
+                checks.insert(crate::engine::fleet::key_id(&e.key), KeyCheck::Checking);
+            }
+        }
+        let with_ep: Vec<(KeyRef, Endpoint)> = entries
+            .iter()
+            .filter_map(|e| e.endpoint.clone().map(|ep| (e.key.clone(), ep)))
+            .collect();
+        let mut results = check::check_all(me.router.client(), &with_ep).await;
+        for e in entries.iter().filter(|e| e.endpoint.is_none()) {
+            results.push((
+                e.key.clone(),
+                KeyCheck::Unreachable("provider not in the running config: restart rota".into()),
+            ));
+        }
+        {
+            let mut checks = lock(&me.checks);
+            for (k, c) in &results {
+                checks.insert(crate::engine::fleet::key_id(k), c.clone());
+            }
+        }
+        let now = now_ms();
+        let (db, store) = (me.db.clone(), Arc::clone(me.router.store()));
+        let record = results.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            if let Some(db) = db
+                && let Err(e) = check::save_checks(&db, &record, now)
+            {
+                tracing::warn!("cannot save the key checks: {e}");
+            }
+            if let Err(e) = check::apply_to_engine(store.as_ref(), &record, now) {
+                tracing::warn!("cannot take invalid keys out of rotation: {e}");
+            }
+        })
+        .await;
+        if let Err(e) = r {
+            tracing::warn!("recording the key checks stopped: {e}");
+        }
+        results
+    }
+
+    fn file(&self) -> Result<&PathBuf, String> {
+        match &self.keys_file {
+            KeysFile::Path(p) => Ok(p),
+            KeysFile::Demo => Err(
+                "demo mode: these keys belong to the simulated fleet and are not yours to edit; \
+                 run rota without --demo to manage your keys"
+                    .into(),
+            ),
+        }
+    }
+}
+
+fn cli_message(e: super::CliError) -> String {
+    match e.hint {
+        Some(h) => format!("{} ({h})", e.message),
+        None => e.message,
+    }
+}
+
+impl ChatBackend for RouterBackend {
+    fn ask(&self, req: ChatRequest) -> Receiver<Event> {
+        let prompt = req
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.get("role").and_then(|r| r.as_str()) == Some("user"))
+            .map(content_text)
+            .unwrap_or_default();
+        let _enter = self.inner.rt.enter();
+        let rx = self.inner.router.ask(req);
+        if self.inner.db.is_none() {
+            return rx;
+        }
+        let (tx, out) = channel(256);
+        self.inner
+            .rt
+            .spawn(Arc::clone(&self.inner).forward(prompt, rx, tx));
+        out
+    }
+
+    fn transcribe(&self, path: PathBuf) -> Receiver<Event> {
+        // TODO(lead): call Router::transcribe (src/router/transcribe.rs) once it lands.
+        let (tx, rx) = channel(1);
+        let _ = tx.try_send(Event::Error {
+            kind: "input".into(),
+            message: format!(
+                "transcription is not wired into the chat UI yet; run `rota transcribe {}` instead",
+                path.display()
+            ),
+        });
+        rx
+    }
+
+    fn status(&self) -> Status {
+        match self.inner.router.status() {
+            Ok(s) => {
+                *lock(&self.inner.last_status) = Some(s.clone());
+                s
+            }
+            Err(e) => {
+                tracing::warn!("cannot read the pools: {e}");
+                lock(&self.inner.last_status)
+                    .clone()
+                    .unwrap_or_else(|| Status {
+                        at: now_ms(),
+                        pools: BTreeMap::new(),
+                        transcription: Vec::new(),
+                    })
+            }
+        }
+    }
+
+    fn keys(&self) -> Vec<KeyRow> {
+        let checks = lock(&self.inner.checks);
+        lock(&self.inner.keys)
+            .iter()
+            .map(|e| KeyRow {
+                provider: e.key.provider.clone(),
+                masked: e.key.masked.clone(),
+                account: e.key.account.clone(),
+                check: checks
+                    .get(&crate::engine::fleet::key_id(&e.key))
+                    .cloned()
+                    .unwrap_or(KeyCheck::Unchecked),
+            })
+            .collect()
+    }
+
+    fn add_key(&self, provider: &str, key: ApiKey, account: Option<String>) -> Result<(), String> {
+        let path = self.inner.file()?;
+        super::keys::add(path, provider, account.as_deref(), key.expose()).map_err(cli_message)?;
+        let masked = key.masked();
+        let account = account.unwrap_or_else(|| format!("key-{masked}"));
+        let endpoint = self.inner.router.config().provider(provider).map(|p| {
+            let kc = crate::config::KeyConfig {
+                key: Some(key.clone()),
+                account: account.clone(),
+            };
+            Endpoint::new(p, &kc)
+        });
+        lock(&self.inner.keys).push(KeyEntry {
+            key: KeyRef {
+                provider: provider.to_string(),
+                account,
+                masked,
+            },
+            endpoint,
+        });
+        Ok(())
+    }
+
+    fn remove_key(&self, provider: &str, suffix: &str) -> Result<(), String> {
+        let path = self.inner.file()?;
+        let masked = super::keys::remove(path, provider, suffix).map_err(cli_message)?;
+        lock(&self.inner.keys).retain(|e| !(e.key.provider == provider && e.key.masked == masked));
+        Ok(())
+    }
+
+    fn check_keys(&self) {
+        let me = Arc::clone(&self.inner);
+        self.inner.rt.spawn(async move {
+            Inner::check(me).await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_message_is_saved_and_demo_keys_are_not_editable() {
+        let demo = crate::cli::demo::Demo::start().await.unwrap();
+        let (store, db) = crate::cli::context::open_store(&demo.config).unwrap();
+        let db = db.unwrap();
+        let router = Arc::new(Router::new(demo.config.clone(), store));
+        let b = RouterBackend::new(
+            router,
+            Some(Arc::clone(&db)),
+            KeysFile::Demo,
+            Handle::current(),
+        );
+        for prompt in ["hello there", "and again"] {
+            let req = ChatRequest {
+                messages: vec![serde_json::json!({"role": "user", "content": prompt})],
+                ..Default::default()
+            };
+            let mut rx = b.ask(req);
+            let mut answer = String::new();
+            while let Some(ev) = rx.recv().await {
+                if let Event::Delta { text } = ev {
+                    answer.push_str(&text);
+                }
+            }
+            assert!(!answer.is_empty());
+        }
+        let id = b.session_id().unwrap();
+        let msgs = conversations::load_session(&db, id).unwrap();
+        let roles: Vec<Role> = msgs.iter().map(|m| m.role).collect();
+        assert_eq!(
+            roles,
+            [Role::User, Role::Assistant, Role::User, Role::Assistant]
+        );
+        assert_eq!(msgs[0].content, "hello there");
+        assert!(msgs[1].model.is_some() && msgs[1].usage.is_some());
+        assert_eq!(
+            conversations::list_sessions(&db).unwrap()[0].title,
+            "hello there"
+        );
+
+        let err = b
+            .add_key("groq", ApiKey::new("gsk_test_0001"), None)
+            .unwrap_err();
+        assert!(err.contains("demo"), "{err}");
+        assert!(b.remove_key("groq", "0001").is_err());
+        let checked = b.check_now().await;
+        assert!(!checked.is_empty());
+        assert!(checked.iter().all(|(_, c)| *c == KeyCheck::Valid));
+        assert!(b.keys().iter().all(|k| k.check == KeyCheck::Valid));
+        assert!(b.status().pools.values().any(|p| !p.is_empty()));
+    }
+
+    #[test]
+    fn content_text_reads_strings_and_parts() {
+        let s = serde_json::json!({"role": "user", "content": "hi"});
+        assert_eq!(content_text(&s), "hi");
+        let p = serde_json::json!({"role": "user", "content": [
+            {"type": "text", "text": "what is this"},
+            {"type": "image_url", "image_url": {"url": "data:…"}}
+        ]});
+        assert_eq!(content_text(&p), "what is this\n[image_url]");
+    }
+
+    #[test]
+    fn titles_are_the_first_line_cut_short() {
+        assert_eq!(title_of("\n  hello there\nmore"), "hello there");
+        assert_eq!(title_of(""), "conversation");
+        let long = "x".repeat(80);
+        assert_eq!(title_of(&long).chars().count(), 61);
+    }
+}

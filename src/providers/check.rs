@@ -1,0 +1,306 @@
+//! Key checks: `GET {base_url}/models` with one key says whether the provider accepts it.
+//! Used by `rota keys check` and the TUI's keys view; results are kept in `rota.db` (blob
+//! `key-checks`) so `rota keys list` can show the last one, and keys the provider refuses
+//! are taken out of rotation.
+
+use super::{CallError, Client, Endpoint, ErrorKind};
+use crate::engine::KeyRef;
+use crate::engine::fleet::key_id;
+use crate::engine::state::Disabled;
+use crate::model::{Millis, Reason};
+use crate::store::Store;
+use crate::store::db::{Db, DbError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The name of the blob row holding the last check of every key.
+pub const CHECKS_BLOB: &str = "key-checks";
+
+/// The longest one key check may take before it counts as unreachable.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The prefix of the reason rota writes when a key check disables a key; a later valid
+/// check lifts only such a disable (not one the provider gave during a real request).
+const DISABLED_BY_CHECK: &str = "auth: key check: ";
+
+/// The result of the last check of one key (`GET {base_url}/models`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", content = "why", rename_all = "lowercase")]
+pub enum KeyCheck {
+    /// Not checked yet.
+    Unchecked,
+    /// A check is running.
+    Checking,
+    /// The provider accepted the key.
+    Valid,
+    /// The provider refused the key (401/403), with its message (keys masked).
+    Invalid(String),
+    /// The provider could not be reached (transport error, 5xx, other replies), with why.
+    Unreachable(String),
+}
+
+impl KeyCheck {
+    /// A short label for the keys view.
+    pub fn label(&self) -> String {
+        match self {
+            KeyCheck::Unchecked => "not checked".into(),
+            KeyCheck::Checking => "checking…".into(),
+            KeyCheck::Valid => "valid".into(),
+            KeyCheck::Invalid(m) => format!("invalid: {m}"),
+            KeyCheck::Unreachable(m) => format!("unreachable: {m}"),
+        }
+    }
+
+    /// The word and reason as `rota keys check` prints them: `valid`, `invalid (why)`,
+    /// `unreachable (why)`.
+    pub fn verdict(&self) -> String {
+        match self {
+            KeyCheck::Invalid(m) => format!("invalid ({m})"),
+            KeyCheck::Unreachable(m) => format!("unreachable ({m})"),
+            other => other.label(),
+        }
+    }
+
+    /// Reads a failed `GET /models`: 401/403 → invalid; anything else → unreachable.
+    pub fn from_error(e: &CallError) -> Self {
+        let why = match (e.kind, e.status) {
+            (ErrorKind::Reply, Some(s)) => format!("HTTP {s}: {}", e.classified.message),
+            _ => e.classified.message.clone(),
+        };
+        if e.reason() == Reason::Auth {
+            KeyCheck::Invalid(why)
+        } else {
+            KeyCheck::Unreachable(why)
+        }
+    }
+}
+
+/// Checks one key: `GET {base_url}/models`, bounded by [`CHECK_TIMEOUT`].
+pub async fn check_key(client: &Client, ep: &Endpoint) -> KeyCheck {
+    match tokio::time::timeout(CHECK_TIMEOUT, client.list_models(ep)).await {
+        Ok(Ok(_)) => KeyCheck::Valid,
+        Ok(Err(e)) => KeyCheck::from_error(&e),
+        Err(_) => KeyCheck::Unreachable(format!(
+            "no answer from {} in {} s",
+            ep.base_url,
+            CHECK_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// Checks every key at once; results in the order given.
+pub async fn check_all(client: &Client, keys: &[(KeyRef, Endpoint)]) -> Vec<(KeyRef, KeyCheck)> {
+    let checks = keys.iter().map(|(k, ep)| async move {
+        let c = check_key(client, ep).await;
+        (k.clone(), c)
+    });
+    futures_util::future::join_all(checks).await
+}
+
+/// Every key of every enabled provider (keyless endpoints have nothing to check), with
+/// the endpoint a check calls.
+pub fn endpoints_of(config: &crate::config::Config) -> Vec<(KeyRef, Endpoint)> {
+    let mut out = Vec::new();
+    for p in config.providers.iter().filter(|p| p.enabled) {
+        for k in p.keys.iter().filter(|k| k.key.is_some()) {
+            let key = KeyRef {
+                provider: p.name.clone(),
+                account: k.account.clone(),
+                masked: k.masked(),
+            };
+            out.push((key, Endpoint::new(p, k)));
+        }
+    }
+    out
+}
+
+/// One stored check: the result and when it was made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCheck {
+    /// The result.
+    pub check: KeyCheck,
+    /// When (ms since the epoch).
+    pub at: Millis,
+}
+
+/// The last check of every key, by the engine's key id (`provider|account|masked`).
+pub type Checks = BTreeMap<String, StoredCheck>;
+
+fn decode(bytes: Option<&[u8]>) -> Checks {
+    bytes
+        .and_then(|b| serde_json::from_slice(b).ok())
+        .unwrap_or_default()
+}
+
+/// The checks saved in `db` (empty when none were saved, or the blob is unreadable).
+pub fn load_checks(db: &Db) -> Result<Checks, DbError> {
+    Ok(decode(db.read_blob(CHECKS_BLOB)?.as_deref()))
+}
+
+/// Saves these results in `db`, keeping the other keys' last checks.
+pub fn save_checks(db: &Db, results: &[(KeyRef, KeyCheck)], at: Millis) -> Result<(), DbError> {
+    db.update_blob(CHECKS_BLOB, |cur| {
+        let mut all = decode(cur);
+        for (k, c) in results {
+            if matches!(c, KeyCheck::Unchecked | KeyCheck::Checking) {
+                continue;
+            }
+            all.insert(
+                key_id(k),
+                StoredCheck {
+                    check: c.clone(),
+                    at,
+                },
+            );
+        }
+        (serde_json::to_vec(&all).ok(), ())
+    })
+}
+
+/// Takes keys the provider refused out of rotation (as a 401 during a request would), and
+/// puts back keys a check had disabled once they check valid again.
+pub fn apply_to_engine(
+    store: &dyn Store,
+    results: &[(KeyRef, KeyCheck)],
+    now: Millis,
+) -> Result<(), crate::store::StoreError> {
+    if !results
+        .iter()
+        .any(|(_, c)| matches!(c, KeyCheck::Invalid(_) | KeyCheck::Valid))
+    {
+        return Ok(());
+    }
+    store.transact(&mut |state| {
+        for (k, c) in results {
+            let id = key_id(k);
+            match c {
+                KeyCheck::Invalid(why) => {
+                    state.disabled_keys.insert(
+                        id,
+                        Disabled {
+                            key: Some(k.clone()),
+                            reason: format!("{DISABLED_BY_CHECK}{why}"),
+                            at: now,
+                        },
+                    );
+                }
+                KeyCheck::Valid
+                    if state
+                        .disabled_keys
+                        .get(&id)
+                        .is_some_and(|d| d.reason.starts_with(DISABLED_BY_CHECK)) =>
+                {
+                    state.disabled_keys.remove(&id);
+                }
+                _ => {}
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{KeyConfig, ProviderConfig};
+    use crate::secret::ApiKey;
+    use crate::store::MemoryStore;
+
+    fn key(masked: &str) -> KeyRef {
+        KeyRef {
+            provider: "groq".into(),
+            account: "a".into(),
+            masked: masked.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn sim_key_is_valid_bad_key_is_invalid_dead_port_is_unreachable() {
+        let sim = crate::sim::start(
+            crate::sim::Scenario::default_fleet(),
+            ([127, 0, 0, 1], 0).into(),
+        )
+        .await
+        .unwrap();
+        let providers = sim.provider_configs();
+        let groq = providers.iter().find(|p| p.name == "groq").unwrap();
+        let client = Client::new(Default::default());
+        let good = Endpoint::new(groq, &groq.keys[0]);
+        assert_eq!(check_key(&client, &good).await, KeyCheck::Valid);
+
+        let bad = KeyConfig {
+            key: Some(ApiKey::new("gsk_test_0001")),
+            account: "x".into(),
+        };
+        let got = check_key(&client, &Endpoint::new(groq, &bad)).await;
+        match &got {
+            KeyCheck::Invalid(why) => {
+                assert!(why.contains("401"), "{why}");
+                assert!(!why.contains("gsk_test_0001"), "key leaked: {why}");
+            }
+            other => panic!("expected invalid, got {other:?}"),
+        }
+
+        // A port nobody listens on: bind one, learn it, close it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dead = ProviderConfig {
+            name: "groq".into(),
+            base_url: format!("http://127.0.0.1:{port}/v1"),
+            keys: vec![bad.clone()],
+            enabled: true,
+        };
+        let got = check_key(&client, &Endpoint::new(&dead, &bad)).await;
+        assert!(matches!(got, KeyCheck::Unreachable(_)), "{got:?}");
+    }
+
+    #[test]
+    fn checks_round_trip_and_merge() {
+        let db = Db::open_in_memory().unwrap();
+        assert!(load_checks(&db).unwrap().is_empty());
+        save_checks(&db, &[(key("…0001"), KeyCheck::Valid)], 10).unwrap();
+        save_checks(
+            &db,
+            &[
+                (key("…0002"), KeyCheck::Invalid("HTTP 401: bad".into())),
+                (key("…0003"), KeyCheck::Checking),
+            ],
+            20,
+        )
+        .unwrap();
+        let all = load_checks(&db).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all["groq|a|…0001"].check, KeyCheck::Valid);
+        assert_eq!(all["groq|a|…0002"].at, 20);
+    }
+
+    #[test]
+    fn invalid_disables_and_a_later_valid_check_lifts_only_its_own_disable() {
+        let store = MemoryStore::default();
+        let bad = key("…0002");
+        apply_to_engine(&store, &[(bad.clone(), KeyCheck::Invalid("401".into()))], 5).unwrap();
+        let s = store.snapshot().unwrap();
+        assert!(s.disabled_keys.contains_key(&key_id(&bad)));
+        apply_to_engine(&store, &[(bad.clone(), KeyCheck::Valid)], 6).unwrap();
+        assert!(store.snapshot().unwrap().disabled_keys.is_empty());
+
+        // Disabled by a real request's 401: a check does not overrule it.
+        store
+            .transact(&mut |st| {
+                st.disabled_keys.insert(
+                    key_id(&bad),
+                    Disabled {
+                        key: Some(bad.clone()),
+                        reason: "auth: invalid api key".into(),
+                        at: 1,
+                    },
+                );
+            })
+            .unwrap();
+        apply_to_engine(&store, &[(bad.clone(), KeyCheck::Valid)], 7).unwrap();
+        assert!(!store.snapshot().unwrap().disabled_keys.is_empty());
+    }
+}
