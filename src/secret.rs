@@ -64,6 +64,48 @@ pub fn redact(text: &str, keys: &[&ApiKey]) -> String {
     out
 }
 
+/// Masks anything that looks like an API key (`sk-…`, `gsk_…`, `tgp_…`, or a long run of
+/// key characters) to `…` and its last four characters.
+pub fn mask_keys(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if looks_like_key(word) {
+            let chars: Vec<char> = word.chars().collect();
+            out.push('…');
+            out.extend(&chars[chars.len().saturating_sub(4)..]);
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '*' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// Whether a word looks like a key: a known key prefix with a body, or 40+ key characters
+/// mixing letters and digits (Together's older hex keys).
+fn looks_like_key(word: &str) -> bool {
+    const PREFIXES: [&str; 5] = ["sk-", "gsk_", "tgp_", "xai-", "sk_"];
+    if PREFIXES
+        .iter()
+        .any(|p| word.starts_with(p) && word.len() >= p.len() + 8)
+    {
+        return true;
+    }
+    word.len() >= 40
+        && word.chars().any(|c| c.is_ascii_digit())
+        && word.chars().any(|c| c.is_ascii_alphabetic())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

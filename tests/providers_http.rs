@@ -582,6 +582,10 @@ fn which_urls_may_carry_a_key() {
         check_url("not a url", false).unwrap_err().kind,
         ErrorKind::Refused
     );
+    // A key pasted where the base URL belongs is never echoed whole.
+    let e = check_url("gsk_test_0001_secret9z9z/chat/completions", true).unwrap_err();
+    assert!(!e.to_string().contains("secret"), "{e}");
+    assert!(e.to_string().contains("…9z9z"), "{e}");
 }
 
 #[tokio::test]

@@ -392,3 +392,37 @@ fn a_body_without_any_chunk_is_a_bad_response() {
     let only_done = decode_stream(Dialect::OpenAi, b"data: [DONE]\n\n").unwrap();
     assert_eq!(only_done, ChatOutcome::default());
 }
+
+#[test]
+fn an_event_that_never_ends_is_refused_instead_of_buffered_forever() {
+    use rota::providers::sse::MAX_EVENT_BYTES;
+    // One endless line (no line end), fed in network-sized pieces.
+    let piece = vec![b'x'; 64 * 1024];
+    let mut dec = StreamDecoder::new(Dialect::Generic);
+    let mut events = Vec::new();
+    let mut fed = 0;
+    let err = loop {
+        match dec.feed(&piece, &mut events) {
+            Ok(()) => fed += piece.len(),
+            Err(e) => break e,
+        }
+        assert!(fed <= MAX_EVENT_BYTES, "kept buffering past the cap");
+    };
+    assert_eq!(err.reason(), Reason::BadResponse);
+    assert_eq!(err.kind, ErrorKind::Malformed);
+    // Endless `data:` lines without the blank line that ends an event: the same.
+    let line = format!("data: {}\n", "y".repeat(64 * 1024));
+    let mut dec = StreamDecoder::new(Dialect::Generic);
+    let mut fed = 0;
+    let err = loop {
+        match dec.feed(line.as_bytes(), &mut events) {
+            Ok(()) => fed += line.len(),
+            Err(e) => break e,
+        }
+        assert!(fed <= MAX_EVENT_BYTES, "kept buffering past the cap");
+    };
+    assert_eq!(err.reason(), Reason::BadResponse);
+    let mut p = SseParser::new();
+    p.feed(b"data: abc\n");
+    assert_eq!(p.buffered(), "abc\n".len());
+}

@@ -518,6 +518,32 @@ async fn context_and_model_errors_match_each_provider() {
     assert_eq!(r.status(), 404);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "model_not_found");
+    // A client's absurd max_tokens is a context-length error, not an overflow.
+    for (provider, key, model) in [
+        ("groq", "gsk_test_0001", "llama-3.3-70b-versatile"),
+        ("openai", "sk-test-0001", "gpt-4o-mini"),
+        (
+            "together",
+            "tg-test-0001",
+            "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        ),
+    ] {
+        let r = post(
+            &c,
+            &sim.base_url(provider),
+            key,
+            &chat(model, "hi", u64::MAX),
+        )
+        .await;
+        assert_eq!(r.status(), 400, "{provider}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{provider}: {body}"
+        );
+    }
     sim.shutdown().await;
 }
 

@@ -41,30 +41,55 @@ pub fn is_loopback_host(host: &str) -> bool {
     false
 }
 
+/// A base URL as a message may show it: user info, query and fragment (where people put
+/// credentials) replaced by `…`, and any word that looks like an API key masked.
+pub fn shown(text: &str) -> String {
+    let t = text.trim();
+    let (mut out, cut) = match t.find(['?', '#']) {
+        Some(i) => (t[..i].to_string(), true),
+        None => (t.to_string(), false),
+    };
+    let after_scheme = out.find("://").map_or(0, |i| i + 3);
+    let authority_end = out[after_scheme..]
+        .find('/')
+        .map_or(out.len(), |i| after_scheme + i);
+    if let Some(at) = out[after_scheme..authority_end].rfind('@') {
+        out.replace_range(after_scheme..after_scheme + at, "…");
+    }
+    if cut {
+        out.push('…');
+    }
+    crate::secret::mask_keys(&out)
+}
+
 /// Checks a base URL: `http://` or `https://`, a host, an optional port, an optional path,
-/// no query or fragment. The error says what is wrong.
+/// no query or fragment. The error says what is wrong, never showing the URL's user info,
+/// query or anything that looks like a key (see [`shown`]).
 pub fn parse_base_url(text: &str) -> Result<BaseUrl, String> {
     let t = text.trim();
+    let shown = shown(t);
     let (https, rest) = if let Some(r) = t.strip_prefix("https://") {
         (true, r)
     } else if let Some(r) = t.strip_prefix("http://") {
         (false, r)
     } else {
-        return Err(format!("`{t}` is not an http(s) URL"));
+        return Err(format!("`{shown}` is not an http(s) URL"));
     };
     if t.contains(['?', '#', ' ']) {
-        return Err(format!("`{t}` must not contain a query, fragment or space"));
+        return Err(format!(
+            "`{shown}` must not contain a query, fragment or space"
+        ));
     }
     let authority = rest.split('/').next().unwrap_or("");
     if authority.contains('@') {
         return Err(format!(
-            "`{t}` must not contain user info; put keys in `keys`"
+            "`{shown}` must not contain user info; put keys in `keys`"
         ));
     }
     let (host, port) = if let Some(r) = authority.strip_prefix('[') {
         match r.split_once(']') {
             Some((h, p)) => (h, p.strip_prefix(':')),
-            None => return Err(format!("`{t}` has an unclosed [ in its host")),
+            None => return Err(format!("`{shown}` has an unclosed [ in its host")),
         }
     } else {
         match authority.split_once(':') {
@@ -73,18 +98,18 @@ pub fn parse_base_url(text: &str) -> Result<BaseUrl, String> {
         }
     };
     if host.is_empty() {
-        return Err(format!("`{t}` has no host"));
+        return Err(format!("`{shown}` has no host"));
     }
     if !host
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
     {
-        return Err(format!("`{t}` has an invalid host `{host}`"));
+        return Err(format!("`{shown}` has an invalid host `{host}`"));
     }
     if let Some(p) = port
         && p.parse::<u16>().is_err()
     {
-        return Err(format!("`{t}` has an invalid port `{p}`"));
+        return Err(format!("`{shown}` has an invalid port `{p}`"));
     }
     Ok(BaseUrl {
         url: t.trim_end_matches('/').to_string(),
@@ -120,5 +145,25 @@ mod tests {
         assert!(parse_base_url("https://").is_err());
         assert!(parse_base_url("https://h:99999/").is_err());
         assert!(parse_base_url("api.groq.com").is_err());
+    }
+
+    #[test]
+    fn errors_never_show_credentials() {
+        for bad in [
+            "https://user:gsk_test_0001_secret9z9z@api.groq.com/openai/v1",
+            "https://api.groq.com/openai/v1?api_key=custom-secret-9z9z",
+            "https://api.groq.com/openai/v1#custom-secret-9z9z",
+            "gsk_test_0001_secret9z9z",
+            "http://h/v1 sk-test-0001-secret9z9z",
+        ] {
+            let e = parse_base_url(bad).unwrap_err();
+            assert!(!e.contains("secret"), "{bad} -> {e}");
+        }
+        assert_eq!(
+            shown("https://u:p@h:1/v1?key=x"),
+            "https://…@h:1/v1…",
+            "the host, port and path stay"
+        );
+        assert_eq!(shown("not a url"), "not a url");
     }
 }

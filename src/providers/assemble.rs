@@ -9,7 +9,7 @@
 
 use super::core::{WireChunk, WireToolCall, arguments_text, content_text};
 use super::error::{CallError, ErrorKind};
-use super::sse::{SseEvent, SseParser};
+use super::sse::{MAX_EVENT_BYTES, SseEvent, SseParser};
 use super::{Quirks, quirks};
 use crate::engine::Headers;
 use crate::model::{Dialect, Usage};
@@ -292,9 +292,19 @@ impl StreamDecoder {
 
     /// Feeds the next bytes, appending the events they complete to `out`. Events decoded
     /// before an error are appended too; after an error the decoder should be dropped.
+    /// An event that grows past [`MAX_EVENT_BYTES`] without ending is a bad response.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), CallError> {
         let events = self.sse.feed(bytes);
-        self.events(&events, out)
+        self.events(&events, out)?;
+        if self.sse.buffered() > MAX_EVENT_BYTES {
+            return Err(CallError::bad_response(format!(
+                "the provider sent over {} MiB without ending an event: the stream is broken, \
+                 try another model",
+                MAX_EVENT_BYTES / (1024 * 1024)
+            ))
+            .with_reply(self.status, &self.headers));
+        }
+        Ok(())
     }
 
     /// The stream ended (with or without `[DONE]`): appends the last events.

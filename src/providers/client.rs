@@ -485,7 +485,10 @@ pub fn check_url(url: &str, has_key: bool) -> Result<Url, CallError> {
     let parsed = Url::parse(url).map_err(|e| {
         CallError::refused(
             Reason::Connection,
-            format!("`{url}` is not a valid URL ({e}): fix base_url in the config"),
+            format!(
+                "`{}` is not a valid URL ({e}): fix base_url in the config",
+                crate::config::url::shown(url)
+            ),
         )
     })?;
     match parsed.scheme() {

@@ -38,6 +38,11 @@ pub struct SseParser {
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// The most bytes one unfinished event (its current line plus its `data` so far) may hold.
+/// A peer that sends more without ending the event is broken or hostile: callers check
+/// [`SseParser::buffered`] against it and give up instead of growing without bound.
+pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+
 impl SseParser {
     /// A parser at the start of a stream.
     pub fn new() -> Self {
@@ -67,6 +72,11 @@ impl SseParser {
         }
         self.scan(bytes, &mut out);
         out
+    }
+
+    /// Bytes held for the unfinished line and event (compare with [`MAX_EVENT_BYTES`]).
+    pub fn buffered(&self) -> usize {
+        self.line.len() + self.data.len()
     }
 
     /// Ends the stream: a last line without its line end is processed and an event that

@@ -119,7 +119,8 @@ pub async fn handle(
             Vec::new(),
         );
     }
-    if prompt + max_tokens > m.context_window {
+    // `max_tokens` comes from the client: any u64 must be refused, never overflow.
+    if prompt.saturating_add(max_tokens) > m.context_window {
         bump(&st.errors);
         return json_reply(
             dialect::context_length(d, m.context_window, prompt, max_tokens),

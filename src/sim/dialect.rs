@@ -216,7 +216,7 @@ pub fn context_length(d: Dialect, context: u64, prompt: u64, max_tokens: u64) ->
                 if prompt > context {
                     prompt
                 } else {
-                    prompt + max_tokens
+                    prompt.saturating_add(max_tokens)
                 }
             ),
             "invalid_request_error",
@@ -232,7 +232,7 @@ pub fn context_length(d: Dialect, context: u64, prompt: u64, max_tokens: u64) ->
             } else {
                 format!(
                     "This model's maximum context length is {context} tokens. However, you requested {} tokens ({prompt} in the messages, {max_tokens} in the completion). Please reduce the length of the messages or completion.",
-                    prompt + max_tokens
+                    prompt.saturating_add(max_tokens)
                 )
             };
             err(
