@@ -317,16 +317,15 @@ impl ChatBackend for RouterBackend {
     }
 
     fn transcribe(&self, path: PathBuf) -> Receiver<Event> {
-        // TODO(lead): call Router::transcribe (src/router/transcribe.rs) once it lands.
-        let (tx, rx) = channel(1);
-        let _ = tx.try_send(Event::Error {
-            kind: "input".into(),
-            message: format!(
-                "transcription is not wired into the chat UI yet; run `rota transcribe {}` instead",
-                path.display()
-            ),
-        });
-        rx
+        let _enter = self.inner.rt.enter();
+        self.inner
+            .router
+            .start_transcribe(crate::router::transcribe::TranscribeJob {
+                file: path,
+                language: None,
+                prompt: None,
+                response_format: None,
+            })
     }
 
     fn status(&self) -> Status {
