@@ -51,12 +51,6 @@ impl CliError {
         self.hint = Some(hint.into());
         self
     }
-
-    /// A command whose issue has not landed yet.
-    pub fn not_built(what: &str) -> Self {
-        Self::usage(format!("`rota {what}` is not built yet"))
-            .hint("see README.md for the commands that work today")
-    }
 }
 
 impl fmt::Display for CliError {
