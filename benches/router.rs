@@ -18,7 +18,7 @@ use rota::router::{ChatRequest, End, Router};
 use rota::sim::{Scenario, SimHandle};
 use rota::store::MemoryStore;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 

@@ -70,8 +70,11 @@ impl Context {
     }
 }
 
+/// A state store and the database behind it (if any).
+pub type OpenedStore = (Arc<dyn Store>, Option<Arc<Db>>);
+
 /// Opens the state store the config asks for, and the database behind it (if any).
-pub fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Option<Arc<Db>>), CliError> {
+pub fn open_store(config: &Config) -> Result<OpenedStore, CliError> {
     match config.state.backend {
         Backend::Memory => Ok((Arc::new(MemoryStore::default()), None)),
         Backend::Local => {
