@@ -59,9 +59,12 @@ fn leading_number(s: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// The limit a rate-limit message states: "Limit 30000", "rate limit is 60 queries".
+/// The limit a rate-limit message states: "Limit 30000", "rate limit is 60 queries",
+/// "limit of 100 requests".
 pub fn stated_limit(lower: &str) -> Option<u64> {
-    number_after(lower, "limit ").or_else(|| number_after(lower, "limit is "))
+    number_after(lower, "limit ")
+        .or_else(|| number_after(lower, "limit is "))
+        .or_else(|| number_after(lower, "limit of "))
 }
 
 /// The context window a context-length message states: "maximum context length is 8192
@@ -166,6 +169,10 @@ mod tests {
         );
         assert_eq!(stated_limit("limit 30,000, used 5"), Some(30000));
         assert_eq!(stated_limit("rate limit reached"), None);
+        assert_eq!(
+            stated_limit("exceeded the rate limit of 100 requests per minute"),
+            Some(100)
+        );
         assert_eq!(
             stated_context("maximum context length is 8192 tokens. however"),
             Some(8192)
