@@ -122,14 +122,19 @@ impl ProviderScenario {
             .collect()
     }
 
-    /// The models as catalog specs (limits as the sim enforces them), for the demo's config.
-    /// Custom providers are named `custom:NAME`.
-    pub fn model_specs(&self) -> Vec<ModelSpec> {
-        let provider = if matches!(self.name.as_str(), "groq" | "openai" | "together") {
+    /// The provider's name in rota's config and model references: `groq`, `openai`,
+    /// `together`, else `custom:NAME`.
+    pub fn config_name(&self) -> String {
+        if matches!(self.name.as_str(), "groq" | "openai" | "together") {
             self.name.clone()
         } else {
             format!("custom:{}", self.name)
-        };
+        }
+    }
+
+    /// The models as catalog specs (limits as the sim enforces them), for the demo's config.
+    pub fn model_specs(&self) -> Vec<ModelSpec> {
+        let provider = self.config_name();
         self.models
             .iter()
             .enumerate()
