@@ -189,7 +189,10 @@ impl Scenario {
     pub fn from_file(path: &Path) -> Result<Self, SimError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| SimError::Scenario(format!("cannot read {}: {e}", path.display())))?;
-        Self::from_toml(&text).map_err(|e| SimError::Scenario(format!("{}: {e}", path.display())))
+        Self::from_toml(&text).map_err(|e| match e {
+            SimError::Scenario(msg) => SimError::Scenario(format!("{}: {msg}", path.display())),
+            other => other,
+        })
     }
 
     /// The built-in fleet: groq, openai and together, two accounts each (`a`, `b`, keys
