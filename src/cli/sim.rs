@@ -28,9 +28,12 @@ pub fn run(listen: Option<&str>, scenario: Option<&Path>) -> Result<i32, CliErro
         for line in handle.announce() {
             let _ = writeln!(out, "{line}");
         }
-        let _ = writeln!(out, "stats http://{}/sim/stats", handle.addr);
         let _ = out.flush();
         drop(out);
+        eprintln!(
+            "rota sim: counters at http://{}/sim/stats; Ctrl+C stops",
+            handle.addr
+        );
         let interrupted = tokio::signal::ctrl_c().await.is_ok();
         handle.shutdown().await;
         Ok(if interrupted {

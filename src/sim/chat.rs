@@ -207,7 +207,7 @@ pub async fn handle(
     }
 
     let text = completion.body().to_string();
-    let delay = pace.total(completion.completion_tokens);
+    let delay = pace.due(completion.completion_tokens);
     match mid {
         None => {
             if !delay.is_zero() {
@@ -331,11 +331,6 @@ impl Pace {
         } else {
             self.ttft
         }
-    }
-
-    /// How long a whole answer of `n` tokens takes.
-    fn total(&self, n: u64) -> Duration {
-        self.due(n)
     }
 }
 

@@ -354,12 +354,13 @@ pub fn overloaded(d: Dialect, model: &str) -> Reply {
     )
 }
 
-/// Which windows the `-requests` and `-tokens` headers describe for a dialect.
+/// Which windows the `-requests` and `-tokens` headers describe for a dialect (Together:
+/// the windows its per-second headers are derived from).
 pub fn header_windows(d: Dialect) -> (Option<Window>, Option<Window>) {
     match d {
         Dialect::Groq => (Some(Window::Rpd), Some(Window::Tpm)),
-        Dialect::OpenAi => (Some(Window::Rpm), Some(Window::Tpm)),
-        _ => (None, None),
+        Dialect::OpenAi | Dialect::Together => (Some(Window::Rpm), Some(Window::Tpm)),
+        Dialect::Generic => (None, None),
     }
 }
 

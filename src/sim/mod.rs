@@ -88,11 +88,7 @@ impl SimHandle {
             .providers
             .iter()
             .map(|p| crate::config::ProviderConfig {
-                name: if matches!(p.name.as_str(), "groq" | "openai" | "together") {
-                    p.name.clone()
-                } else {
-                    format!("custom:{}", p.name)
-                },
+                name: p.config_name(),
                 base_url: self.base_url(&p.name),
                 keys: p
                     .keys()

@@ -122,14 +122,19 @@ impl ProviderScenario {
             .collect()
     }
 
-    /// The models as catalog specs (limits as the sim enforces them), for the demo's config.
-    /// Custom providers are named `custom:NAME`.
-    pub fn model_specs(&self) -> Vec<ModelSpec> {
-        let provider = if matches!(self.name.as_str(), "groq" | "openai" | "together") {
+    /// The provider's name in rota's config and model references: `groq`, `openai`,
+    /// `together`, else `custom:NAME`.
+    pub fn config_name(&self) -> String {
+        if matches!(self.name.as_str(), "groq" | "openai" | "together") {
             self.name.clone()
         } else {
             format!("custom:{}", self.name)
-        };
+        }
+    }
+
+    /// The models as catalog specs (limits as the sim enforces them), for the demo's config.
+    pub fn model_specs(&self) -> Vec<ModelSpec> {
+        let provider = self.config_name();
         self.models
             .iter()
             .enumerate()
@@ -184,7 +189,10 @@ impl Scenario {
     pub fn from_file(path: &Path) -> Result<Self, SimError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| SimError::Scenario(format!("cannot read {}: {e}", path.display())))?;
-        Self::from_toml(&text).map_err(|e| SimError::Scenario(format!("{}: {e}", path.display())))
+        Self::from_toml(&text).map_err(|e| match e {
+            SimError::Scenario(msg) => SimError::Scenario(format!("{}: {msg}", path.display())),
+            other => other,
+        })
     }
 
     /// The built-in fleet: groq, openai and together, two accounts each (`a`, `b`, keys

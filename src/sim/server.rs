@@ -82,11 +82,7 @@ impl Provider {
             .enumerate()
             .map(|(i, m)| (m.id.clone(), i))
             .collect();
-        let label = if matches!(sc.name.as_str(), "groq" | "openai" | "together") {
-            sc.name.clone()
-        } else {
-            format!("custom:{}", sc.name)
-        };
+        let label = sc.config_name();
         let model_refs = sc
             .models
             .iter()
@@ -159,10 +155,7 @@ impl Provider {
         out: &mut Vec<(&'static str, String)>,
     ) {
         let d = self.sc.dialect;
-        let (req, tok) = match d {
-            Dialect::Together => (Some(Window::Rpm), Some(Window::Tpm)),
-            _ => dialect::header_windows(d),
-        };
+        let (req, tok) = dialect::header_windows(d);
         let mut requests = req.and_then(|win| w.reading(now, win));
         if requests.is_none() && d == Dialect::OpenAi {
             requests = w.reading(now, Window::Rpd);
