@@ -1,7 +1,8 @@
 //! Decision speed: `reserve` + `complete` on 4 pools × 50 models × 10 accounts whose windows
-//! hold many entries. Three shapes: the first model fits; the first 49 of every pool are full
+//! hold many entries. Four shapes: the first model fits; the first 49 of every pool are full
 //! for the day (the engine scans 490 account slots before granting); every model is full (the
-//! answer is an exact `Wait`).
+//! answer is an exact `Wait`); every model is full and each slot in pool order frees earlier
+//! than the last, the worst order for the engine (no slot can be skipped).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rota::catalog::ModelSpec;
@@ -17,7 +18,9 @@ const DAY_BUCKETS: u64 = 300;
 const T0: Millis = 1_800_000_000_000;
 
 /// Builds the fleet and a state where the first `full` models of each pool are out of RPD.
-fn setup(full: usize) -> (Fleet, EngineState) {
+/// With `stagger`, every account slot in pool order frees a little earlier than the one
+/// before it, so no slot can be skipped for freeing later than the best wait found so far.
+fn setup(full: usize, stagger: bool) -> (Fleet, EngineState) {
     let mut models = Vec::new();
     let mut providers = Vec::new();
     let mut pools = std::collections::BTreeMap::new();
@@ -66,10 +69,14 @@ fn setup(full: usize) -> (Fleet, EngineState) {
     let mut st = EngineState::default();
     for m in &fleet.models {
         for a in &m.accounts {
-            let w = &mut st.slots.entry(a.slot.clone()).or_default().windows;
+            let early = if stagger { a.ix as u64 * 100 } else { 0 };
+            let w = &mut st.slots.get_or_default(&a.slot).windows;
             // Older requests: one per minute bucket over the last few hours.
             for b in 0..DAY_BUCKETS {
-                w.add(T0 - (DAY_BUCKETS - b) * 60_000 - 61_000, [1, 500, 0]);
+                w.add(
+                    T0 - (DAY_BUCKETS - b) * 60_000 - 61_000 - early,
+                    [1, 500, 0],
+                );
             }
             // The last minute: many exact marks.
             for k in 0..MINUTE_MARKS {
@@ -96,7 +103,7 @@ fn bench(c: &mut Criterion) {
         completion_tokens: 200,
     };
     for (name, full) in [("first_fits", 0), ("scan_49_full", MODELS - 1)] {
-        let (fleet, mut st) = setup(full);
+        let (fleet, mut st) = setup(full, false);
         let mut now = T0;
         let mut i = 0usize;
         c.bench_function(&format!("reserve_complete/{name}"), |b| {
@@ -111,18 +118,20 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
-    let (fleet, mut st) = setup(MODELS);
-    let mut i = 0usize;
-    c.bench_function("reserve/all_full_wait", |b| {
-        b.iter(|| {
-            i += 1;
-            let d = &demands[i % 4];
-            match reserve(&fleet, &mut st, black_box(d), T0 + 1) {
-                Decision::Wait { until, .. } => black_box(until),
-                other => panic!("every model must be full: {other:?}"),
-            }
-        })
-    });
+    for (name, stagger) in [("all_full_wait", false), ("all_full_wait_staggered", true)] {
+        let (fleet, mut st) = setup(MODELS, stagger);
+        let mut i = 0usize;
+        c.bench_function(&format!("reserve/{name}"), |b| {
+            b.iter(|| {
+                i += 1;
+                let d = &demands[i % 4];
+                match reserve(&fleet, &mut st, black_box(d), T0 + 1) {
+                    Decision::Wait { until, .. } => black_box(until),
+                    other => panic!("every model must be full: {other:?}"),
+                }
+            })
+        });
+    }
 }
 
 criterion_group!(benches, bench);

@@ -1,6 +1,7 @@
 //! Property tests of the engine: random interleavings of reserve, complete, release, fail
 //! and clock steps never let counted usage pass a window's limit after the safety margin,
-//! and a `Wait` names exactly the first instant the same demand fits.
+//! and a `Wait` names exactly the first instant the same demand fits; the engine's caches
+//! never change a decision.
 
 use proptest::prelude::*;
 use rota::catalog::ModelSpec;
@@ -177,12 +178,19 @@ proptest! {
                 Op::Step { ms } => now += ms,
                 Op::Reserve { prompt, max, skip_first } => {
                     let d = demand(prompt, max, skip_first);
-                    match reserve(&fleet, &mut st, &d, now) {
+                    // A copy through JSON has none of the state's caches (slot hints,
+                    // bounds): the cached and the fresh state must decide the same.
+                    let json = serde_json::to_string(&st).unwrap();
+                    let mut fresh: EngineState = serde_json::from_str(&json).unwrap();
+                    let expected = reserve(&fleet, &mut fresh, &d, now);
+                    let decision = reserve(&fleet, &mut st, &d, now);
+                    prop_assert_eq!(&decision, &expected);
+                    match decision {
                         Decision::Grant(g) => {
                             let slot = slot_id(&g.candidate.key.account, &g.candidate.model);
                             ledger.counted.insert(g.id, (slot.clone(), now, g.tokens));
                             let spec = fleet.spec(&g.candidate.model).unwrap();
-                            let s = st.slots[&slot].clone();
+                            let s = st.slots[slot.as_str()].clone();
                             for w in [Window::Rpm, Window::Tpm, Window::Rpd, Window::Tpd] {
                                 if let (Some(l), _) = s.effective(spec.limits.get(w), w) {
                                     let used = ledger.used(&slot, w, now);

@@ -2,10 +2,12 @@
 //! keys, built once from the [`Config`] (or from parts, in tests and benches).
 
 use super::KeyRef;
+use super::window::cap;
 use crate::catalog::ModelSpec;
 use crate::config::{Config, KeyConfig};
 use crate::model::{Limits, ModelRef, Task, Window};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One provider as the fleet needs it: enabled or not, and its keys.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,6 +55,10 @@ pub struct FleetAccount {
     pub keys: Vec<FleetKey>,
     /// `account@provider/model`: the state's slot for this account on this model.
     pub slot: String,
+    /// This account-on-model's number in the fleet (0, 1, … over every model's accounts):
+    /// lets the state find its slot without hashing the name (see
+    /// [`SlotTable::position`](super::slots::SlotTable::position)).
+    pub ix: usize,
 }
 
 /// One model with its spec, provider status and accounts.
@@ -66,6 +72,10 @@ pub struct FleetModel {
     pub enabled: bool,
     /// The provider's accounts (empty: no key).
     pub accounts: Vec<FleetAccount>,
+    /// The configured limit of every window (in [`Window::ALL`] order) after the fleet's
+    /// safety margin: what the engine lets a window hold unless a lower limit was learned.
+    /// Computed at build: change a fleet by building it again.
+    pub caps: [Option<u64>; 6],
 }
 
 impl FleetModel {
@@ -76,8 +86,11 @@ impl FleetModel {
 }
 
 /// The static picture: models, pools, margins. Cheap to share; build it once per config.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Fleet {
+    /// Which build this is (unique in the process; a clone keeps it): caches keyed by
+    /// [`FleetAccount::ix`] are valid only for the fleet that numbered them.
+    pub id: u64,
     /// Every model that appears in a pool.
     pub models: Vec<FleetModel>,
     /// Each chat pool as indexes into `models`, in preference order.
@@ -144,7 +157,9 @@ impl Fleet {
     /// Builds the fleet from parts. Pool models missing from `models` get a bare spec (no
     /// capabilities, no limits); providers missing from `providers` have no key.
     pub fn from_parts(parts: FleetParts) -> Fleet {
+        static BUILDS: AtomicU64 = AtomicU64::new(1);
         let mut fleet = Fleet {
+            id: BUILDS.fetch_add(1, Ordering::Relaxed),
             models: Vec::new(),
             pools: BTreeMap::new(),
             transcription: Vec::new(),
@@ -176,12 +191,14 @@ impl Fleet {
                         name: k.account.clone(),
                         slot: slot_id(&k.account, m),
                         keys: vec![fk],
+                        ix: 0,
                     }),
                 }
             }
             fleet.models.push(FleetModel {
                 name: m.to_string(),
                 enabled: provider.is_some_and(|p| p.enabled),
+                caps: Window::ALL.map(|w| spec.limits.get(w).map(|l| cap(l, parts.safety_margin))),
                 spec,
                 accounts,
             });
@@ -207,6 +224,10 @@ impl Fleet {
                     }
                 }
             }
+        }
+        let accounts = fleet.models.iter_mut().flat_map(|m| m.accounts.iter_mut());
+        for (ix, a) in accounts.enumerate() {
+            a.ix = ix;
         }
         fleet
     }

@@ -10,6 +10,7 @@ pub mod learn;
 pub mod react;
 pub mod report;
 pub mod select;
+pub mod slots;
 pub mod state;
 pub mod status;
 #[cfg(test)]

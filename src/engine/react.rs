@@ -112,12 +112,7 @@ fn clear_backoff(state: &mut EngineState, c: &Candidate) {
 /// Records a limit a provider stated: it never raises a configured limit (the lower one is
 /// in force), and replaces an earlier learned figure.
 fn learn(state: &mut EngineState, slot: &str, w: Window, limit: u64) {
-    state
-        .slots
-        .entry(slot.to_string())
-        .or_default()
-        .learned
-        .set(w, Some(limit));
+    state.slots.get_or_default(slot).learned.set(w, Some(limit));
 }
 
 /// The call failed as `c` says. Reactions:
@@ -152,7 +147,7 @@ pub fn fail(fleet: &Fleet, state: &mut EngineState, grant: &Grant, c: &Classifie
                 learn(state, &slot, w, l);
             }
             let seed = state.next_grant_id;
-            let s = state.slots.entry(slot).or_default();
+            let s = state.slots.get_or_default(&slot);
             let wait = match c.retry_after_ms {
                 Some(ms) => ms,
                 None => {
@@ -246,8 +241,7 @@ pub fn sync_headers(
     let configured = fleet.configured_limits(&cand.model);
     let s = state
         .slots
-        .entry(slot_id(&cand.key.account, &cand.model))
-        .or_default();
+        .get_or_default(&slot_id(&cand.key.account, &cand.model));
     for r in readings {
         let w = r.window;
         if let Some(l) = r.limit {

@@ -5,7 +5,7 @@ use super::fleet::{Fleet, FleetAccount, FleetModel};
 use super::state::{EngineState, Reservation, Slot};
 use super::window::{AUD, Amounts, TOK, cap, unit_index};
 use super::{Candidate, Decision, Demand, Grant, Pool, Unfit};
-use crate::model::{Millis, Task, Window};
+use crate::model::{Limits, Millis, Task, Window};
 
 /// Why candidates were ruled out, for the `Unfit` answer when nothing is left.
 #[derive(Default)]
@@ -123,15 +123,17 @@ fn widx(w: Window) -> usize {
 /// Computed once per account and shared by the size, request and fit checks.
 type Caps = [Option<u64>; 6];
 
-/// Computes an account's [`Caps`].
+/// Computes an account's [`Caps`]: the model's configured ones unless the slot learned a
+/// lower limit.
 fn caps_of(fleet: &Fleet, m: &FleetModel, slot: Option<&Slot>) -> Caps {
-    Window::ALL.map(|w| {
-        let lim = match slot {
-            Some(s) => s.effective(m.configured(w), w).0,
-            None => m.configured(w),
-        };
-        lim.map(|l| cap(l, fleet.safety_margin))
-    })
+    match slot {
+        Some(s) if s.learned != Limits::default() => Window::ALL.map(|w| {
+            s.effective(m.configured(w), w)
+                .0
+                .map(|l| cap(l, fleet.safety_margin))
+        }),
+        _ => m.caps,
+    }
 }
 
 /// The most of the demand's main unit a model can take in one request, given an account's
@@ -328,8 +330,18 @@ fn try_model(
     let model_off = state.disabled_models.get(&m.name).map(|d| d.reason.clone());
     let skipped = demand.skip_models.contains(&m.spec.model);
     for acc in &m.accounts {
-        let slot = match state.slots.get_mut(&acc.slot) {
-            Some(s) => {
+        let pos = state.slots.position(&acc.slot, fleet.id, acc.ix);
+        let bound = pos.and_then(|p| state.slots.bound(acc.ix, p));
+        if let (Some(b), Some((best, _))) = (bound, tally.wait)
+            && b >= best
+        {
+            // No request fits this slot before the earliest wait found so far: it can
+            // neither take the demand now nor offer an earlier wait.
+            continue;
+        }
+        let slot = match pos {
+            Some(p) => {
+                let s = state.slots.at_mut(p);
                 s.windows.prune(now);
                 Some(&*s)
             }
@@ -356,11 +368,20 @@ fn try_model(
             break;
         }
         let fit = fits_with_caps(slot, &caps, provider_until, need, now);
+        if let Some(p) = pos
+            && fit.is_none_or(|at| at > now)
+            && bound.is_none()
+        {
+            // Remember when the slot takes its next request at all, to skip it cheaply
+            // while it cannot beat the wait already found (see `SlotTable::bound`).
+            let bound = fits_with_caps(slot, &caps, 0, [1, 0, 0], now).unwrap_or(Millis::MAX);
+            state.slots.set_bound(acc.ix, p, bound);
+        }
         let Some(key) = usable_key(state, demand, m, acc, tally) else {
             continue;
         };
         match fit {
-            Some(at) if at <= now => return Some(grant(state, m, acc, key, need, now)),
+            Some(at) if at <= now => return Some(grant(state, m, acc, pos, key, need, now)),
             Some(at) => tally.note_wait(at, mi),
             None => {}
         }
@@ -405,21 +426,18 @@ fn grant(
     state: &mut EngineState,
     m: &FleetModel,
     acc: &FleetAccount,
+    pos: Option<usize>,
     key: usize,
     need: Amounts,
     now: Millis,
 ) -> Grant {
     let id = state.next_grant_id;
     state.next_grant_id += 1;
-    match state.slots.get_mut(&acc.slot) {
-        Some(s) => s.windows.add(now, need),
-        None => state
-            .slots
-            .entry(acc.slot.clone())
-            .or_default()
-            .windows
-            .add(now, need),
-    }
+    let slot = match pos {
+        Some(p) => state.slots.at_mut(p),
+        None => state.slots.get_or_default(&acc.slot),
+    };
+    slot.windows.add(now, need);
     state.inflight.insert(
         id,
         Reservation {
@@ -670,8 +688,7 @@ mod tests {
         );
         let mut st = EngineState::default();
         st.slots
-            .entry("acc@groq/a".into())
-            .or_default()
+            .get_or_default("acc@groq/a")
             .learned
             .set(Window::Rpm, Some(1));
         granted(reserve(&f, &mut st, &chat(1, 1), 0));
@@ -682,8 +699,7 @@ mod tests {
         // A learned limit above the configured one changes nothing.
         let mut st = EngineState::default();
         st.slots
-            .entry("acc@groq/a".into())
-            .or_default()
+            .get_or_default("acc@groq/a")
             .learned
             .set(Window::Rpm, Some(1_000));
         for t in 0..10 {

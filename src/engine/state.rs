@@ -2,11 +2,12 @@
 //! limits and disabled keys. Serializable so a store can keep it between processes.
 
 use super::KeyRef;
+use super::slots::SlotTable;
 use super::status::TranscriptionStats;
 use super::window::Windows;
 use crate::model::{Limits, Millis, Window};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// One account on one model: its windows, cooldown and what was learned about it.
@@ -124,7 +125,7 @@ pub type FxBuild = BuildHasherDefault<FxHasher>;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EngineState {
     /// Per `account@provider/model`.
-    pub slots: HashMap<String, Slot, FxBuild>,
+    pub slots: SlotTable,
     /// Reservations granted and not yet settled, by grant id.
     pub inflight: BTreeMap<u64, Reservation>,
     /// Keys out of rotation, by `provider|account|masked`.
