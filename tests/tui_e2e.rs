@@ -1,6 +1,7 @@
 //! End to end: the real `rota` binary in a real terminal (tmux) against the simulated fleet
-//! (`--demo`). Types a prompt, waits for the answer and a gauge to move, resizes, quits
-//! with Ctrl+Q, and checks the shell in the pane works normally after.
+//! (`--demo`). Types a prompt, waits for the answer and a gauge to move, finds it saved in
+//! the conversations view (F4), resizes, quits with Ctrl+Q, and checks the shell in the
+//! pane works normally after.
 //!
 //! Skipped (with a printed reason) only when tmux is not installed; CI installs it.
 //! Every wait polls `capture-pane` with a bounded deadline (no fixed sleeps).
@@ -183,6 +184,16 @@ fn chat_in_tmux_against_the_demo_fleet() {
     t.wait("a gauge to move", Duration::from_secs(10), |s| {
         let now = gauges(s);
         !now.is_empty() && now != before
+    });
+
+    // The conversation was saved: F4 lists it; q goes back to the chat.
+    t.keys(&["F4"]);
+    t.wait("the saved conversation", Duration::from_secs(10), |s| {
+        s.contains("conversations") && s.contains("hello, how are you?") && s.contains("2 messages")
+    });
+    t.literal("q");
+    t.wait("the chat again", Duration::from_secs(10), |s| {
+        s.contains("Enter send")
     });
 
     // Resize: the UI redraws at the new size.

@@ -348,3 +348,201 @@ fn a_failed_transcription_leaves_a_streaming_answer_alone() {
     a.handle_event(Event::Delta { text: "!".into() });
     assert_eq!(a.chat.last_answer(), Some("Hi!"));
 }
+
+/// A saved conversation as a backend returns it.
+fn saved(
+    id: i64,
+    role: rota::store::conversations::Role,
+    text: &str,
+    model: Option<&str>,
+) -> rota::tui::MessageRow {
+    rota::tui::MessageRow {
+        id,
+        role,
+        content: text.into(),
+        model: model.map(|m| m.parse().unwrap()),
+        usage: model.map(|_| rota::model::Usage {
+            prompt_tokens: 20,
+            completion_tokens: 5,
+        }),
+        created_ms: 1_000 + id as u64,
+    }
+}
+
+fn session_row(id: i64, title: &str, messages: u64) -> rota::tui::SessionRow {
+    rota::tui::SessionRow {
+        id,
+        title: title.into(),
+        created_ms: 1_000,
+        updated_ms: 2_000 + id as u64,
+        messages,
+    }
+}
+
+#[test]
+fn f4_and_ctrl_o_open_the_conversations_and_enter_resumes_one() {
+    use rota::store::conversations::Role as R;
+    let mut a = app();
+    assert_eq!(
+        a.handle_key(key(KeyCode::F(4))),
+        Some(Action::RefreshSessions)
+    );
+    assert_eq!(a.view, View::Sessions);
+    assert_eq!(a.handle_key(key(KeyCode::F(4))), None);
+    assert_eq!(a.view, View::Chat);
+    assert_eq!(a.handle_key(ctrl('o')), Some(Action::RefreshSessions));
+    assert_eq!(a.view, View::Sessions);
+    a.set_sessions(
+        Ok(vec![
+            session_row(9, "newest", 2),
+            session_row(4, "sorting", 3),
+        ]),
+        None,
+        10_000,
+    );
+    a.handle_key(key(KeyCode::Down));
+    assert_eq!(
+        a.handle_key(key(KeyCode::Enter)),
+        Some(Action::OpenSession(4))
+    );
+    a.session_opened(
+        4,
+        Ok(vec![
+            saved(1, R::System, "Be brief.", None),
+            saved(2, R::User, "sort a Vec?", None),
+            saved(
+                3,
+                R::Assistant,
+                "Use `sort`.",
+                Some("groq/llama-3.1-8b-instant"),
+            ),
+        ]),
+    );
+    assert_eq!(a.view, View::Chat);
+    assert_eq!(a.chat.messages.len(), 3);
+    assert_eq!(
+        a.chat.messages[2].model.as_deref(),
+        Some("groq/llama-3.1-8b-instant")
+    );
+    assert_eq!(
+        a.statusline.note.as_deref(),
+        Some("resumed “sorting” · 3 messages")
+    );
+    assert_eq!(a.sessions.current, Some(4));
+    // The next request carries the loaded conversation, system prompt included.
+    let req = send(&mut a, "and by key?");
+    let roles: Vec<&str> = req
+        .messages
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["system", "user", "assistant", "user"]);
+    assert_eq!(req.messages[2]["content"], "Use `sort`.");
+    assert_eq!(req.messages[3]["content"], "and by key?");
+}
+
+#[test]
+fn resuming_or_starting_new_is_refused_while_an_answer_streams() {
+    let mut a = app();
+    send(&mut a, "tell me a story");
+    a.handle_event(Event::Delta {
+        text: "Once".into(),
+    });
+    a.handle_key(key(KeyCode::F(4)));
+    a.set_sessions(Ok(vec![session_row(1, "old", 2)]), None, 10_000);
+    assert_eq!(a.handle_key(key(KeyCode::Enter)), None);
+    assert_eq!(a.handle_key(key(KeyCode::Char('n'))), None);
+    let (ok, words) = a.sessions.message.clone().unwrap();
+    assert!(!ok && words.contains("still streaming"), "{words}");
+    assert_eq!(a.view, View::Sessions);
+    assert!(a.streaming);
+    // The answer goes on undisturbed; export is fine meanwhile.
+    assert_eq!(
+        a.handle_key(key(KeyCode::Char('e'))),
+        Some(Action::ExportSession(1))
+    );
+    a.handle_event(Event::Delta {
+        text: " upon".into(),
+    });
+    assert_eq!(a.chat.last_answer(), Some("Once upon"));
+    a.stream_ended();
+    assert_eq!(
+        a.handle_key(key(KeyCode::Enter)),
+        Some(Action::OpenSession(1))
+    );
+}
+
+#[test]
+fn n_starts_a_new_conversation_with_an_empty_history() {
+    let mut a = app();
+    send(&mut a, "first");
+    a.handle_event(Event::Delta { text: "one".into() });
+    a.stream_ended();
+    a.handle_key(key(KeyCode::F(4)));
+    assert_eq!(
+        a.handle_key(key(KeyCode::Char('n'))),
+        Some(Action::NewSession)
+    );
+    assert_eq!(a.view, View::Chat);
+    assert!(a.chat.messages.is_empty());
+    let req = send(&mut a, "second");
+    assert_eq!(req.messages.len(), 1);
+}
+
+#[test]
+fn a_failed_open_or_export_says_why_and_keeps_the_chat() {
+    let mut a = app();
+    send(&mut a, "keep me");
+    a.stream_ended();
+    a.handle_key(key(KeyCode::F(4)));
+    a.set_sessions(Ok(vec![session_row(3, "gone", 1)]), None, 10_000);
+    assert_eq!(
+        a.handle_key(key(KeyCode::Enter)),
+        Some(Action::OpenSession(3))
+    );
+    a.session_opened(3, Err("no saved conversation 3 in rota.db".into()));
+    assert_eq!(a.view, View::Sessions);
+    assert_eq!(a.chat.messages[0].text, "keep me");
+    assert_eq!(
+        a.sessions.message,
+        Some((false, "no saved conversation 3 in rota.db".into()))
+    );
+    a.session_exported(Ok("/tmp/rota-3-gone.md".into()));
+    assert_eq!(
+        a.sessions.message,
+        Some((true, "exported to /tmp/rota-3-gone.md".into()))
+    );
+    assert_eq!(
+        a.statusline.note.as_deref(),
+        Some("exported to /tmp/rota-3-gone.md")
+    );
+}
+
+#[test]
+fn the_filter_takes_question_marks_and_pastes() {
+    let mut a = app();
+    a.handle_key(key(KeyCode::F(4)));
+    a.set_sessions(
+        Ok(vec![session_row(2, "why?", 2), session_row(1, "how", 2)]),
+        None,
+        10_000,
+    );
+    a.handle_key(key(KeyCode::Char('/')));
+    a.handle_key(key(KeyCode::Char('?')));
+    assert!(!a.help);
+    assert_eq!(a.sessions.filter, "?");
+    a.paste("wh\nignored");
+    assert_eq!(a.sessions.filter, "?wh");
+    assert!(a.sessions.visible().is_empty());
+    a.handle_key(key(KeyCode::Esc));
+    a.handle_key(key(KeyCode::Char('/')));
+    a.paste("why");
+    assert_eq!(a.sessions.visible().len(), 1);
+    assert_eq!(
+        a.handle_key(key(KeyCode::Enter)),
+        Some(Action::OpenSession(2))
+    );
+    // Outside the filter, ? is help again.
+    a.handle_key(key(KeyCode::Char('?')));
+    assert!(a.help);
+}

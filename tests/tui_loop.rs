@@ -189,3 +189,120 @@ async fn esc_cancels_a_slow_stream_and_drops_the_receiver() {
     assert!(app.chat.messages.iter().any(|m| m.stopped));
     assert!(app.quit);
 }
+
+#[tokio::test(start_paused = true)]
+async fn resume_export_and_new_through_the_loop() {
+    use rota::store::conversations::{self as conv, Role};
+    let fake = Arc::new(FakeBackend::new());
+    let db = fake.db().expect("the fake keeps conversations");
+    let model = rota::model::ModelRef::new("groq", "llama-3.1-8b-instant");
+    let id = conv::create_session(db, "sorting").unwrap();
+    conv::append_message(db, id, Role::User, "sort a Vec?", None, None).unwrap();
+    conv::append_message(db, id, Role::Assistant, "Use sort.", Some(&model), None).unwrap();
+
+    let backend: Arc<dyn ChatBackend> = fake.clone();
+    let keys = Keys::default();
+    let (mut surf, _) = surface();
+    let k2 = keys.clone();
+    let script = tokio::spawn(async move {
+        settle().await;
+        k2.send(KeyCode::F(4), KeyModifiers::NONE);
+        settle().await;
+        k2.send(KeyCode::Enter, KeyModifiers::NONE);
+        settle().await;
+        k2.typ("and by key?");
+        k2.send(KeyCode::Enter, KeyModifiers::NONE);
+        settle().await;
+        k2.send(KeyCode::Char('o'), KeyModifiers::CONTROL);
+        settle().await;
+        k2.send(KeyCode::Char('e'), KeyModifiers::NONE);
+        settle().await;
+        k2.send(KeyCode::Char('n'), KeyModifiers::NONE);
+        settle().await;
+        k2.typ("something else");
+        k2.send(KeyCode::Enter, KeyModifiers::NONE);
+        settle().await;
+        k2.send(KeyCode::Char('q'), KeyModifiers::CONTROL);
+    });
+    let app = drive(
+        &mut surf,
+        || keys.stream(),
+        backend,
+        App::new(Theme::default_dark(), Task::Auto),
+        &TuiOptions::default(),
+    )
+    .await
+    .unwrap();
+    script.await.unwrap();
+
+    // The resumed conversation was the history of the next request…
+    let asked = fake.asked();
+    assert_eq!(asked.len(), 2);
+    let first: Vec<(&str, &str)> = asked[0]
+        .messages
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        first,
+        [
+            ("user", "sort a Vec?"),
+            ("assistant", "Use sort."),
+            ("user", "and by key?")
+        ]
+    );
+    // …and the new prompt and answer were saved at its end.
+    let msgs = conv::load_session(db, id).unwrap();
+    assert_eq!(msgs.len(), 4);
+    assert_eq!(msgs[2].content, "and by key?");
+    assert!(msgs[3].content.contains("fn reverse"));
+    // The export is the store's Markdown of it.
+    let exported = fake.exported();
+    assert_eq!(exported.len(), 1);
+    assert_eq!(
+        exported[0].0,
+        std::path::PathBuf::from(format!("rota-{id}-sorting.md"))
+    );
+    assert_eq!(exported[0].1, conv::export_markdown(db, id).unwrap());
+    // `n` started over: the last request had no history and went to a new conversation.
+    assert_eq!(asked[1].messages.len(), 1);
+    let now = fake.current_session().unwrap();
+    assert_ne!(now, id);
+    assert_eq!(conv::list_sessions(db).unwrap().len(), 2);
+    assert_eq!(
+        conv::load_session(db, now).unwrap()[0].content,
+        "something else"
+    );
+    assert_eq!(app.chat.messages[0].text, "something else");
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_database_the_view_says_what_to_do() {
+    let fake = Arc::new(FakeBackend::new().without_saved_conversations());
+    let backend: Arc<dyn ChatBackend> = fake.clone();
+    let keys = Keys::default();
+    let (mut surf, _) = surface();
+    let k2 = keys.clone();
+    let script = tokio::spawn(async move {
+        settle().await;
+        k2.send(KeyCode::F(4), KeyModifiers::NONE);
+        settle().await;
+        k2.send(KeyCode::Char('e'), KeyModifiers::NONE);
+        settle().await;
+        k2.send(KeyCode::Char('q'), KeyModifiers::CONTROL);
+    });
+    let app = drive(
+        &mut surf,
+        || keys.stream(),
+        backend,
+        App::new(Theme::default_dark(), Task::Auto),
+        &TuiOptions::default(),
+    )
+    .await
+    .unwrap();
+    script.await.unwrap();
+    let text = surf.term.backend().to_string();
+    assert!(text.contains("need the local backend"), "{text}");
+    assert!(app.sessions.unavailable.is_some());
+    assert!(fake.exported().is_empty());
+}

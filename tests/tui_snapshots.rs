@@ -9,7 +9,7 @@ use ratatui::style::Color;
 use rota::model::Task;
 use rota::router::events::Event;
 use rota::tui::backend::{ChatBackend, FakeBackend, sample_keys, sample_script, sample_status};
-use rota::tui::{Action, App, Theme, View};
+use rota::tui::{Action, App, SessionRow, Theme, View};
 
 const AT: u64 = 1_790_000_000_000;
 
@@ -160,6 +160,112 @@ fn keys_add_form_masks_the_key() {
     insta::assert_snapshot!(t.backend());
 }
 
+/// Saved conversations a few minutes to a few months before `AT`.
+fn sample_sessions() -> Vec<SessionRow> {
+    let row = |id: i64, title: &str, messages: u64, ago_ms: u64| SessionRow {
+        id,
+        title: title.into(),
+        created_ms: AT - ago_ms - 600_000,
+        updated_ms: AT - ago_ms,
+        messages,
+    };
+    vec![
+        row(6, "how do I reverse a string in rust?", 4, 3 * 60_000),
+        row(5, "hi", 2, 2 * 3_600_000),
+        row(
+            4,
+            "Compare the rate limits of Groq, OpenAI and Together for a team of five people",
+            12,
+            30 * 3_600_000,
+        ),
+        row(3, "Résumé en français, s'il vous plaît", 6, 5 * 86_400_000),
+        row(2, "sort a Vec<T> by key", 1, 40 * 86_400_000),
+        row(1, "first try", 8, 400 * 86_400_000),
+    ]
+}
+
+fn sessions_app(rows: Result<Vec<SessionRow>, String>, current: Option<i64>) -> App {
+    let mut app = app_with(Theme::default_dark());
+    assert_eq!(
+        app.handle_key(key(KeyCode::F(4))),
+        Some(Action::RefreshSessions)
+    );
+    assert_eq!(app.view, View::Sessions);
+    app.set_sessions(rows, current, AT);
+    app
+}
+
+#[test]
+fn sessions_80x24() {
+    let mut app = sessions_app(Ok(sample_sessions()), Some(5));
+    app.handle_key(key(KeyCode::Down));
+    app.handle_key(key(KeyCode::Down));
+    let t = screen(&mut app, 80, 24);
+    let text = t.backend().to_string();
+    assert!(text.contains("▶ Compare the rate limits"), "{text}");
+    assert!(text.contains("· in chat"), "{text}");
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn sessions_120x30_filtered_and_exported() {
+    let mut app = sessions_app(Ok(sample_sessions()), None);
+    app.handle_key(key(KeyCode::Char('/')));
+    type_str(&mut app, "ST");
+    app.handle_key(key(KeyCode::Down));
+    app.session_exported(Ok("/home/me/rota-1-first-try.md".into()));
+    let t = screen(&mut app, 120, 30);
+    let text = t.backend().to_string();
+    assert!(text.contains("2 of 6"), "{text}");
+    assert!(text.contains("▶ first try"), "{text}");
+    assert!(!text.contains("sort a Vec"), "{text}");
+    assert!(
+        text.contains("2026-09-21 14:10"),
+        "absolute time when wide: {text}"
+    );
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn sessions_empty_and_unavailable_80x24() {
+    let mut app = sessions_app(Ok(Vec::new()), None);
+    let empty = screen(&mut app, 80, 24).backend().to_string();
+    assert!(empty.contains("no saved conversations yet"), "{empty}");
+    app.set_sessions(
+        Err(rota::tui::backend::NO_SAVED_CONVERSATIONS.into()),
+        None,
+        AT,
+    );
+    let t = screen(&mut app, 80, 24);
+    let text = t.backend().to_string();
+    assert!(text.contains("need the local backend"), "{text}");
+    assert!(!text.contains("no saved conversations yet"), "{text}");
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn resumed_conversation_80x24() {
+    let b = FakeBackend::new();
+    let mut app = app_with(Theme::default_dark());
+    b.set_script(sample_script());
+    ask(&mut app, &b, "how do I reverse a string in rust?", None);
+    // A fresh UI resumes what the first one saved.
+    let mut app = sessions_app(b.sessions(), b.current_session());
+    let Some(Action::OpenSession(id)) = app.handle_key(key(KeyCode::Enter)) else {
+        panic!("Enter did not open");
+    };
+    app.session_opened(id, b.open_session(id));
+    assert_eq!(app.view, View::Chat);
+    let t = screen(&mut app, 80, 24);
+    let text = t.backend().to_string();
+    assert!(text.contains("resumed “how do I reverse"), "{text}");
+    assert!(
+        text.contains("together/Qwen/Qwen2.5-Coder-32B-Instruct"),
+        "{text}"
+    );
+    insta::assert_snapshot!(t.backend());
+}
+
 #[test]
 fn help_80x24() {
     let mut app = app_with(Theme::default_dark());
@@ -219,7 +325,19 @@ fn no_color_draws_no_colours() {
     let mut app = app_with(Theme::no_color());
     let b = FakeBackend::new();
     ask(&mut app, &b, "reverse a string", None);
-    for next in [KeyCode::F(2), KeyCode::F(3), KeyCode::F(1)] {
+    for next in [
+        None,
+        Some(KeyCode::F(2)),
+        Some(KeyCode::F(3)),
+        Some(KeyCode::F(4)),
+        Some(KeyCode::F(1)),
+    ] {
+        if let Some(k) = next {
+            app.handle_key(key(k));
+        }
+        if app.view == View::Sessions {
+            app.set_sessions(Ok(sample_sessions()), Some(5), AT);
+        }
         let t = screen(&mut app, 100, 30);
         for cell in t.backend().buffer().content() {
             assert!(
@@ -227,7 +345,6 @@ fn no_color_draws_no_colours() {
                 "coloured cell {cell:?}"
             );
         }
-        app.handle_key(key(next));
     }
 }
 
@@ -269,11 +386,15 @@ fn draws_at_every_small_size_without_panicking() {
         None,
         Some(KeyCode::F(2)),
         Some(KeyCode::F(3)),
+        Some(KeyCode::F(4)),
         Some(KeyCode::F(1)),
     ];
     for v in views {
         if let Some(k) = v {
             app.handle_key(key(k));
+        }
+        if app.view == View::Sessions {
+            app.set_sessions(Ok(sample_sessions()), Some(4), AT);
         }
         let mut t = Terminal::new(TestBackend::new(1, 1)).unwrap();
         for (w, h) in &sizes {

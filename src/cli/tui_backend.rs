@@ -1,7 +1,8 @@
 //! The TUI's [`ChatBackend`] over the real [`Router`]: requests go through the router,
 //! the gauges read the shared state, keys are checked with `GET /models` (invalid ones
 //! leave rotation) and edited in the config file, and with the local (SQLite) backend every
-//! message of the session is saved as a conversation as it completes.
+//! message of the session is saved as a conversation as it completes; saved conversations
+//! are listed, resumed (later messages append to them) and exported to Markdown files.
 
 use crate::engine::{KeyRef, Status};
 use crate::model::{ModelRef, Usage, now_ms};
@@ -12,7 +13,7 @@ use crate::router::{ChatRequest, Router};
 use crate::secret::ApiKey;
 use crate::store::conversations::{self, Role};
 use crate::store::db::Db;
-use crate::tui::backend::{ChatBackend, KeyRow};
+use crate::tui::backend::{ChatBackend, KeyRow, MessageRow, NO_SAVED_CONVERSATIONS, SessionRow};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,6 +37,11 @@ struct KeyEntry {
     endpoint: Option<Endpoint>,
 }
 
+/// One conversation's saved id: empty until its first message is saved. Each request saves
+/// into the slot that was current when it started, so an answer still being saved after
+/// the user resumed another conversation lands in its own.
+type Slot = Arc<Mutex<Option<i64>>>;
+
 struct Inner {
     router: Arc<Router>,
     db: Option<Arc<Db>>,
@@ -44,8 +50,10 @@ struct Inner {
     keys: Mutex<Vec<KeyEntry>>,
     checks: Mutex<BTreeMap<String, KeyCheck>>,
     last_status: Mutex<Option<Status>>,
-    /// The saved conversation of this TUI session, created with its first message.
-    session: Mutex<Option<i64>>,
+    /// The conversation messages are saved to now.
+    session: Mutex<Slot>,
+    /// Where exports go; `None`: the current directory.
+    export_dir: Mutex<Option<PathBuf>>,
 }
 
 /// [`ChatBackend`] over a router. Cheap to clone; every method returns at once.
@@ -89,14 +97,21 @@ impl RouterBackend {
                 keys: Mutex::new(keys),
                 checks: Mutex::new(checks),
                 last_status: Mutex::new(None),
-                session: Mutex::new(None),
+                session: Mutex::new(Slot::default()),
+                export_dir: Mutex::new(None),
             }),
         }
     }
 
-    /// The id of this session's saved conversation, once its first message was saved.
+    /// The id of the current saved conversation, once its first message was saved.
     pub fn session_id(&self) -> Option<i64> {
-        *lock(&self.inner.session)
+        let slot = Arc::clone(&lock(&self.inner.session));
+        *lock(&slot)
+    }
+
+    /// Exports go to `dir` instead of the current directory.
+    pub fn set_export_dir(&self, dir: PathBuf) {
+        *lock(&self.inner.export_dir) = Some(dir);
     }
 
     /// Checks every key now and waits for the results (also recorded, like
@@ -142,18 +157,20 @@ fn title_of(prompt: &str) -> String {
 }
 
 impl Inner {
-    /// Saves one message on a blocking thread (SQLite may wait for another process).
+    /// Saves one message into `slot`'s conversation on a blocking thread (SQLite may wait
+    /// for another process).
     async fn save(
-        self: &Arc<Self>,
+        &self,
+        slot: &Slot,
         role: Role,
         text: String,
         model: Option<ModelRef>,
         usage: Option<Usage>,
     ) {
         let Some(db) = self.db.clone() else { return };
-        let me = Arc::clone(self);
+        let slot = Arc::clone(slot);
         let r = tokio::task::spawn_blocking(move || {
-            let mut session = lock(&me.session);
+            let mut session = lock(&slot);
             let id = match *session {
                 Some(id) => id,
                 None => {
@@ -175,9 +192,15 @@ impl Inner {
     /// Passes the router's events on to the UI and saves the answer when it completes (or
     /// what came of it when it is stopped or fails). Stops the request when the UI drops
     /// its receiver.
-    async fn forward(self: Arc<Self>, prompt: String, mut rx: Receiver<Event>, tx: Sender<Event>) {
+    async fn forward(
+        self: Arc<Self>,
+        slot: Slot,
+        prompt: String,
+        mut rx: Receiver<Event>,
+        tx: Sender<Event>,
+    ) {
         if !prompt.trim().is_empty() {
-            self.save(Role::User, prompt, None, None).await;
+            self.save(&slot, Role::User, prompt, None, None).await;
         }
         let mut answer = String::new();
         let mut model: Option<ModelRef> = None;
@@ -210,6 +233,7 @@ impl Inner {
             let sent = tx.send(ev).await.is_ok();
             if let Some((m, usage)) = done {
                 self.save(
+                    &slot,
                     Role::Assistant,
                     std::mem::take(&mut answer),
                     Some(m),
@@ -225,7 +249,7 @@ impl Inner {
         drop(rx); // cancels the request if it is still running
         if !saved && !answer.is_empty() {
             // Stopped or failed part way: the UI keeps what came, so does the record.
-            self.save(Role::Assistant, answer, model, None).await;
+            self.save(&slot, Role::Assistant, answer, model, None).await;
         }
     }
 
@@ -276,6 +300,12 @@ impl Inner {
         results
     }
 
+    fn db(&self) -> Result<&Db, String> {
+        self.db
+            .as_deref()
+            .ok_or_else(|| NO_SAVED_CONVERSATIONS.to_string())
+    }
+
     fn file(&self) -> Result<&PathBuf, String> {
         match &self.keys_file {
             KeysFile::Path(p) => Ok(p),
@@ -310,9 +340,10 @@ impl ChatBackend for RouterBackend {
             return rx;
         }
         let (tx, out) = channel(256);
+        let slot = Arc::clone(&lock(&self.inner.session));
         self.inner
             .rt
-            .spawn(Arc::clone(&self.inner).forward(prompt, rx, tx));
+            .spawn(Arc::clone(&self.inner).forward(slot, prompt, rx, tx));
         out
     }
 
@@ -398,6 +429,37 @@ impl ChatBackend for RouterBackend {
         self.inner.rt.spawn(async move {
             Inner::check(me).await;
         });
+    }
+
+    fn sessions(&self) -> Result<Vec<SessionRow>, String> {
+        conversations::list_sessions(self.inner.db()?).map_err(|e| e.to_string())
+    }
+
+    fn current_session(&self) -> Option<i64> {
+        self.session_id()
+    }
+
+    fn open_session(&self, id: i64) -> Result<Vec<MessageRow>, String> {
+        let rows = conversations::load_session(self.inner.db()?, id).map_err(|e| e.to_string())?;
+        *lock(&self.inner.session) = Arc::new(Mutex::new(Some(id)));
+        Ok(rows)
+    }
+
+    fn new_session(&self) {
+        *lock(&self.inner.session) = Slot::default();
+    }
+
+    fn export_session(&self, id: i64) -> Result<PathBuf, String> {
+        let db = self.inner.db()?;
+        let head = conversations::session(db, id).map_err(|e| e.to_string())?;
+        let text = conversations::export_markdown(db, id).map_err(|e| e.to_string())?;
+        let dir = match lock(&self.inner.export_dir).clone() {
+            Some(d) => d,
+            None => std::env::current_dir().map_err(|e| {
+                format!("cannot tell the current directory to export to: {e}; start rota from one that exists")
+            })?,
+        };
+        crate::tui::sessions::write_export(&dir, id, &head.title, &text)
     }
 }
 

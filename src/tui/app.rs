@@ -10,15 +10,17 @@ use super::gauges;
 use super::help;
 use super::input::{InputBox, InputOutcome};
 use super::keys::{KeysAction, KeysView};
+use super::sessions::{SessionsAction, SessionsView};
 use super::statusline::{StatusLine, rotation_words};
 use super::tasks::TaskSelector;
 use super::theme::Theme;
 use super::toosmall;
 use crate::engine::Status;
-use crate::model::Task;
+use crate::model::{Millis, Task};
 use crate::router::ChatRequest;
 use crate::router::events::Event;
 use crate::secret::ApiKey;
+use crate::store::conversations::{MessageRow, Role as SavedRole, SessionRow};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -36,6 +38,8 @@ pub enum View {
     Dashboard,
     /// Keys per provider.
     Keys,
+    /// Saved conversations.
+    Sessions,
 }
 
 /// Something the event loop must do for the app.
@@ -74,6 +78,15 @@ pub enum Action {
     CheckKeys,
     /// Read the keys again (`ChatBackend::keys`) into [`App::set_keys`].
     RefreshKeys,
+    /// Read the saved conversations (`ChatBackend::sessions`) into [`App::set_sessions`].
+    RefreshSessions,
+    /// Load this conversation (`ChatBackend::open_session`) into [`App::session_opened`].
+    OpenSession(i64),
+    /// Start a new conversation (`ChatBackend::new_session`); the chat is already cleared.
+    NewSession,
+    /// Export this conversation (`ChatBackend::export_session`); report with
+    /// [`App::session_exported`].
+    ExportSession(i64),
 }
 
 /// The whole UI's state.
@@ -100,6 +113,8 @@ pub struct App {
     pub dashboard: Dashboard,
     /// The keys view.
     pub keys: KeysView,
+    /// The saved-conversations view.
+    pub sessions: SessionsView,
     /// A chat request is running.
     pub streaming: bool,
     /// A transcription is running.
@@ -133,6 +148,7 @@ impl App {
             statusline: StatusLine::default(),
             dashboard: Dashboard::default(),
             keys: KeysView::default(),
+            sessions: SessionsView::default(),
             streaming: false,
             transcribing: false,
             current_model: None,
@@ -162,6 +178,82 @@ impl App {
         }
     }
 
+    /// Replaces the conversations view's rows (or says why there are none); `current` is
+    /// the conversation the chat's messages go to, `now` the time the rows were read. True
+    /// when anything shown changed.
+    pub fn set_sessions(
+        &mut self,
+        rows: Result<Vec<SessionRow>, String>,
+        current: Option<i64>,
+        now: Millis,
+    ) -> bool {
+        self.sessions.set_rows(rows, current, now)
+    }
+
+    /// Takes the messages of the conversation [`Action::OpenSession`] loaded: they replace
+    /// the chat (answers keep their model) and are the history sent with the next prompt.
+    pub fn session_opened(&mut self, id: i64, r: Result<Vec<MessageRow>, String>) {
+        let rows = match r {
+            Ok(rows) => rows,
+            Err(e) => {
+                self.sessions.set_result(false, e);
+                return;
+            }
+        };
+        let title = self
+            .sessions
+            .rows
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.title.clone())
+            .unwrap_or_else(|| format!("conversation {id}"));
+        let last = rows
+            .iter()
+            .rev()
+            .find(|m| m.role == SavedRole::Assistant)
+            .map(|m| (m.model.as_ref().map(|x| x.to_string()), m.usage));
+        let n = rows.len();
+        let messages = rows
+            .into_iter()
+            .map(|m| {
+                let role = match m.role {
+                    SavedRole::System => Role::System,
+                    SavedRole::User => Role::User,
+                    SavedRole::Assistant => Role::Assistant,
+                };
+                let mut msg = Message::new(role, m.content);
+                msg.model = m.model.map(|x| x.to_string());
+                msg
+            })
+            .collect();
+        self.chat.replace(messages);
+        self.sessions.current = Some(id);
+        self.sessions.message = None;
+        self.current_model = None;
+        self.tasks.picked = None;
+        self.statusline.model = last.as_ref().and_then(|(m, _)| m.clone());
+        self.statusline.usage = last.and_then(|(_, u)| u);
+        self.statusline.cost = None;
+        self.statusline.rotation = None;
+        self.view = View::Chat;
+        self.note(format!(
+            "resumed “{title}” · {n} message{}",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+
+    /// Reports the result of [`Action::ExportSession`]: the file written, or why not.
+    pub fn session_exported(&mut self, r: Result<PathBuf, String>) {
+        match r {
+            Ok(p) => {
+                let words = format!("exported to {}", p.display());
+                self.sessions.set_result(true, words.clone());
+                self.note(words);
+            }
+            Err(e) => self.sessions.set_result(false, e),
+        }
+    }
+
     /// Replaces the prompt text (after `$EDITOR`, or a transcript).
     pub fn set_input(&mut self, text: &str) {
         self.input.set_text(text.trim_end_matches('\n'));
@@ -176,12 +268,14 @@ impl App {
         self.chat
             .messages
             .iter()
-            .filter(|m| matches!(m.role, Role::User | Role::Assistant) && !m.text.is_empty())
+            .filter(|m| {
+                matches!(m.role, Role::System | Role::User | Role::Assistant) && !m.text.is_empty()
+            })
             .map(|m| {
-                let role = if m.role == Role::User {
-                    "user"
-                } else {
-                    "assistant"
+                let role = match m.role {
+                    Role::System => "system",
+                    Role::User => "user",
+                    _ => "assistant",
                 };
                 serde_json::json!({"role": role, "content": m.text})
             })
@@ -275,6 +369,7 @@ impl App {
         let typing = match self.view {
             View::Chat => !self.input.is_empty(),
             View::Keys => self.keys.is_typing(),
+            View::Sessions => self.sessions.is_typing(),
             View::Dashboard => false,
         };
         match key.code {
@@ -290,6 +385,8 @@ impl App {
             KeyCode::Char('d') if ctrl => return self.toggle(View::Dashboard),
             KeyCode::F(3) => return self.toggle(View::Keys),
             KeyCode::Char('k') if ctrl => return self.toggle(View::Keys),
+            KeyCode::F(4) => return self.toggle(View::Sessions),
+            KeyCode::Char('o') if ctrl => return self.toggle(View::Sessions),
             _ => {}
         }
         match self.view {
@@ -320,6 +417,7 @@ impl App {
                     Some(Action::RemoveKey { provider, suffix })
                 }
             },
+            View::Sessions => self.sessions_key(key),
             View::Chat => self.chat_key(key, ctrl, alt),
         }
     }
@@ -330,7 +428,50 @@ impl App {
             None
         } else {
             self.view = v;
-            (v == View::Keys).then_some(Action::RefreshKeys)
+            match v {
+                View::Keys => Some(Action::RefreshKeys),
+                View::Sessions => {
+                    self.sessions.message = None;
+                    Some(Action::RefreshSessions)
+                }
+                View::Chat | View::Dashboard => None,
+            }
+        }
+    }
+
+    /// Resuming or starting a conversation while an answer streams would mix two
+    /// conversations: it is refused until the answer ends or is stopped.
+    fn sessions_key(&mut self, key: KeyEvent) -> Option<Action> {
+        match self.sessions.handle_key(key)? {
+            SessionsAction::Close => {
+                self.view = View::Chat;
+                None
+            }
+            SessionsAction::Export(id) => {
+                self.sessions.set_result(true, "exporting…");
+                Some(Action::ExportSession(id))
+            }
+            SessionsAction::Open(_) | SessionsAction::New if self.streaming => {
+                self.sessions.set_result(
+                    false,
+                    "an answer is still streaming: wait for it, or stop it (Esc in the chat) first",
+                );
+                None
+            }
+            SessionsAction::Open(id) => Some(Action::OpenSession(id)),
+            SessionsAction::New => {
+                self.chat.replace(Vec::new());
+                self.sessions.current = None;
+                self.current_model = None;
+                self.tasks.picked = None;
+                self.statusline.model = None;
+                self.statusline.usage = None;
+                self.statusline.cost = None;
+                self.statusline.rotation = None;
+                self.view = View::Chat;
+                self.note("new conversation: your next prompt starts it");
+                Some(Action::NewSession)
+            }
         }
     }
 
@@ -414,8 +555,17 @@ impl App {
 
     /// Inserts pasted text into the focused field.
     pub fn paste(&mut self, text: &str) {
-        if self.view == View::Chat && !self.help {
-            self.input.paste(text);
+        if self.help {
+            return;
+        }
+        match self.view {
+            View::Chat => self.input.paste(text),
+            View::Sessions if self.sessions.filtering => {
+                let line = text.lines().next().unwrap_or("");
+                self.sessions.filter.push_str(line);
+                self.sessions.selected = 0;
+            }
+            _ => {}
         }
     }
 
@@ -562,6 +712,12 @@ impl App {
                 self.keys.draw(f, main, &self.theme);
                 self.draw_footer(f, foot);
             }
+            View::Sessions => {
+                let [main, foot] =
+                    Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
+                self.sessions.draw(f, main, &self.theme);
+                self.draw_footer(f, foot);
+            }
         }
         if self.help {
             help::draw(f, area, &self.theme, &mut self.help_scroll);
@@ -612,6 +768,7 @@ impl App {
                 ("Esc", "stop"),
                 ("F2", "pools"),
                 ("F3", "keys"),
+                ("F4", "chats"),
                 ("Ctrl+Y", "copy"),
                 ("F1", "help"),
                 ("Ctrl+Q", "quit"),
@@ -625,6 +782,15 @@ impl App {
             View::Keys => &[
                 ("Esc", "chat"),
                 ("F2", "pools"),
+                ("F1", "help"),
+                ("Ctrl+Q", "quit"),
+            ],
+            View::Sessions => &[
+                ("Enter", "resume"),
+                ("e", "export"),
+                ("n", "new"),
+                ("/", "filter"),
+                ("Esc", "chat"),
                 ("F1", "help"),
                 ("Ctrl+Q", "quit"),
             ],

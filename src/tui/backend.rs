@@ -2,10 +2,12 @@
 //! [`FakeBackend`] is a scripted stand-in for tests and for developing the UI.
 
 use crate::engine::{EntryState, KeyStatus, Status, StatusEntry, WindowStatus};
-use crate::model::{Millis, Reason, Task, Usage, Window};
+use crate::model::{Millis, ModelRef, Reason, Task, Usage, Window};
 use crate::router::ChatRequest;
 use crate::router::events::Event;
 use crate::secret::ApiKey;
+use crate::store::conversations::{self, Role};
+use crate::store::db::Db;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -13,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::{Receiver, channel};
 
 pub use crate::providers::check::KeyCheck;
+pub use crate::store::conversations::{MessageRow, SessionRow};
 
 /// One key as the keys view shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,7 +31,8 @@ pub struct KeyRow {
 }
 
 /// The rest of rota as the TUI sees it. Every method returns at once: work that takes
-/// time runs in the background and reports through the returned channel or later calls.
+/// time runs in the background and reports through the returned channel or later calls
+/// (the saved-conversation methods are quick local reads and one small file write).
 pub trait ChatBackend: Send + Sync + 'static {
     /// Starts one chat request; its events (CONTRACT §2) arrive on the receiver, ending
     /// with `done` or `error` and then the channel closing. Dropping the receiver cancels
@@ -46,16 +50,40 @@ pub trait ChatBackend: Send + Sync + 'static {
     fn remove_key(&self, provider: &str, suffix: &str) -> Result<(), String>;
     /// Checks every key in the background; results show in later [`ChatBackend::keys`].
     fn check_keys(&self);
+    /// Saved conversations, most recently updated first. `Err` says why there are none
+    /// (the memory backend saves nothing) and what to do about it.
+    fn sessions(&self) -> Result<Vec<SessionRow>, String>;
+    /// The saved conversation the chat's messages go to; `None` until the first message of
+    /// a new one is saved.
+    fn current_session(&self) -> Option<i64>;
+    /// Loads a saved conversation and makes it the current one: messages sent afterwards
+    /// are saved at its end.
+    fn open_session(&self, id: i64) -> Result<Vec<MessageRow>, String>;
+    /// Starts a new conversation: the next message saved creates it.
+    fn new_session(&self);
+    /// Writes a conversation as a Markdown transcript to a new file (never over an
+    /// existing one) and returns its path.
+    fn export_session(&self, id: i64) -> Result<PathBuf, String>;
 }
 
+/// What the TUI says when there is no database to save conversations in.
+pub const NO_SAVED_CONVERSATIONS: &str = "saved conversations need the local backend: this \
+    rota runs with [state] backend = \"memory\", which keeps nothing; set backend = \"local\" \
+    in the config file (`rota config path` shows it) and start rota again";
+
 /// A scripted backend: every `ask` replays the same events, `status` is fixed (with an
-/// entry in every state), keys live in memory. Requests are recorded for tests.
+/// entry in every state), keys live in memory, conversations in an in-memory SQLite
+/// database (each `ask` saves its prompt and the script's answer at once). Requests and
+/// exports are recorded for tests; exports write no file.
 pub struct FakeBackend {
     script: Mutex<Vec<Event>>,
     status: Mutex<Status>,
     keys: Mutex<Vec<KeyRow>>,
     asked: Mutex<Vec<ChatRequest>>,
     delay: Option<Duration>,
+    db: Option<Db>,
+    session: Mutex<Option<i64>>,
+    exported: Mutex<Vec<(PathBuf, String)>>,
 }
 
 impl FakeBackend {
@@ -67,7 +95,56 @@ impl FakeBackend {
             keys: Mutex::new(sample_keys()),
             asked: Mutex::new(Vec::new()),
             delay: None,
+            db: Db::open_in_memory().ok(),
+            session: Mutex::new(None),
+            exported: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Like the memory backend: no saved conversations (`sessions` says why).
+    pub fn without_saved_conversations(mut self) -> Self {
+        self.db = None;
+        self
+    }
+
+    /// The in-memory database of saved conversations (to seed or inspect in tests).
+    pub fn db(&self) -> Option<&Db> {
+        self.db.as_ref()
+    }
+
+    /// The exports so far: (path it would have written, Markdown).
+    pub fn exported(&self) -> Vec<(PathBuf, String)> {
+        self.exported.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    fn store(&self) -> Result<&Db, String> {
+        self.db
+            .as_ref()
+            .ok_or_else(|| NO_SAVED_CONVERSATIONS.to_string())
+    }
+
+    /// Saves one message of the current conversation, creating it (titled by `text`) first.
+    fn save(
+        &self,
+        role: Role,
+        text: &str,
+        model: Option<&ModelRef>,
+        usage: Option<Usage>,
+    ) -> Result<(), String> {
+        let db = self.store()?;
+        let mut cur = self.session.lock().map_err(|e| e.to_string())?;
+        let id = match *cur {
+            Some(id) => id,
+            None => {
+                let title: String = text.lines().next().unwrap_or("").chars().take(60).collect();
+                let id = conversations::create_session(db, &title).map_err(|e| e.to_string())?;
+                *cur = Some(id);
+                id
+            }
+        };
+        conversations::append_message(db, id, role, text, model, usage)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// Sends the events one by one with `delay` between them (needs a tokio runtime);
@@ -127,10 +204,41 @@ impl Default for FakeBackend {
 
 impl ChatBackend for FakeBackend {
     fn ask(&self, req: ChatRequest) -> Receiver<Event> {
+        let prompt = req
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.get("role").and_then(|r| r.as_str()) == Some("user"))
+            .and_then(|m| m.get("content").and_then(|c| c.as_str()))
+            .map(str::to_string);
         if let Ok(mut a) = self.asked.lock() {
             a.push(req);
         }
         let script = self.script.lock().map(|s| s.clone()).unwrap_or_default();
+        if self.db.is_some()
+            && let Some(prompt) = prompt
+        {
+            let _ = self.save(Role::User, &prompt, None, None);
+            let answer: String = script
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Delta { text } => Some(text.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let done = script.iter().find_map(|e| match e {
+                Event::Done {
+                    provider,
+                    model,
+                    usage,
+                    ..
+                } => Some((ModelRef::new(provider.clone(), model.clone()), *usage)),
+                _ => None,
+            });
+            if let Some((model, usage)) = done {
+                let _ = self.save(Role::Assistant, &answer, Some(&model), Some(usage));
+            }
+        }
         self.replay(script)
     }
 
@@ -194,6 +302,39 @@ impl ChatBackend for FakeBackend {
                 }
             }
         }
+    }
+
+    fn sessions(&self) -> Result<Vec<SessionRow>, String> {
+        conversations::list_sessions(self.store()?).map_err(|e| e.to_string())
+    }
+
+    fn current_session(&self) -> Option<i64> {
+        self.session.lock().ok().and_then(|s| *s)
+    }
+
+    fn open_session(&self, id: i64) -> Result<Vec<MessageRow>, String> {
+        let rows = conversations::load_session(self.store()?, id).map_err(|e| e.to_string())?;
+        *self.session.lock().map_err(|e| e.to_string())? = Some(id);
+        Ok(rows)
+    }
+
+    fn new_session(&self) {
+        if let Ok(mut s) = self.session.lock() {
+            *s = None;
+        }
+    }
+
+    fn export_session(&self, id: i64) -> Result<PathBuf, String> {
+        let db = self.store()?;
+        let head = conversations::session(db, id).map_err(|e| e.to_string())?;
+        let text = conversations::export_markdown(db, id).map_err(|e| e.to_string())?;
+        let mut exported = self.exported.lock().map_err(|e| e.to_string())?;
+        let path = (1..)
+            .map(|n| PathBuf::from(super::sessions::export_name(id, &head.title, n)))
+            .find(|p| exported.iter().all(|(q, _)| q != p))
+            .unwrap_or_default();
+        exported.push((path.clone(), text));
+        Ok(path)
     }
 }
 

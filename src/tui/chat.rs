@@ -13,6 +13,8 @@ use ratatui::widgets::{Paragraph, Scrollbar, ScrollbarOrientation, ScrollbarStat
 /// Who a message is from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// A system prompt (only in a resumed conversation that has one).
+    System,
     /// The user's prompt.
     User,
     /// The model's answer.
@@ -64,6 +66,7 @@ impl Message {
 
     fn header(&self, theme: &Theme) -> Option<Line<'static>> {
         match self.role {
+            Role::System => Some(Line::from(Span::styled("▌ system", theme.dim))),
             Role::User => Some(Line::from(Span::styled("▌ you", theme.user))),
             Role::Assistant => {
                 let mut spans = vec![Span::styled("▌ ", theme.assistant)];
@@ -87,7 +90,7 @@ impl Message {
     fn render_at(&mut self, width: u16, theme: &Theme) -> usize {
         if self.cache.as_ref().is_none_or(|(w, _)| *w != width) {
             let parsed = self.parsed.get_or_insert_with(|| match self.role {
-                Role::User | Role::Assistant => markdown::parse(&self.text, theme),
+                Role::System | Role::User | Role::Assistant => markdown::parse(&self.text, theme),
                 Role::Notice => plain(&format!("↻ {}", self.text), theme.notice),
                 Role::Error => plain(&format!("✗ {}", self.text), theme.error),
             });
@@ -131,6 +134,15 @@ impl ChatPane {
     /// Appends a message.
     pub fn push(&mut self, m: Message) {
         self.messages.push(m);
+    }
+
+    /// Replaces the whole history (a resumed or a new conversation), following its end.
+    pub fn replace(&mut self, messages: Vec<Message>) {
+        *self = Self {
+            messages,
+            last_height: self.last_height,
+            ..Self::default()
+        };
     }
 
     /// The answer being streamed, if the last message is one.
@@ -214,6 +226,10 @@ impl ChatPane {
                 Line::from(Span::styled("Type a prompt and press Enter.", theme.dim)),
                 Line::from(Span::styled(
                     "Tab picks the task · F1 or ? (empty prompt) lists every key",
+                    theme.dim,
+                )),
+                Line::from(Span::styled(
+                    "F4 lists saved conversations to resume or export",
                     theme.dim,
                 )),
             ])

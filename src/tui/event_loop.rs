@@ -6,7 +6,7 @@
 use super::app::{Action, App};
 use super::backend::ChatBackend;
 use super::theme::{Theme, ThemeError, no_color_env};
-use crate::model::Task;
+use crate::model::{Task, now_ms};
 use crate::router::events::Event;
 use crossterm::event::{
     DisableBracketedPaste, EnableBracketedPaste, Event as TermEvent, EventStream,
@@ -331,6 +331,11 @@ where
                 if app.view == super::app::View::Keys && app.set_keys(backend.keys()) {
                     dirty = true;
                 }
+                if app.view == super::app::View::Sessions
+                    && app.set_sessions(backend.sessions(), backend.current_session(), now_ms())
+                {
+                    dirty = true;
+                }
             },
             _ = tokio::time::sleep_until(next_frame), if dirty => {},
         }
@@ -376,6 +381,18 @@ where
                 }
                 Action::RefreshKeys => {
                     app.set_keys(backend.keys());
+                }
+                Action::RefreshSessions => {
+                    app.set_sessions(backend.sessions(), backend.current_session(), now_ms());
+                }
+                Action::OpenSession(id) => {
+                    let r = backend.open_session(id);
+                    app.session_opened(id, r);
+                }
+                Action::NewSession => backend.new_session(),
+                Action::ExportSession(id) => {
+                    let r = backend.export_session(id);
+                    app.session_exported(r);
                 }
             }
         }
