@@ -762,15 +762,16 @@ impl App {
 
     fn draw_footer(&self, f: &mut Frame, area: Rect) {
         let items: &[(&str, &str)] = match self.view {
+            // Most needed first: on a narrow terminal the tail is left out, never F1.
             View::Chat => &[
                 ("Enter", "send"),
-                ("Tab", "task"),
                 ("Esc", "stop"),
+                ("F1", "help"),
+                ("Tab", "task"),
                 ("F2", "pools"),
                 ("F3", "keys"),
                 ("F4", "chats"),
                 ("Ctrl+Y", "copy"),
-                ("F1", "help"),
                 ("Ctrl+Q", "quit"),
             ],
             View::Dashboard => &[
@@ -800,7 +801,8 @@ impl App {
         for (k, what) in items {
             let w = k.chars().count() + what.chars().count() + 3;
             if used + w > area.width as usize {
-                break;
+                // Leave it out; a shorter one after it may still fit.
+                continue;
             }
             spans.push(Span::styled(k.to_string(), self.theme.key));
             spans.push(Span::styled(format!(" {what}  "), self.theme.footer));
