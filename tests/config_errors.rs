@@ -284,6 +284,7 @@ fn other_values() {
         "local, memory or redis",
     );
     one("[state]\nredis_url = \"http://x\"\n", 2, 13, "redis://");
+    one("[state]\nledger_days = 0\n", 2, 15, "greater than 0");
     one(
         "[transcription]\norder = [\"groq\", \"whisperer\"]\n",
         2,

@@ -49,6 +49,7 @@ fn empty_file_is_builtins() {
     assert_eq!(c.transcription.order, ["groq", "openai", "together"]);
     assert_eq!(c.transcription.max_file_mb, 25);
     assert_eq!(c.state.backend, Backend::Local);
+    assert_eq!(c.state.ledger_days, 90);
     assert_eq!(c.theme, "default");
     assert!(c.tavily_key.is_none());
     assert!(c.path.is_none());
@@ -237,7 +238,7 @@ fn pools_replace_and_disabled_providers_drop_out() {
 #[test]
 fn other_sections() {
     let c = ok(
-        "[transcription]\norder = [\"openai\", \"groq\"]\nmax_file_mb = 100\n[state]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:6379/0\"\n[ui]\ntheme = \"dark\"\n[tools]\ntavily_key = \"tvly-test-0002\"\n",
+        "[transcription]\norder = [\"openai\", \"groq\"]\nmax_file_mb = 100\n[state]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:6379/0\"\nledger_days = 7\n[ui]\ntheme = \"dark\"\n[tools]\ntavily_key = \"tvly-test-0002\"\n",
     );
     assert_eq!(c.transcription.order, ["openai", "groq"]);
     assert_eq!(c.transcription.max_file_mb, 100);
@@ -246,6 +247,7 @@ fn other_sections() {
         c.state.redis_url.as_deref(),
         Some("redis://127.0.0.1:6379/0")
     );
+    assert_eq!(c.state.ledger_days, 7);
     assert_eq!(c.theme, "dark");
     assert_eq!(c.tavily_key.as_ref().unwrap().masked(), "…0002");
     assert!(!format!("{c:?}").contains("tvly-test-0002"));

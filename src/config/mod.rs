@@ -148,6 +148,13 @@ pub struct StateConfig {
     pub redis_url: Option<String>,
     /// Where the data dir is (`rota.db` inside); demo mode points it at a temp dir.
     pub data_dir: Option<PathBuf>,
+    /// Days of request history the ledger keeps (`ledger_days`, default 90).
+    pub ledger_days: u64,
+}
+
+impl StateConfig {
+    /// The ledger's default `ledger_days`.
+    pub const DEFAULT_LEDGER_DAYS: u64 = 90;
 }
 
 impl Config {

@@ -162,9 +162,13 @@ pub(crate) fn state(sink: &mut Sink, sec: Option<Section>) -> StateConfig {
         backend: Backend::Local,
         redis_url: None,
         data_dir: super::paths::data_dir(),
+        ledger_days: StateConfig::DEFAULT_LEDGER_DAYS,
     };
     let Some(s) = sec else { return st };
-    s.only(sink, &["backend", "redis_url"]);
+    s.only(sink, &["backend", "redis_url", "ledger_days"]);
+    if let Some(d) = s.positive(sink, "ledger_days", "90") {
+        st.ledger_days = d;
+    }
     if let Some(b) = s.str(sink, "backend", "\"local\"") {
         match b.as_str() {
             "local" => st.backend = Backend::Local,

@@ -317,6 +317,7 @@ mod tests {
                 backend: Backend::Memory,
                 redis_url: None,
                 data_dir: None,
+                ledger_days: StateConfig::DEFAULT_LEDGER_DAYS,
             },
             theme: "default".into(),
         }

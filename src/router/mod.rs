@@ -71,9 +71,12 @@ impl Router {
         }
     }
 
-    /// Records every attempt in the request ledger of `db` (for `rota usage`).
+    /// Records every attempt in the request ledger of `db` (for `rota usage`), keeping the
+    /// configuration's `[state] ledger_days` of history.
     pub fn with_ledger(mut self, db: Arc<Db>) -> Self {
-        self.ledger = Some((db, Ledger::default()));
+        let days = self.config.state.ledger_days;
+        let horizon = std::time::Duration::from_secs(days.saturating_mul(86_400));
+        self.ledger = Some((db, Ledger::new(horizon)));
         self
     }
 
