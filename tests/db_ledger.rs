@@ -1,5 +1,6 @@
 //! The request ledger: what one attempt row keeps, the per-model summary, and pruning.
 
+use rota::engine::Pool;
 use rota::model::{ModelRef, Reason, Task, Usage};
 use rota::secret::ApiKey;
 use rota::store::db::Db;
@@ -12,7 +13,7 @@ const T0: u64 = 1_800_000_000_000;
 fn ok(model: &str, at: u64, est: u64, prompt: u64, latency: u64) -> AttemptRow {
     AttemptRow {
         at_ms: at,
-        task: Task::Fast,
+        task: Pool::Chat(Task::Fast),
         model: model.parse().unwrap(),
         account: Some("a".into()),
         key_suffix: ledger::key_suffix(&ApiKey::new("gsk_test_0001")),

@@ -1,5 +1,6 @@
 //! `rota usage` end to end: the binary reads the ledger in $XDG_DATA_HOME/rota/rota.db.
 
+use rota::engine::Pool;
 use rota::model::{Reason, Task, Usage, now_ms};
 use rota::store::db::Db;
 use rota::store::ledger::{AttemptRow, Ledger, Outcome};
@@ -22,7 +23,7 @@ fn rota(data_home: &std::path::Path, args: &[&str]) -> (i32, String, String) {
 fn row(at: u64, outcome: Outcome, reason: Option<Reason>) -> AttemptRow {
     AttemptRow {
         at_ms: at,
-        task: Task::Fast,
+        task: Pool::Chat(Task::Fast),
         model: "groq/llama-3.1-8b-instant".parse().unwrap(),
         account: None,
         key_suffix: "0001".into(),

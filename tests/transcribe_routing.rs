@@ -604,9 +604,44 @@ async fn fleet_429_and_413_rotate_like_chat() {
     .await
     .expect("sim");
     let cfg = parse_config(&config_text(&sim, None, "[state]\nbackend = \"memory\"\n"));
-    let router = Router::new(cfg, Arc::new(MemoryStore::default()));
+    let db = Arc::new(rota::store::db::Db::open_in_memory().expect("db"));
+    let router = Router::new(cfg, Arc::new(MemoryStore::default())).with_ledger(Arc::clone(&db));
     let (end, ev) = transcribe(&router, &audio, &clock).await;
     assert_eq!(end, End::Answered, "{ev:?}");
+    // Every attempt is in the ledger as a transcription: two refusals, then the answer,
+    // which costs its seconds at whisper-1's hourly price.
+    let rows = rota::store::ledger::attempts(&db, None).expect("ledger");
+    let seen: Vec<_> = rows
+        .iter()
+        .map(|r| (r.model.to_string(), r.outcome, r.reason, r.rotated))
+        .collect();
+    use rota::store::ledger::Outcome;
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r.task == rota::engine::Pool::Transcription)
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.usage.is_none() && r.estimated_prompt_tokens == 0)
+    );
+    for r in &seen[..2] {
+        assert!(r.0.starts_with("groq/"), "{seen:?}");
+        assert_eq!(
+            (r.1, r.2, r.3),
+            (
+                Outcome::Failed,
+                Some(rota::model::Reason::RequestTooLarge),
+                true
+            )
+        );
+    }
+    assert_eq!(
+        seen[2],
+        ("openai/whisper-1".to_string(), Outcome::Ok, None, false)
+    );
+    let cost = rows[2].cost_usd.expect("whisper-1 has a price");
+    assert!(cost > 0.0 && cost < 0.01, "3 s of audio: {cost}");
     let too_large: Vec<_> = ev
         .iter()
         .filter_map(|e| match e {

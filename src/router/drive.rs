@@ -181,7 +181,7 @@ impl Router {
                             let latency_ms = sent_at.elapsed().as_millis() as u64;
                             tracing::debug!(provider_usage, latency_ms, "answered");
                             self.record(&attempt_row(
-                                task,
+                                Pool::Chat(task),
                                 &grant,
                                 prompt_tokens,
                                 Some(usage),
@@ -208,7 +208,7 @@ impl Router {
                             let why = err.classified.clone();
                             self.fail(&grant, &err);
                             let mut row = attempt_row(
-                                task,
+                                Pool::Chat(task),
                                 &grant,
                                 prompt_tokens,
                                 None,
@@ -253,7 +253,7 @@ impl Router {
                             };
                             self.complete(&grant, &usage);
                             self.record(&attempt_row(
-                                task,
+                                Pool::Chat(task),
                                 &grant,
                                 prompt_tokens,
                                 Some(usage),
@@ -277,7 +277,7 @@ impl Router {
                         CallEnd::Cancelled => {
                             self.release(&grant);
                             self.record(&attempt_row(
-                                task,
+                                Pool::Chat(task),
                                 &grant,
                                 prompt_tokens,
                                 None,
@@ -554,8 +554,8 @@ fn estimate_pool(
 
 /// The ledger row of one attempt.
 #[allow(clippy::too_many_arguments)]
-fn attempt_row(
-    task: Task,
+pub(super) fn attempt_row(
+    task: Pool,
     grant: &Grant,
     estimated_prompt_tokens: u64,
     usage: Option<Usage>,

@@ -7,11 +7,13 @@
 //! `model_rotation`, `no_models_available`, `rate_limit_recovered`, then `transcript` or
 //! `error`. The return value says how it ended.
 
+use super::drive::attempt_row;
 use super::events::Event;
 use super::{End, Router};
 use crate::engine::{self, Candidate, Classified, Decision, Demand, Grant, Pool, Unfit};
 use crate::model::{Millis, Reason, now_ms};
 use crate::providers::{CallError, TranscribeRequest, Transcription};
+use crate::store::ledger::{AttemptRow, Outcome};
 use crate::transcribe::{AudioInfo, ProbeError, check_offers, offers, probe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -181,6 +183,7 @@ impl Router {
                         CallEnd::Done(t) => {
                             complete(self, &grant, &t, audio_secs, info.bytes, clock.now());
                             let latency_ms = sent_at.elapsed().as_millis() as u64;
+                            self.record(&ledger_row(self, &grant, sent_at, Outcome::Ok, None));
                             if attempts > 1 {
                                 let _ = tx
                                     .send(Event::RateLimitRecovered {
@@ -203,11 +206,22 @@ impl Router {
                         }
                         CallEnd::Cancelled => {
                             release(self, &grant);
+                            let row = ledger_row(self, &grant, sent_at, Outcome::Cancelled, None);
+                            self.record(&row);
                             return End::Cancelled;
                         }
                         CallEnd::Rotate(err) => {
                             let why = err.classified.clone();
                             fail(self, &grant, &err, clock.now());
+                            let mut row = ledger_row(
+                                self,
+                                &grant,
+                                sent_at,
+                                Outcome::Failed,
+                                Some(why.reason),
+                            );
+                            row.rotated = attempts < ATTEMPT_CEILING;
+                            self.record(&row);
                             if matches!(
                                 why.reason,
                                 Reason::RequestTooLarge
@@ -319,6 +333,37 @@ impl Router {
             _ = tx.closed() => CallEnd::Cancelled,
         }
     }
+}
+
+/// The ledger row of one transcription attempt: no tokens; an answered one costs its
+/// billed seconds at the model's hourly price, when the price is known.
+fn ledger_row(
+    router: &Router,
+    grant: &Grant,
+    sent_at: Instant,
+    outcome: Outcome,
+    reason: Option<Reason>,
+) -> AttemptRow {
+    let cost = match outcome {
+        Outcome::Ok => router
+            .fleet()
+            .spec(&grant.candidate.model)
+            .and_then(|s| s.audio.as_ref())
+            .filter(|a| a.cost_per_hour > 0.0)
+            .map(|a| a.cost_per_hour * grant.audio_secs as f64 / 3600.0),
+        _ => None,
+    };
+    attempt_row(
+        Pool::Transcription,
+        grant,
+        0,
+        None,
+        cost,
+        sent_at,
+        None,
+        outcome,
+        reason,
+    )
 }
 
 /// Sends an `error` event (ignoring a receiver that is gone).

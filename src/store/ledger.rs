@@ -1,6 +1,7 @@
 //! The request ledger: one row per attempt (a request sent to one model with one key),
 //! pruned past a horizon, and summed per provider/model for `rota usage`.
 
+use crate::engine::Pool;
 use crate::model::{Millis, ModelRef, Reason, Task, Usage};
 use crate::secret::ApiKey;
 use crate::store::db::{Db, DbError};
@@ -45,8 +46,8 @@ impl Outcome {
 pub struct AttemptRow {
     /// When the attempt started (ms since the epoch).
     pub at_ms: Millis,
-    /// The task it served.
-    pub task: Task,
+    /// What it served: a chat pool, or transcription (stored as `fast`, …, `transcription`).
+    pub task: Pool,
     /// The model it went to.
     pub model: ModelRef,
     /// The account of the key (`None`: the key is its own account).
@@ -72,6 +73,22 @@ pub struct AttemptRow {
     pub rotated: bool,
     /// The request id (the provider's, or rota's when the provider gave none).
     pub request_id: Option<String>,
+}
+
+/// The name stored for what an attempt served.
+fn task_name(p: Pool) -> &'static str {
+    match p {
+        Pool::Chat(t) => t.as_str(),
+        Pool::Transcription => "transcription",
+    }
+}
+
+/// [`task_name`] read back (an unknown name reads as the `auto` chat task).
+fn parse_task(s: &str) -> Pool {
+    match s {
+        "transcription" => Pool::Transcription,
+        _ => Pool::Chat(s.parse().unwrap_or(Task::Auto)),
+    }
 }
 
 /// The form of a key the ledger keeps: its last four characters.
@@ -130,7 +147,7 @@ impl Ledger {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 rusqlite::params![
                     row.at_ms as i64,
-                    row.task.as_str(),
+                    task_name(row.task),
                     row.model.provider,
                     row.model.id,
                     row.account,
@@ -187,7 +204,7 @@ pub fn attempts(db: &Db, since: Option<Millis>) -> Result<Vec<AttemptRow>, DbErr
             let reason: Option<String> = r.get(13)?;
             Ok(AttemptRow {
                 at_ms: r.get::<_, i64>(0)?.max(0) as Millis,
-                task: task.parse().unwrap_or(Task::Auto),
+                task: parse_task(&task),
                 model: ModelRef::new(r.get::<_, String>(2)?, r.get::<_, String>(3)?),
                 account: r.get(4)?,
                 key_suffix: r.get(5)?,
