@@ -24,6 +24,24 @@ fn conversation(seed: u64) -> Vec<Value> {
     msgs
 }
 
+/// The same size of conversation as model answers often are: lines, a quarter of them with a
+/// curly quote or a dash (text outside ASCII).
+fn mixed_conversation(seed: u64) -> Vec<Value> {
+    let lines = [
+        "Groq counts requests per day and tokens per minute for each organization.\n",
+        "OpenAI counts both per minute, per model, and the limits grow with the tier.\n",
+        "Together reports per-second figures, so a burst can trip it quickly.\n",
+        "That\u{2019}s why rota keeps a window per account \u{2014} not per key.\n",
+    ];
+    let mut msgs = vec![json!({"role": "system", "content": "You are a careful assistant."})];
+    for i in 0..40 {
+        let role = if i % 2 == 0 { "user" } else { "assistant" };
+        let body: String = (0..16).map(|k| lines[(k + i) % 4]).collect();
+        msgs.push(json!({"role": role, "content": format!("Turn {i} of {seed}.\n{body}")}));
+    }
+    msgs
+}
+
 fn bench(c: &mut Criterion) {
     let msgs = conversation(0);
     let tokens = rota::tokens::estimate_prompt("openai/gpt-4o", &msgs, &[]);
@@ -46,6 +64,21 @@ fn bench(c: &mut Criterion) {
             criterion::BatchSize::SmallInput,
         )
     });
+    let tokens = rota::tokens::estimate_prompt("openai/gpt-4o", &mixed_conversation(0), &[]);
+    eprintln!("mixed conversation: {tokens} tokens (gpt-4o)");
+    c.bench_function(
+        "estimate 10k-token conversation, cold, a quarter of lines beyond ASCII",
+        |b| {
+            b.iter_batched(
+                || {
+                    seed += 1;
+                    mixed_conversation(seed)
+                },
+                |msgs| rota::tokens::estimate_prompt("openai/gpt-4o", &msgs, &[]),
+                criterion::BatchSize::SmallInput,
+            )
+        },
+    );
 }
 
 criterion_group!(benches, bench);

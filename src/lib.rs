@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod duration;
 pub mod engine;
+pub mod fxhash;
 pub mod model;
 pub mod providers;
 pub mod router;

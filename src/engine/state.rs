@@ -8,7 +8,6 @@ use super::window::Windows;
 use crate::model::{Limits, Millis, Window};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// One account on one model: its windows, cooldown and what was learned about it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,57 +68,7 @@ pub struct Backoff {
     pub level: u32,
 }
 
-/// A small, fast, non-cryptographic hasher (the multiply-rotate scheme of rustc's FxHash) for
-/// the slot map: slot names are short, trusted strings built from the config, and the engine
-/// looks one up for every account it considers, so SipHash's cost showed in the bench.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FxHasher {
-    hash: u64,
-}
-
-const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl FxHasher {
-    fn add(&mut self, word: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
-    }
-}
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(w));
-        }
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.hash
-    }
-}
-
-/// The slot map's hasher: [`FxHasher`].
-pub type FxBuild = BuildHasherDefault<FxHasher>;
+pub use crate::fxhash::{FxBuild, FxHasher};
 
 /// Everything the engine knows that changes: the input and output of every decision.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -212,19 +161,5 @@ mod tests {
         let json = serde_json::to_string(&st).unwrap();
         let back: EngineState = serde_json::from_str(&json).unwrap();
         assert_eq!(back, st);
-    }
-
-    #[test]
-    fn fx_hasher_tells_slot_names_apart() {
-        use std::hash::BuildHasher;
-        let b = FxBuild::default();
-        let names = ["a@groq/m", "b@groq/m", "a@groq/n", "acct-1@p0/model-10"];
-        let hashes: Vec<u64> = names.iter().map(|n| b.hash_one(n)).collect();
-        for i in 0..hashes.len() {
-            for j in i + 1..hashes.len() {
-                assert_ne!(hashes[i], hashes[j], "{} vs {}", names[i], names[j]);
-            }
-        }
-        assert_eq!(b.hash_one("a@groq/m"), b.hash_one(String::from("a@groq/m")));
     }
 }

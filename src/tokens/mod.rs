@@ -12,6 +12,7 @@ pub mod family;
 pub mod image;
 mod parse;
 mod render;
+pub mod split;
 
 use crate::model::{ModelRef, Task};
 use serde::Serialize;
