@@ -78,6 +78,14 @@ fn surface() -> (TestSurface, Arc<AtomicUsize>) {
     )
 }
 
+/// Runs the loop on `surf` with `keys`' events and `backend` until the script quits.
+async fn run(surf: &mut TestSurface, keys: &Keys, backend: Arc<dyn ChatBackend>) -> App {
+    let app = App::new(Theme::default_dark(), Task::Auto);
+    drive(surf, || keys.stream(), backend, app, &TuiOptions::default())
+        .await
+        .expect("loop ends cleanly")
+}
+
 async fn settle() {
     tokio::time::sleep(Duration::from_millis(200)).await;
 }
@@ -117,16 +125,7 @@ async fn a_whole_session_through_the_loop() {
         k2.send(KeyCode::Char('q'), KeyModifiers::CONTROL);
         (idle, after_change, burst)
     });
-    let opts = TuiOptions::default();
-    let app = drive(
-        &mut surf,
-        || keys.stream(),
-        backend,
-        App::new(Theme::default_dark(), Task::Auto),
-        &opts,
-    )
-    .await
-    .expect("loop ends cleanly");
+    let app = run(&mut surf, &keys, backend).await;
     let (idle, after_change, burst) = script.await.unwrap();
 
     assert_eq!(fake.asked().len(), 1);
@@ -170,15 +169,7 @@ async fn esc_cancels_a_slow_stream_and_drops_the_receiver() {
         tokio::time::sleep(Duration::from_secs(5)).await;
         k2.send(KeyCode::Char('c'), KeyModifiers::CONTROL);
     });
-    let app = drive(
-        &mut surf,
-        || keys.stream(),
-        backend,
-        App::new(Theme::default_dark(), Task::Auto),
-        &TuiOptions::default(),
-    )
-    .await
-    .unwrap();
+    let app = run(&mut surf, &keys, backend).await;
     script.await.unwrap();
     let answer = app.chat.last_answer().unwrap().to_string();
     assert!(!answer.is_empty());
@@ -224,15 +215,7 @@ async fn resume_export_and_new_through_the_loop() {
         settle().await;
         k2.send(KeyCode::Char('q'), KeyModifiers::CONTROL);
     });
-    let app = drive(
-        &mut surf,
-        || keys.stream(),
-        backend,
-        App::new(Theme::default_dark(), Task::Auto),
-        &TuiOptions::default(),
-    )
-    .await
-    .unwrap();
+    let app = run(&mut surf, &keys, backend).await;
     script.await.unwrap();
 
     // The resumed conversation was the history of the next request…
@@ -291,15 +274,7 @@ async fn without_a_database_the_view_says_what_to_do() {
         settle().await;
         k2.send(KeyCode::Char('q'), KeyModifiers::CONTROL);
     });
-    let app = drive(
-        &mut surf,
-        || keys.stream(),
-        backend,
-        App::new(Theme::default_dark(), Task::Auto),
-        &TuiOptions::default(),
-    )
-    .await
-    .unwrap();
+    let app = run(&mut surf, &keys, backend).await;
     script.await.unwrap();
     let text = surf.term.backend().to_string();
     assert!(text.contains("need the local backend"), "{text}");
