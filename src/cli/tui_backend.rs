@@ -43,7 +43,8 @@ struct KeyEntry {
 type Slot = Arc<Mutex<Option<i64>>>;
 
 struct Inner {
-    router: Arc<Router>,
+    /// The router new requests go to; replaced when a key is added or removed.
+    router: Mutex<Arc<Router>>,
     db: Option<Arc<Db>>,
     keys_file: KeysFile,
     rt: Handle,
@@ -90,7 +91,7 @@ impl RouterBackend {
         let checks = saved.into_iter().map(|(id, s)| (id, s.check)).collect();
         Self {
             inner: Arc::new(Inner {
-                router,
+                router: Mutex::new(router),
                 db,
                 keys_file,
                 rt,
@@ -157,6 +158,20 @@ fn title_of(prompt: &str) -> String {
 }
 
 impl Inner {
+    /// The router for new requests.
+    fn router(&self) -> Arc<Router> {
+        Arc::clone(&lock(&self.router))
+    }
+
+    /// Routes new requests with the current configuration changed by `change` (running
+    /// requests finish on the router they started with).
+    fn reconfigure(&self, change: impl FnOnce(&mut crate::config::Config)) {
+        let mut router = lock(&self.router);
+        let mut config = router.config().clone();
+        change(&mut config);
+        *router = Arc::new(router.reconfigured(config));
+    }
+
     /// Saves one message into `slot`'s conversation on a blocking thread (SQLite may wait
     /// for another process).
     async fn save(
@@ -267,7 +282,7 @@ impl Inner {
             .iter()
             .filter_map(|e| e.endpoint.clone().map(|ep| (e.key.clone(), ep)))
             .collect();
-        let mut results = check::check_all(me.router.client(), &with_ep).await;
+        let mut results = check::check_all(me.router().client(), &with_ep).await;
         for e in entries.iter().filter(|e| e.endpoint.is_none()) {
             results.push((
                 e.key.clone(),
@@ -281,7 +296,7 @@ impl Inner {
             }
         }
         let now = now_ms();
-        let (db, store) = (me.db.clone(), Arc::clone(me.router.store()));
+        let (db, store) = (me.db.clone(), Arc::clone(me.router().store()));
         let record = results.clone();
         let r = tokio::task::spawn_blocking(move || {
             if let Some(db) = db
@@ -335,7 +350,7 @@ impl ChatBackend for RouterBackend {
             .map(content_text)
             .unwrap_or_default();
         let _enter = self.inner.rt.enter();
-        let rx = self.inner.router.ask(req);
+        let rx = self.inner.router().ask(req);
         if self.inner.db.is_none() {
             return rx;
         }
@@ -350,7 +365,7 @@ impl ChatBackend for RouterBackend {
     fn transcribe(&self, path: PathBuf) -> Receiver<Event> {
         let _enter = self.inner.rt.enter();
         self.inner
-            .router
+            .router()
             .start_transcribe(crate::router::transcribe::TranscribeJob {
                 file: path,
                 language: None,
@@ -360,7 +375,7 @@ impl ChatBackend for RouterBackend {
     }
 
     fn status(&self) -> Status {
-        match self.inner.router.status() {
+        match self.inner.router().status() {
             Ok(s) => {
                 *lock(&self.inner.last_status) = Some(s.clone());
                 s
@@ -399,12 +414,21 @@ impl ChatBackend for RouterBackend {
         super::keys::add(path, provider, account.as_deref(), key.expose()).map_err(cli_message)?;
         let masked = key.masked();
         let account = account.unwrap_or_else(|| format!("key-{masked}"));
-        let endpoint = self.inner.router.config().provider(provider).map(|p| {
-            let kc = crate::config::KeyConfig {
-                key: Some(key.clone()),
-                account: account.clone(),
-            };
-            Endpoint::new(p, &kc)
+        let kc = crate::config::KeyConfig {
+            key: Some(key.clone()),
+            account: account.clone(),
+        };
+        let endpoint = self
+            .inner
+            .router()
+            .config()
+            .provider(provider)
+            .map(|p| Endpoint::new(p, &kc));
+        // The next request can use it: no restart.
+        self.inner.reconfigure(|c| {
+            if let Some(p) = c.providers.iter_mut().find(|p| p.name == provider) {
+                p.keys.push(kc);
+            }
         });
         lock(&self.inner.keys).push(KeyEntry {
             key: KeyRef {
@@ -421,6 +445,11 @@ impl ChatBackend for RouterBackend {
         let path = self.inner.file()?;
         let masked = super::keys::remove(path, provider, suffix).map_err(cli_message)?;
         lock(&self.inner.keys).retain(|e| !(e.key.provider == provider && e.key.masked == masked));
+        self.inner.reconfigure(|c| {
+            if let Some(p) = c.providers.iter_mut().find(|p| p.name == provider) {
+                p.keys.retain(|k| k.masked() != masked);
+            }
+        });
         Ok(())
     }
 

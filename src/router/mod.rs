@@ -71,6 +71,18 @@ impl Router {
         }
     }
 
+    /// The same router over another configuration (a key added or removed): the same state
+    /// store, HTTP client and ledger database; fleet and endpoints built from `config`.
+    /// Requests already running keep the router they started with.
+    pub fn reconfigured(&self, config: Config) -> Router {
+        let mut r = Router::new(config, Arc::clone(&self.store));
+        r.client = self.client.clone();
+        match &self.ledger {
+            Some((db, _)) => r.with_ledger(Arc::clone(db)),
+            None => r,
+        }
+    }
+
     /// Records every attempt in the request ledger of `db` (for `rota usage`), keeping the
     /// configuration's `[state] ledger_days` of history.
     pub fn with_ledger(mut self, db: Arc<Db>) -> Self {
