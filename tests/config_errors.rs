@@ -286,6 +286,12 @@ fn other_values() {
     one("[state]\nredis_url = \"http://x\"\n", 2, 13, "redis://");
     one("[state]\nledger_days = 0\n", 2, 15, "greater than 0");
     one(
+        "[state]\nledger_days = 213503982336\n",
+        2,
+        15,
+        "at most 36500",
+    );
+    one(
         "[transcription]\norder = [\"groq\", \"whisperer\"]\n",
         2,
         18,

@@ -102,6 +102,13 @@ enum Op {
     Step {
         ms: u64,
     },
+    /// A decision on copies at a slightly earlier instant (another process's clock, a
+    /// clock stepped back): the cached and the fresh copy must agree there too.
+    Peek {
+        prompt: u64,
+        max: u64,
+        back: u64,
+    },
     Sync {
         pick: usize,
         tpm: bool,
@@ -119,6 +126,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<usize>(), 0u8..6, 1u64..3_000, proptest::option::of(0u64..90_000))
             .prop_map(|(pick, kind, limit, retry)| Op::Fail { pick, kind, limit, retry }),
         3 => prop_oneof![0u64..2_000, 0u64..70_000, 0u64..7_200_000].prop_map(|ms| Op::Step { ms }),
+        2 => (1u64..600, 1u64..600, 0u64..5_000).prop_map(|(prompt, max, back)| Op::Peek { prompt, max, back }),
         1 => (any::<usize>(), any::<bool>(), 1u64..4_000, 0u64..4_000, 1u64..120_000)
             .prop_map(|(pick, tpm, limit, remaining, reset_ms)| Op::Sync { pick, tpm, limit, remaining, reset_ms }),
     ]
@@ -176,6 +184,18 @@ proptest! {
         for op in ops {
             match op {
                 Op::Step { ms } => now += ms,
+                Op::Peek { prompt, max, back } => {
+                    let d = demand(prompt, max, false);
+                    let json = serde_json::to_string(&st).unwrap();
+                    let mut fresh: EngineState = serde_json::from_str(&json).unwrap();
+                    let mut cached = st.clone();
+                    let at = now - back;
+                    prop_assert_eq!(
+                        reserve(&fleet, &mut cached, &d, at),
+                        reserve(&fleet, &mut fresh, &d, at),
+                        "at now - {}", back
+                    );
+                }
                 Op::Reserve { prompt, max, skip_first } => {
                     let d = demand(prompt, max, skip_first);
                     // A copy through JSON has none of the state's caches (slot hints,

@@ -413,17 +413,31 @@ impl ChatBackend for RouterBackend {
         let path = self.inner.file()?;
         super::keys::add(path, provider, account.as_deref(), key.expose()).map_err(cli_message)?;
         let masked = key.masked();
-        let account = account.unwrap_or_else(|| format!("key-{masked}"));
+        let router = self.inner.router();
+        let running = router.config().provider(provider);
+        if running.is_some_and(|p| p.keys.iter().any(|k| k.key.as_ref() == Some(&key))) {
+            // Already in use (from the environment, say): saved for the next start, and
+            // nothing changes now.
+            return Ok(());
+        }
+        // A key without an account is its own account, named as the config loader names it.
+        let account = account.unwrap_or_else(|| {
+            let taken =
+                |name: &str| running.is_some_and(|p| p.keys.iter().any(|k| k.account == name));
+            let base = format!("key-{masked}");
+            let mut name = base.clone();
+            let mut n = 2;
+            while taken(&name) {
+                name = format!("{base}-{n}");
+                n += 1;
+            }
+            name
+        });
         let kc = crate::config::KeyConfig {
             key: Some(key.clone()),
             account: account.clone(),
         };
-        let endpoint = self
-            .inner
-            .router()
-            .config()
-            .provider(provider)
-            .map(|p| Endpoint::new(p, &kc));
+        let endpoint = running.map(|p| Endpoint::new(p, &kc));
         // The next request can use it: no restart.
         self.inner.reconfigure(|c| {
             if let Some(p) = c.providers.iter_mut().find(|p| p.name == provider) {

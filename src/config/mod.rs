@@ -155,6 +155,8 @@ pub struct StateConfig {
 impl StateConfig {
     /// The ledger's default `ledger_days`.
     pub const DEFAULT_LEDGER_DAYS: u64 = 90;
+    /// The most `ledger_days` may say (100 years).
+    pub const MAX_LEDGER_DAYS: u64 = 36_500;
 }
 
 impl Config {

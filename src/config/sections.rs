@@ -167,7 +167,18 @@ pub(crate) fn state(sink: &mut Sink, sec: Option<Section>) -> StateConfig {
     let Some(s) = sec else { return st };
     s.only(sink, &["backend", "redis_url", "ledger_days"]);
     if let Some(d) = s.positive(sink, "ledger_days", "90") {
-        st.ledger_days = d;
+        if d <= StateConfig::MAX_LEDGER_DAYS {
+            st.ledger_days = d;
+        } else {
+            sink.at(
+                s.span("ledger_days"),
+                format!(
+                    "`ledger_days` in [state] is at most {} (100 years), not {d}",
+                    StateConfig::MAX_LEDGER_DAYS
+                ),
+                "write e.g. ledger_days = 365, or leave it out for 90",
+            );
+        }
     }
     if let Some(b) = s.str(sink, "backend", "\"local\"") {
         match b.as_str() {

@@ -374,8 +374,12 @@ fn try_model(
         {
             // Remember when the slot takes its next request at all, to skip it cheaply
             // while it cannot beat the wait already found (see `SlotTable::bound`).
+            // A bound at `now` skips nothing later and would not hold for a caller whose
+            // clock reads earlier: keep only one set by a cooldown or a release instant.
             let bound = fits_with_caps(slot, &caps, 0, [1, 0, 0], now).unwrap_or(Millis::MAX);
-            state.slots.set_bound(acc.ix, p, bound);
+            if bound > now {
+                state.slots.set_bound(acc.ix, p, bound);
+            }
         }
         let Some(key) = usable_key(state, demand, m, acc, tally) else {
             continue;
@@ -943,5 +947,33 @@ mod tests {
                 next: ModelRef::new("groq", "whisper-large-v3")
             }
         );
+    }
+
+    #[test]
+    fn a_cached_bound_holds_for_a_caller_whose_clock_reads_earlier() {
+        // a: 1 RPM, no tools; b: 1,000 TPM with tools.
+        let mut a = chat_model("groq", "a", rpm_tpm(1, 1_000_000));
+        a.tools = false;
+        let b = chat_model("groq", "b", rpm_tpm(1_000, 1_000));
+        let f = fleet(vec![a, b], vec![key("groq", "x", 1)], 0.0);
+        let tools = |prompt: u64| Demand {
+            needs_tools: true,
+            ..chat(prompt, 0)
+        };
+        let mut st = EngineState::default();
+        granted(reserve(&f, &mut st, &chat(10, 0), 0));
+        granted(reserve(&f, &mut st, &tools(995), 30_000));
+        // b is out of tokens until 90,600 but free for requests: no bound is kept for it.
+        assert!(matches!(
+            reserve(&f, &mut st, &tools(10), 61_000),
+            Decision::Wait { until: 90_600, .. }
+        ));
+        // Another process whose clock reads 60,000: a is still cooling from its request at
+        // 0 (frees at 60,600), and b takes 5 tokens now, cached state or not.
+        let json = serde_json::to_string(&st).unwrap();
+        let mut fresh: EngineState = serde_json::from_str(&json).unwrap();
+        let cached = reserve(&f, &mut st, &chat(5, 0), 60_000);
+        assert_eq!(cached, reserve(&f, &mut fresh, &chat(5, 0), 60_000));
+        assert_eq!(granted(cached).candidate.model, m("b"));
     }
 }

@@ -220,7 +220,7 @@ impl Router {
                                 Outcome::Failed,
                                 Some(why.reason),
                             );
-                            row.rotated = attempts < ATTEMPT_CEILING;
+                            row.rotated = true;
                             self.record(&row);
                             if matches!(
                                 why.reason,

@@ -127,7 +127,7 @@ impl Ledger {
     /// A ledger that keeps `horizon` of history.
     pub fn new(horizon: Duration) -> Self {
         Self {
-            horizon_ms: horizon.as_millis() as Millis,
+            horizon_ms: Millis::try_from(horizon.as_millis()).unwrap_or(Millis::MAX),
             last_prune: AtomicU64::new(0),
         }
     }
