@@ -66,8 +66,9 @@ fn seed(db: &Db) -> (i64, i64) {
     (a, b)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn list_resume_send_export_and_start_new() {
+/// The demo fleet with its local database, and the real backend over them (keep the
+/// `Demo`: dropping it stops the fleet and deletes the database).
+async fn demo_backend() -> (Demo, Arc<Db>, RouterBackend) {
     let demo = Demo::start().await.unwrap();
     let (store, db) = open_store(&demo.config).unwrap();
     let db = db.expect("the demo uses the local backend");
@@ -78,6 +79,12 @@ async fn list_resume_send_export_and_start_new() {
         KeysFile::Demo,
         Handle::current(),
     );
+    (demo, db, backend)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_resume_send_export_and_start_new() {
+    let (_demo, db, backend) = demo_backend().await;
     let out = tempfile::tempdir().unwrap();
     backend.set_export_dir(out.path().to_path_buf());
     let (a, b) = seed(&db);
@@ -201,16 +208,7 @@ async fn list_resume_send_export_and_start_new() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_answer_is_saved_to_its_own_conversation_after_a_resume() {
-    let demo = Demo::start().await.unwrap();
-    let (store, db) = open_store(&demo.config).unwrap();
-    let db = db.unwrap();
-    let router = Arc::new(Router::new(demo.config.clone(), store));
-    let backend = RouterBackend::new(
-        router,
-        Some(Arc::clone(&db)),
-        KeysFile::Demo,
-        Handle::current(),
-    );
+    let (_demo, db, backend) = demo_backend().await;
     let (a, b) = seed(&db);
     backend.open_session(a).unwrap();
     let mut rx = backend.ask(ChatRequest {

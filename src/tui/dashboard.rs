@@ -9,7 +9,7 @@ use crossterm::event::{KeyCode, KeyEvent};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::Paragraph;
 
 /// The dashboard's scroll position.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -137,15 +137,7 @@ impl Dashboard {
 
     /// Draws the dashboard full screen.
     pub fn draw(&mut self, f: &mut Frame, area: Rect, status: &Status, theme: &Theme) {
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_style(theme.border_focus)
-            .padding(ratatui::widgets::Padding::horizontal(1))
-            .title(Span::styled(" pools (live) ", theme.title))
-            .title_bottom(Span::styled(
-                " ↑↓ PgUp PgDn scroll · Esc back ",
-                theme.footer,
-            ));
+        let block = theme.view_block(" pools (live) ", " ↑↓ PgUp PgDn scroll · Esc back ");
         let inner = block.inner(area);
         f.render_widget(block, area);
         self.last_height = inner.height;

@@ -4,7 +4,7 @@ use super::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::{Clear, Paragraph};
 
 /// Every binding: (section, keys, what it does).
 pub const BINDINGS: &[(&str, &str, &str)] = &[
@@ -109,12 +109,7 @@ pub fn draw(f: &mut Frame, area: Rect, theme: &Theme, scroll: &mut usize) {
     } else {
         " Esc closes "
     };
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(theme.border_focus)
-        .padding(ratatui::widgets::Padding::horizontal(1))
-        .title(Span::styled(" help: every key ", theme.title))
-        .title_bottom(Span::styled(hint, theme.footer));
+    let block = theme.view_block(" help: every key ", hint);
     let shown: Vec<Line<'static>> = lines.into_iter().skip(*scroll).collect();
     f.render_widget(Paragraph::new(shown).block(block), rect);
 }

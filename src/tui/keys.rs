@@ -173,15 +173,10 @@ impl KeysView {
 
     /// Draws the view full screen.
     pub fn draw(&mut self, f: &mut Frame, area: Rect, theme: &Theme) {
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_style(theme.border_focus)
-            .padding(ratatui::widgets::Padding::horizontal(1))
-            .title(Span::styled(" keys ", theme.title))
-            .title_bottom(Span::styled(
-                " a add · d remove · c check · ↑↓ select · Esc back ",
-                theme.footer,
-            ));
+        let block = theme.view_block(
+            " keys ",
+            " a add · d remove · c check · ↑↓ select · Esc back ",
+        );
         let inner = block.inner(area);
         f.render_widget(block, area);
         let [list_area, msg_area] =

@@ -10,7 +10,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::Paragraph;
 use std::path::PathBuf;
 
 /// What the conversations view asks the app to do.
@@ -189,15 +189,10 @@ impl SessionsView {
 
     /// Draws the view full screen.
     pub fn draw(&self, f: &mut Frame, area: Rect, theme: &Theme) {
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_style(theme.border_focus)
-            .padding(ratatui::widgets::Padding::horizontal(1))
-            .title(Span::styled(" conversations ", theme.title))
-            .title_bottom(Span::styled(
-                " Enter resume · e export · n new · / filter · ↑↓ select · Esc back ",
-                theme.footer,
-            ));
+        let block = theme.view_block(
+            " conversations ",
+            " Enter resume · e export · n new · / filter · ↑↓ select · Esc back ",
+        );
         let inner = block.inner(area);
         f.render_widget(block, area);
         let show_filter = self.filtering || !self.filter.is_empty();

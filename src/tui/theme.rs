@@ -7,6 +7,8 @@
 
 use crate::engine::EntryState;
 use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Borders, Padding};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -212,6 +214,17 @@ impl StyleSpec {
 }
 
 impl Theme {
+    /// The frame of a full-screen view: focused border, `title` on top, its keys at the
+    /// bottom, a column of padding on each side.
+    pub fn view_block<'a>(&self, title: &'a str, keys: &'a str) -> Block<'a> {
+        Block::default()
+            .borders(Borders::ALL)
+            .border_style(self.border_focus)
+            .padding(Padding::horizontal(1))
+            .title(Span::styled(title, self.title))
+            .title_bottom(Span::styled(keys, self.footer))
+    }
+
     /// The default theme (`default-dark`).
     pub fn default_dark() -> Self {
         Self::from_builtin("default-dark").unwrap_or_else(|_| Self::no_color())
