@@ -4,7 +4,7 @@
 use rota::model::{Dialect, Reason, Usage};
 use rota::providers::client::check_url;
 use rota::providers::{
-    CallError, Client, Endpoint, ErrorKind, StreamEvent, Timeouts, TranscribeRequest,
+    CallError, ChatStream, Client, Endpoint, ErrorKind, StreamEvent, Timeouts, TranscribeRequest,
 };
 use rota::secret::ApiKey;
 use serde_json::json;
@@ -393,12 +393,13 @@ async fn headers_but_no_first_byte_is_a_timeout() {
     assert!(s.next().await.is_none());
 }
 
-#[tokio::test]
-async fn an_idle_gap_mid_stream_is_a_timeout_after_the_text_so_far() {
+/// A stream that sends "partial" and then `end` (a hang, a cut): the text arrives, then the
+/// error; returns the error and the stream after it.
+async fn error_after_partial(end: Step) -> (CallError, ChatStream) {
     let srv = raw_server(vec![
         Step::Write(SSE_HEAD.into()),
         Step::Write(chunk(&text_event("partial"))),
-        Step::Hang,
+        end,
     ])
     .await;
     let client = Client::new(timeouts());
@@ -414,31 +415,19 @@ async fn an_idle_gap_mid_stream_is_a_timeout_after_the_text_so_far() {
         StreamEvent::Text("partial".into())
     );
     let err = s.next().await.unwrap().unwrap_err();
+    (err, s)
+}
+
+#[tokio::test]
+async fn an_idle_gap_mid_stream_is_a_timeout_after_the_text_so_far() {
+    let (err, _) = error_after_partial(Step::Hang).await;
     assert_eq!(err.reason(), Reason::Timeout);
     assert!(err.to_string().contains("idle_timeout"), "{err}");
 }
 
 #[tokio::test]
 async fn a_connection_cut_mid_stream_is_a_connection_error() {
-    let srv = raw_server(vec![
-        Step::Write(SSE_HEAD.into()),
-        Step::Write(chunk(&text_event("partial"))),
-        Step::Close,
-    ])
-    .await;
-    let client = Client::new(timeouts());
-    let mut s = client
-        .chat(
-            &endpoint(&srv.base(), Dialect::OpenAi, None),
-            &json!({"model": "m"}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        s.next().await.unwrap().unwrap(),
-        StreamEvent::Text("partial".into())
-    );
-    let err = s.next().await.unwrap().unwrap_err();
+    let (err, mut s) = error_after_partial(Step::Close).await;
     assert_eq!(err.reason(), Reason::Connection);
     assert!(s.next().await.is_none());
 }

@@ -119,19 +119,7 @@ impl Router {
                 };
             }
             if let Some((from, why)) = rotation.take() {
-                let to = match &decision {
-                    Decision::Grant(g) => Some(g.candidate.model.to_string()),
-                    _ => None,
-                };
-                let ev = Event::ModelRotation {
-                    from: from.model.to_string(),
-                    to,
-                    key: from.key.masked.clone(),
-                    reason: why.reason,
-                    window: why.window,
-                    retry_after_ms: why.retry_after_ms,
-                    limit: why.limit,
-                };
+                let ev = Event::rotation(&from, &why, &decision);
                 if !out.send(ev).await {
                     if let Decision::Grant(g) = &decision {
                         self.release(g);

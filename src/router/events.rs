@@ -1,6 +1,7 @@
 //! The events of one request's life (CONTRACT §2): what `--json` prints, what the TUI draws
 //! and what `batch` records. Field order and names are the contract's.
 
+use crate::engine::{Candidate, Classified, Decision};
 use crate::model::{Reason, Task, Usage, Window};
 use serde::Serialize;
 
@@ -112,6 +113,23 @@ pub enum Event {
 }
 
 impl Event {
+    /// The `model_rotation` event after `from` failed as `why` said: `to` is the model the
+    /// next decision grants, if it grants one.
+    pub fn rotation(from: &Candidate, why: &Classified, next: &Decision) -> Event {
+        Event::ModelRotation {
+            from: from.model.to_string(),
+            to: match next {
+                Decision::Grant(g) => Some(g.candidate.model.to_string()),
+                _ => None,
+            },
+            key: from.key.masked.clone(),
+            reason: why.reason,
+            window: why.window,
+            retry_after_ms: why.retry_after_ms,
+            limit: why.limit,
+        }
+    }
+
     /// The NDJSON line (no newline).
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|e| {
