@@ -4,7 +4,8 @@
 use rota::model::{Dialect, Reason, Usage};
 use rota::providers::client::check_url;
 use rota::providers::{
-    CallError, ChatStream, Client, Endpoint, ErrorKind, StreamEvent, Timeouts, TranscribeRequest,
+    CallError, ChatOutcome, ChatStream, Client, Endpoint, ErrorKind, StreamEvent, Timeouts,
+    TranscribeRequest,
 };
 use rota::secret::ApiKey;
 use serde_json::json;
@@ -479,15 +480,14 @@ async fn an_error_object_in_the_stream_is_classified_with_the_reply_headers() {
     );
 }
 
-#[tokio::test]
-async fn a_whole_json_answer_is_accepted_when_the_server_does_not_stream() {
-    let body = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"whole"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#;
+/// A chat call answered with one plain (not streamed) 200 of `content_type`, collected.
+async fn plain_reply(content_type: &str, body: &str) -> Result<ChatOutcome, CallError> {
     let reply = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     let srv = raw_server(vec![Step::Write(reply.into_bytes())]).await;
-    let out = Client::new(timeouts())
+    Client::new(timeouts())
         .chat(
             &endpoint(&srv.base(), Dialect::Generic, None),
             &json!({"model": "m"}),
@@ -496,7 +496,12 @@ async fn a_whole_json_answer_is_accepted_when_the_server_does_not_stream() {
         .unwrap()
         .collect()
         .await
-        .unwrap();
+}
+
+#[tokio::test]
+async fn a_whole_json_answer_is_accepted_when_the_server_does_not_stream() {
+    let body = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"whole"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#;
+    let out = plain_reply("application/json", body).await.unwrap();
     assert_eq!(out.text, "whole");
     assert_eq!(out.usage.map(|u| u.total()), Some(2));
 }
@@ -853,21 +858,7 @@ fn clients_and_streams_can_move_between_tasks() {
 #[tokio::test]
 async fn a_200_that_is_not_a_stream_is_a_bad_response() {
     let page = "<html>captive portal</html>";
-    let reply = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{page}",
-        page.len()
-    );
-    let srv = raw_server(vec![Step::Write(reply.into_bytes())]).await;
-    let err = Client::new(timeouts())
-        .chat(
-            &endpoint(&srv.base(), Dialect::Generic, None),
-            &json!({"model": "m"}),
-        )
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap_err();
+    let err = plain_reply("text/html", page).await.unwrap_err();
     assert_eq!(err.reason(), Reason::BadResponse);
     assert_eq!(err.status, Some(200));
 }
