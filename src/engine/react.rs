@@ -503,33 +503,23 @@ mod tests {
     fn quota_and_auth_disable_the_key_and_rotation_uses_the_next_key() {
         let f = one_model(30, 100_000);
         let mut st = EngineState::default();
-        let g = granted(reserve(&f, &mut st, &chat(1, 1), 0));
-        assert_eq!(g.candidate.key.masked, "…0001");
-        fail(
-            &f,
-            &mut st,
-            &g,
-            &classified(Reason::Auth, None, None, None),
-            1,
-        );
-        let g = granted(reserve(&f, &mut st, &chat(1, 1), 2));
-        assert_eq!(g.candidate.key.masked, "…0002");
-        fail(
-            &f,
-            &mut st,
-            &g,
-            &classified(Reason::QuotaExhausted, None, None, None),
-            3,
-        );
-        let g = granted(reserve(&f, &mut st, &chat(1, 1), 4));
-        assert_eq!(g.candidate.key.masked, "…0003");
-        fail(
-            &f,
-            &mut st,
-            &g,
-            &classified(Reason::Auth, None, None, None),
-            5,
-        );
+        // Each key in turn is granted, then fails so that it is disabled.
+        let turns = [
+            ("…0001", Reason::Auth),
+            ("…0002", Reason::QuotaExhausted),
+            ("…0003", Reason::Auth),
+        ];
+        for (t, (masked, reason)) in (0..).step_by(2).zip(turns) {
+            let g = granted(reserve(&f, &mut st, &chat(1, 1), t));
+            assert_eq!(g.candidate.key.masked, masked);
+            fail(
+                &f,
+                &mut st,
+                &g,
+                &classified(reason, None, None, None),
+                t + 1,
+            );
+        }
         match reserve(&f, &mut st, &chat(1, 1), 6) {
             Decision::Unfit(Unfit::Exhausted { why }) => {
                 assert!(why.contains("…0001") && why.contains("auth"), "{why}");
