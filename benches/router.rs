@@ -65,6 +65,7 @@ fn request() -> ChatRequest {
         task: Some(Task::Fast),
         max_tokens: Some(40),
         tools: Vec::new(),
+        parallel_tool_calls: false,
     }
 }
 

@@ -11,7 +11,7 @@
 use clap::Parser;
 use std::time::Instant;
 
-const MODEL: &str = "llama-3.1-8b-instant";
+const MODEL: &str = "openai/gpt-oss-20b";
 
 fn scenario(rpm: u64) -> String {
     format!(

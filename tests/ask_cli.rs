@@ -103,7 +103,8 @@ fn bad_images_are_usage_errors() {
 
 #[test]
 fn a_prompt_larger_than_every_context_window_says_the_numbers() {
-    let prompt = "lorem ipsum dolor sit amet ".repeat(60_000);
+    // Larger than every demo model, GPT-6 family (1.05M tokens) included.
+    let prompt = "lorem ipsum dolor sit amet ".repeat(200_000);
     let (o, _h) = rota(&["--demo", "ask", "--task", "fast", "-"], prompt.as_bytes());
     let err = assert_usage_error(&o, "tokens");
     let numbers: Vec<u64> = err

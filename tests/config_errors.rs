@@ -63,7 +63,7 @@ fn unknown_keys_list_the_valid_ones() {
         "unknown key `mistral` in [providers]",
     );
     one(
-        "[[models]]\nprovider = \"groq\"\nid = \"llama-3.1-8b-instant\"\nrpmm = 3\n",
+        "[[models]]\nprovider = \"groq\"\nid = \"openai/gpt-oss-20b\"\nrpmm = 3\n",
         4,
         1,
         "unknown key `rpmm`",
@@ -164,10 +164,10 @@ fn pools_checked() {
         "not a known model",
     );
     one(
-        "[pools]\nfast = [\"groq/llama-3.1-8b-instant\", \"groq/llama-3.1-8b-instant\"]\n",
+        "[pools]\nfast = [\"groq/openai/gpt-oss-20b\", \"groq/openai/gpt-oss-20b\"]\n",
         2,
-        38,
-        "lists `groq/llama-3.1-8b-instant` twice",
+        36,
+        "lists `groq/openai/gpt-oss-20b` twice",
     );
     one(
         "[pools]\nquick = []\n",
@@ -187,7 +187,7 @@ fn pools_checked() {
 #[test]
 fn limits_must_be_positive() {
     one(
-        "[[models]]\nprovider = \"groq\"\nid = \"llama-3.1-8b-instant\"\ntpm = 0\n",
+        "[[models]]\nprovider = \"groq\"\nid = \"openai/gpt-oss-20b\"\ntpm = 0\n",
         4,
         7,
         "must be greater than 0, not 0",
@@ -268,7 +268,7 @@ fn task_names() {
         "unknown task `quick`",
     );
     one(
-        "[[models]]\nprovider = \"groq\"\nid = \"llama-3.1-8b-instant\"\ntasks = [\"fast\", \"chat\"]\n",
+        "[[models]]\nprovider = \"groq\"\nid = \"openai/gpt-oss-20b\"\ntasks = [\"fast\", \"chat\"]\n",
         4,
         18,
         "`chat` in `tasks`",

@@ -197,7 +197,7 @@ fn default_pools_follow_priority_then_cost() {
             .iter()
             .map(|m| {
                 let s = c.model(m).unwrap();
-                assert!(s.tasks.contains(&task) && s.parallel_tools);
+                assert!(s.tasks.contains(&task));
                 (s.priority, s.input_cost_per_mtok)
             })
             .collect();
@@ -215,14 +215,11 @@ fn default_pools_follow_priority_then_cost() {
 fn pools_replace_and_disabled_providers_drop_out() {
     let c = ok(concat!(
         "[providers.openai]\nenabled = false\n",
-        "[pools]\nfast = [\"groq/llama-3.3-70b-versatile\", \"openai/gpt-4o-mini\", \"groq/openai/gpt-oss-20b\"]\n",
+        "[pools]\nfast = [\"groq/openai/gpt-oss-120b\", \"openai/gpt-4o-mini\", \"groq/openai/gpt-oss-20b\"]\n",
     ));
     assert_eq!(
         c.pools[&Task::Fast],
-        [
-            r("groq/llama-3.3-70b-versatile"),
-            r("groq/openai/gpt-oss-20b")
-        ]
+        [r("groq/openai/gpt-oss-120b"), r("groq/openai/gpt-oss-20b")]
     );
     assert!(
         c.pools[&Task::Vision]

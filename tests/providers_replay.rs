@@ -85,18 +85,21 @@ fn expected(name: &str) -> ChatOutcome {
             tool_calls: vec![],
             usage: usage(45, 3),
             finish_reason: Some("stop".into()),
+            ..ChatOutcome::default()
         },
         "groq-streams-tool-call" => ChatOutcome {
             text: String::new(),
             tool_calls: vec![call("mcf2d8nn1")],
             usage: usage(249, 10),
             finish_reason: Some("tool_calls".into()),
+            ..ChatOutcome::default()
         },
         "togetherai-streams-tool-call" => ChatOutcome {
             text: String::new(),
             tool_calls: vec![call("call_yu1mxtmex7x48nximi9c8jpo")],
             usage: usage(194, 19),
             finish_reason: Some("tool_calls".into()),
+            ..ChatOutcome::default()
         },
         other => panic!("recording {other} has no expectation here: add one from INDEX.md"),
     }

@@ -80,6 +80,7 @@ fn request(text: &str) -> ChatRequest {
         task: Some(Task::Fast),
         max_tokens: Some(40),
         tools: Vec::new(),
+        parallel_tool_calls: false,
     }
 }
 

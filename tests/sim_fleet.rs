@@ -140,7 +140,7 @@ async fn unknown_keys_get_each_providers_401_and_known_ones_pass() {
     let sim = default_fleet().await;
     let c = Client::new();
     for (p, model) in [
-        ("groq", "llama-3.1-8b-instant"),
+        ("groq", "openai/gpt-oss-20b"),
         ("openai", "gpt-4o-mini"),
         ("together", "meta-llama/Llama-3.3-70B-Instruct-Turbo"),
     ] {
@@ -171,7 +171,7 @@ async fn unknown_keys_get_each_providers_401_and_known_ones_pass() {
     let stats = sim.stats();
     assert_eq!(stats["providers"]["groq"]["unauthorized"], 2);
     assert_eq!(
-        stats["providers"]["groq"]["accounts"]["a"]["llama-3.1-8b-instant"]["ok"],
+        stats["providers"]["groq"]["accounts"]["a"]["openai/gpt-oss-20b"]["ok"],
         1
     );
     assert_eq!(stats["totals"]["ok"], 6);
@@ -1048,11 +1048,11 @@ fn the_default_fleet_has_two_accounts_per_provider() {
     let l = sc
         .provider("groq")
         .unwrap()
-        .model("llama-3.1-8b-instant")
+        .model("openai/gpt-oss-20b")
         .unwrap()
         .limits;
     assert!(
-        l.rpm.unwrap() < 30 && l.tpm.unwrap() < 6_000,
+        l.rpm.unwrap() < 30 && l.tpm.unwrap() < 8_000,
         "scaled down: {l:?}"
     );
 }

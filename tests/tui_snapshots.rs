@@ -77,6 +77,8 @@ fn chat_app() -> App {
             latency_ms: 200,
             first_token_ms: 80,
             attempts: 1,
+            finish_reason: Some("stop".into()),
+            max_tokens: 1024,
         },
     ]);
     ask(&mut app, &b, "hi", None);

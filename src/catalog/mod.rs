@@ -18,6 +18,12 @@ pub struct ModelSpec {
     pub parallel_tools: bool,
     /// Accepts image content parts.
     pub vision: bool,
+    /// A reasoning model: streams its thinking, and (OpenAI) takes `max_completion_tokens`.
+    #[serde(default)]
+    pub reasoning: bool,
+    /// The `reasoning_effort` values the model accepts (empty: send none).
+    #[serde(default)]
+    pub reasoning_efforts: Vec<String>,
     /// Serves `/audio/transcriptions`.
     pub transcription: bool,
     /// Published or configured limits per account (learned ones live in the engine).
@@ -74,6 +80,8 @@ impl ModelSpec {
             tools: false,
             parallel_tools: false,
             vision: false,
+            reasoning: false,
+            reasoning_efforts: Vec::new(),
             transcription: false,
             limits: Limits::default(),
             context_window: None,
@@ -124,6 +132,9 @@ pub fn parse_catalog(
 ) -> Result<Vec<ModelSpec>, crate::config::ConfigErrors> {
     crate::config::load::parse_catalog(text, label)
 }
+
+mod retired;
+pub use retired::{RETIRED, Retired, retired};
 
 #[cfg(test)]
 mod tests;

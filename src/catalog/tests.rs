@@ -3,40 +3,48 @@
 use super::*;
 use crate::model::Task;
 
-/// Models their provider has shut down (Groq, https://console.groq.com/docs/deprecations):
-/// they must never come back into the catalog.
-const RETIRED: [&str; 10] = [
-    "mixtral-8x7b-32768",
-    "llama-3.1-70b-versatile",
-    "llama-3.2-11b-vision-preview",
-    "llama-3.2-90b-vision-preview",
-    "llama-3.2-1b-preview",
-    "moonshotai/kimi-k2-instruct",
-    "meta-llama/llama-4-maverick-17b-128e-instruct",
-    "meta-llama/llama-4-scout-17b-16e-instruct",
-    "qwen/qwen3-32b",
-    "llama3-70b-8192",
-];
-
-/// Groq models shut down on the free and developer tiers (2026-08-16) that stay listed only
-/// because the simulated fleet and configs name them: they must join no default pool.
-const RETIRED_BUT_LISTED: [&str; 2] = ["llama-3.1-8b-instant", "llama-3.3-70b-versatile"];
+/// Every model its provider retired must stay out of the catalog, and the config names a
+/// replacement that is in it.
+#[test]
+fn no_retired_model_and_every_replacement_exists() {
+    let models = builtin();
+    for r in RETIRED {
+        assert!(
+            !models
+                .iter()
+                .any(|m| m.model.provider == r.provider && m.model.id == r.id),
+            "{}/{} is retired",
+            r.provider,
+            r.id
+        );
+        assert!(
+            models.iter().any(|m| m.model.to_string() == r.replacement),
+            "{}/{}: replacement {} is not in the catalog",
+            r.provider,
+            r.id,
+            r.replacement
+        );
+    }
+    for m in &models {
+        assert!(!m.model.id.contains("vision-preview"), "{}", m.model);
+        assert!(!m.model.id.to_ascii_lowercase().contains("llama") || m.model.provider != "groq");
+    }
+}
 
 #[test]
 fn builtin_parses_and_has_the_required_models() {
     let models = parse_catalog(BUILTIN_TOML, BUILTIN_LABEL).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(builtin(), models);
     for want in [
-        "groq/llama-3.1-8b-instant",
-        "groq/llama-3.3-70b-versatile",
         "groq/openai/gpt-oss-120b",
         "groq/openai/gpt-oss-20b",
+        "groq/qwen/qwen3.8-27b",
         "groq/whisper-large-v3",
         "groq/whisper-large-v3-turbo",
-        "openai/gpt-4o",
+        "openai/gpt-6-luna",
         "openai/gpt-4o-mini",
         "openai/whisper-1",
-        "together/meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        "together/openai/gpt-oss-120b",
         "together/openai/whisper-large-v3",
     ] {
         assert!(
@@ -44,55 +52,33 @@ fn builtin_parses_and_has_the_required_models() {
             "missing {want}"
         );
     }
-    assert!(
-        models
-            .iter()
-            .any(|m| m.model.provider == "together" && m.vision)
-    );
-    assert!(
-        models
-            .iter()
-            .any(|m| m.model.provider == "together" && m.tasks.contains(&Task::Code))
-    );
-}
-
-#[test]
-fn no_retired_model() {
-    for m in builtin() {
-        assert!(
-            !RETIRED.iter().any(|r| m.model.id.contains(r)),
-            "{} is retired",
-            m.model
-        );
-        assert!(!m.model.id.contains("vision-preview"), "{}", m.model);
-    }
-}
-
-#[test]
-fn retired_models_still_listed_join_no_pool_and_say_so() {
-    let models = builtin();
-    let providers: Vec<_> = crate::config::BUILTIN_PROVIDERS
-        .iter()
-        .map(|(n, u)| crate::config::ProviderConfig {
-            name: n.to_string(),
-            base_url: u.to_string(),
-            keys: vec![],
-            enabled: true,
-        })
-        .collect();
-    let pools = crate::config::default_pools(&models, &providers);
-    for id in RETIRED_BUT_LISTED {
-        let m = models
-            .iter()
-            .find(|m| m.model.provider == "groq" && m.model.id == id)
-            .unwrap_or_else(|| panic!("groq/{id} is gone: drop it from RETIRED_BUT_LISTED"));
-        assert!(m.tasks.is_empty(), "{} joins {:?}", m.model, m.tasks);
-        let src = m.source.clone().unwrap_or_default();
-        assert!(src.starts_with("RETIRED"), "{}: {src}", m.model);
+    for p in ["groq", "openai", "together"] {
         for task in Task::POOLS {
-            assert!(!pools[&task].contains(&m.model), "{} in {task}", m.model);
+            assert!(
+                models.iter().any(|m| m.model.provider == p
+                    && m.tasks.contains(&task)
+                    && (task != Task::Vision || m.vision)),
+                "{p} has no model for {task}"
+            );
         }
     }
+}
+
+#[test]
+fn reasoning_models_say_which_efforts_they_take() {
+    let models = builtin();
+    let oss = models
+        .iter()
+        .find(|m| m.model.to_string() == "groq/openai/gpt-oss-20b")
+        .unwrap();
+    assert!(oss.reasoning);
+    // gpt-oss rejects `none` (providers' notes): it must not be listed.
+    assert_eq!(oss.reasoning_efforts, ["low", "medium", "high"]);
+    let old = models
+        .iter()
+        .find(|m| m.model.to_string() == "openai/gpt-4o-mini")
+        .unwrap();
+    assert!(!old.reasoning && old.reasoning_efforts.is_empty());
 }
 
 #[test]
@@ -117,26 +103,19 @@ fn every_model_cites_a_source_with_a_date_and_has_figures() {
 }
 
 #[test]
-fn groq_limits_are_per_model_not_flat() {
-    let groq: Vec<_> = builtin()
+fn groq_free_chat_models_have_the_2026_limits() {
+    for m in builtin()
         .into_iter()
         .filter(|m| m.model.provider == "groq" && !m.transcription)
-        .collect();
-    let tpms: std::collections::BTreeSet<_> = groq.iter().filter_map(|m| m.limits.tpm).collect();
-    assert!(tpms.len() >= 3, "{tpms:?}");
-    let m8b = groq
-        .iter()
-        .find(|m| m.model.id == "llama-3.1-8b-instant")
-        .unwrap();
-    assert_eq!(
-        (
-            m8b.limits.rpm,
-            m8b.limits.rpd,
-            m8b.limits.tpm,
-            m8b.limits.tpd
-        ),
-        (Some(30), Some(14400), Some(6000), Some(500000))
-    );
+    {
+        let l = m.limits;
+        assert_eq!(
+            (l.rpm, l.rpd, l.tpm, l.tpd),
+            (Some(30), Some(1000), Some(8000), Some(200_000)),
+            "{}",
+            m.model
+        );
+    }
 }
 
 #[test]
@@ -157,7 +136,7 @@ fn pool_members_have_the_capabilities_they_need() {
         assert!(!pool.is_empty(), "{task} pool is empty");
         for r in pool {
             let m = models.iter().find(|m| &m.model == r).unwrap();
-            assert!(m.parallel_tools, "{r} in {task} lacks parallel tools");
+            assert!(m.tasks.contains(&task), "{r} in {task} without the task");
             if task == Task::Vision {
                 let img = m
                     .images
@@ -170,25 +149,20 @@ fn pool_members_have_the_capabilities_they_need() {
             }
         }
     }
-    // fast: the small, cheap model first; vision: the gpt-4o family and a Llama 4.
-    assert_eq!(pools[&Task::Fast][0].id, "gpt-4o-mini");
-    assert!(
-        pools[&Task::Vision]
-            .iter()
-            .any(|m| m.id.starts_with("gpt-4o"))
+    // fast: Groq first (its free tier), the cheap model before the large one; the plain
+    // chat pools take models without parallel tool calls (matched per request instead).
+    assert_eq!(pools[&Task::Fast][0].to_string(), "groq/openai/gpt-oss-20b");
+    assert_eq!(
+        pools[&Task::Fast][1].to_string(),
+        "groq/openai/gpt-oss-120b"
     );
-    assert!(
-        pools[&Task::Vision]
-            .iter()
-            .any(|m| m.id.contains("Llama-4"))
-    );
-    // code: the coder model first; research: large models only.
+    assert!(pools[&Task::Vision].iter().any(|m| m.provider == "groq"));
+    // code: the coder model first.
     assert!(
         pools[&Task::Code][0].id.contains("Coder"),
         "{:?}",
         pools[&Task::Code]
     );
-    assert!(!pools[&Task::Research].iter().any(|m| m.id.contains("mini")));
 }
 
 #[test]

@@ -111,6 +111,9 @@ pub struct AskArgs {
     /// Print NDJSON events instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Print a reasoning model's thinking, dimmed, on stderr (stdout keeps the answer only).
+    #[arg(long)]
+    pub show_reasoning: bool,
     /// The prompt; absent or `-`: read stdin.
     pub prompt: Option<String>,
 }

@@ -50,6 +50,7 @@ pub fn run(global: &Global, args: AskArgs) -> Result<i32, CliError> {
         task,
         max_tokens: args.max_tokens,
         tools: Vec::new(),
+        parallel_tool_calls: false,
     };
     if args.max_tokens == Some(0) {
         return Err(CliError::usage("--max-tokens must be at least 1"));
@@ -60,6 +61,7 @@ pub fn run(global: &Global, args: AskArgs) -> Result<i32, CliError> {
         let mut rx = ctx.router.ask(req);
         let mut code = exit::FAILED;
         let stdout = std::io::stdout();
+        let mut thinking = Thinking::new(args.show_reasoning);
         loop {
             let ev = tokio::select! {
                 ev = rx.recv() => ev,
@@ -84,12 +86,18 @@ pub fn run(global: &Global, args: AskArgs) -> Result<i32, CliError> {
                 continue;
             }
             match &ev {
+                Event::Reasoning { text } => thinking.show(text),
                 Event::Delta { text } => {
+                    thinking.end();
                     let _ = out.write_all(text.as_bytes());
                     let _ = out.flush();
                 }
                 Event::Done { .. } => {
+                    thinking.end();
                     let _ = writeln!(out);
+                    if let Some(line) = notice(&ev) {
+                        eprintln!("{line}");
+                    }
                 }
                 other => {
                     if let Some(line) = notice(other) {
@@ -100,6 +108,55 @@ pub fn run(global: &Global, args: AskArgs) -> Result<i32, CliError> {
         }
         Ok(code)
     })
+}
+
+/// `--show-reasoning`: a reasoning model's thinking on stderr, dimmed where stderr is a
+/// terminal, ended by a line break before the answer starts.
+struct Thinking {
+    on: bool,
+    dim: bool,
+    open: bool,
+}
+
+impl Thinking {
+    fn new(on: bool) -> Self {
+        use std::io::IsTerminal;
+        Self {
+            on,
+            dim: std::io::stderr().is_terminal(),
+            open: false,
+        }
+    }
+
+    fn show(&mut self, text: &str) {
+        if !self.on {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        if !self.open && self.dim {
+            let _ = err.write_all(b"\x1b[2m");
+        }
+        self.open = true;
+        let clean: String = text
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+            .collect();
+        let _ = err.write_all(clean.as_bytes());
+        let _ = err.flush();
+    }
+
+    fn end(&mut self) {
+        if !self.open {
+            return;
+        }
+        self.open = false;
+        let mut err = std::io::stderr().lock();
+        if self.dim {
+            let _ = err.write_all(b"\x1b[0m");
+        }
+        let _ = err.write_all(b"\n");
+        let _ = err.flush();
+    }
 }
 
 /// The exit code for an `error` event's kind.
@@ -115,6 +172,14 @@ pub fn exit_code(kind: &str) -> i32 {
 pub fn notice(ev: &Event) -> Option<String> {
     match ev {
         Event::TaskSelected { task, auto: true } => Some(format!("rota: task auto → {task}")),
+        Event::Done {
+            finish_reason: Some(f),
+            max_tokens,
+            ..
+        } if f == "length" => Some(format!(
+            "rota: answer cut at {max_tokens} tokens (max_tokens); rerun with --max-tokens {}",
+            max_tokens.saturating_mul(2).max(1024)
+        )),
         Event::ModelRotation {
             from,
             to,

@@ -181,8 +181,9 @@ async fn run_job(router: &Router, job: Job) -> (bool, String, u64) {
                     model,
                     usage,
                     attempts,
+                    finish_reason,
                     ..
-                } => done = Some((provider, model, usage, attempts)),
+                } => done = Some((provider, model, usage, attempts, finish_reason)),
                 Event::Error { kind, message } => error = Some((kind, message)),
                 _ => {}
             }
@@ -191,11 +192,12 @@ async fn run_job(router: &Router, job: Job) -> (bool, String, u64) {
     };
     let (_, (text, done, error)) = tokio::join!(runner, collect);
     match (done, error) {
-        (Some((provider, model, usage, attempts)), None) => {
+        (Some((provider, model, usage, attempts, finish_reason)), None) => {
             let line = serde_json::json!({
                 "id": id, "ok": true, "text": text, "provider": provider, "model": model,
                 "usage": usage, "attempts": attempts,
                 "latency_ms": started.elapsed().as_millis() as u64,
+                "finish_reason": finish_reason,
             });
             (true, line.to_string(), Usage::total(&usage))
         }
@@ -291,6 +293,7 @@ fn parse_line(line: &str, n: usize, default_task: Option<Task>) -> Job {
             task,
             max_tokens: parsed.max_tokens,
             tools: Vec::new(),
+            parallel_tool_calls: false,
         },
     }
 }

@@ -17,6 +17,7 @@ pub const SECTIONS: &[&str] = &[
     "pools",
     "transcription",
     "tools",
+    "reasoning",
     "state",
     "ui",
 ];
@@ -106,6 +107,8 @@ pub fn parse(
     let transcription = sections::transcription(&mut sink, tr_sec, &providers, default_order);
     let tools_sec = sec(&mut sink, "tools");
     let tavily_key = sections::tavily(&mut sink, tools_sec, env);
+    let reasoning_sec = sec(&mut sink, "reasoning");
+    let reasoning_effort = sections::reasoning(&mut sink, reasoning_sec);
     let state_sec = sec(&mut sink, "state");
     let state = sections::state(&mut sink, state_sec);
     let ui_sec = sec(&mut sink, "ui");
@@ -119,6 +122,7 @@ pub fn parse(
         pools,
         transcription,
         tavily_key,
+        reasoning_effort,
         state,
         theme,
     })

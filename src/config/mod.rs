@@ -48,6 +48,8 @@ pub struct Config {
     pub transcription: TranscriptionConfig,
     /// `[tools]`.
     pub tavily_key: Option<ApiKey>,
+    /// `[reasoning]`: the `reasoning_effort` per task (sent where the model accepts it).
+    pub reasoning_effort: BTreeMap<Task, String>,
     /// `[state]`.
     pub state: StateConfig,
     /// `[ui]` theme name.

@@ -12,6 +12,8 @@ pub const MODEL_FIELDS: &[&str] = &[
     "tools",
     "parallel_tools",
     "vision",
+    "reasoning",
+    "reasoning_efforts",
     "transcription",
     "rpm",
     "tpm",
@@ -71,11 +73,15 @@ pub(crate) fn apply(sink: &mut Sink, sec: &Section, spec: &mut ModelSpec) {
         ("tools", &mut spec.tools),
         ("parallel_tools", &mut spec.parallel_tools),
         ("vision", &mut spec.vision),
+        ("reasoning", &mut spec.reasoning),
         ("transcription", &mut spec.transcription),
     ] {
         if let Some(b) = sec.bool(sink, key) {
             *slot = b;
         }
+    }
+    if let Some(list) = sec.str_list(sink, "reasoning_efforts", "[\"low\", \"medium\", \"high\"]") {
+        spec.reasoning_efforts = list.into_iter().map(|(s, _)| s).collect();
     }
     for w in Window::ALL {
         if let Some(n) = sec.positive(sink, w.as_str(), "30") {

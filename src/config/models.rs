@@ -19,10 +19,10 @@ pub(crate) fn apply_overrides(sink: &mut Sink, entries: Vec<Section>, models: &m
         allowed.extend_from_slice(MODEL_FIELDS);
         e.only(sink, &allowed);
         let provider = e.str(sink, "provider", "\"groq\"");
-        let id = e.str(sink, "id", "\"llama-3.3-70b-versatile\"");
+        let id = e.str(sink, "id", "\"openai/gpt-oss-20b\"");
         for (key, example) in [
             ("provider", "provider = \"groq\""),
-            ("id", "id = \"llama-3.3-70b-versatile\""),
+            ("id", "id = \"openai/gpt-oss-20b\""),
         ] {
             if e.item(key).is_none() {
                 sink.at(
@@ -49,6 +49,17 @@ pub(crate) fn apply_overrides(sink: &mut Sink, entries: Vec<Section>, models: &m
             );
             continue;
         }
+        if let Some(r) = crate::catalog::retired(&provider, &id) {
+            sink.at(
+                e.span("id"),
+                format!(
+                    "[{}] names `{provider}/{id}`, which its provider retired",
+                    e.name
+                ),
+                r.hint(),
+            );
+            continue;
+        }
         let m = ModelRef::new(provider, id);
         let idx = match models.iter().position(|s| s.model == m) {
             Some(i) => i,
@@ -61,8 +72,9 @@ pub(crate) fn apply_overrides(sink: &mut Sink, entries: Vec<Section>, models: &m
     }
 }
 
-/// The default pool of each task: models with the task and parallel tool calls (vision:
-/// also image input), of enabled providers, by priority then input cost.
+/// The default pool of each task: models with the task (vision: also image input), of
+/// enabled providers, by priority then input cost. What one request needs beyond that (tools,
+/// parallel tool calls) is matched per request by the engine.
 pub fn default_pools(
     models: &[ModelSpec],
     providers: &[ProviderConfig],
@@ -73,9 +85,7 @@ pub fn default_pools(
         .map(|task| {
             let mut list: Vec<&ModelSpec> = models
                 .iter()
-                .filter(|s| {
-                    s.tasks.contains(&task) && s.parallel_tools && enabled(&s.model.provider)
-                })
+                .filter(|s| s.tasks.contains(&task) && enabled(&s.model.provider))
                 .filter(|s| task != Task::Vision || s.vision)
                 .collect();
             list.sort_by(|a, b| {
@@ -118,7 +128,7 @@ pub(crate) fn apply_pools(
                 continue;
             }
         };
-        let Some(list) = s.str_list(sink, name, "[\"groq/llama-3.1-8b-instant\"]") else {
+        let Some(list) = s.str_list(sink, name, "[\"groq/openai/gpt-oss-20b\"]") else {
             continue;
         };
         let mut out: Vec<ModelRef> = Vec::new();
@@ -129,11 +139,19 @@ pub(crate) fn apply_pools(
                     sink.at(
                         span,
                         format!("pool `{name}`: {e}"),
-                        "write e.g. \"groq/llama-3.1-8b-instant\"",
+                        "write e.g. \"groq/openai/gpt-oss-20b\"",
                     );
                     continue;
                 }
             };
+            if let Some(r) = crate::catalog::retired(&m.provider, &m.id) {
+                sink.at(
+                    span,
+                    format!("pool `{name}` names `{m}`, which its provider retired"),
+                    r.hint(),
+                );
+                continue;
+            }
             if !models.iter().any(|s| s.model == m) {
                 let known: Vec<String> = models
                     .iter()

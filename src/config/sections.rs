@@ -5,6 +5,7 @@ use super::walk::Section;
 use super::{Backend, Defaults, ProviderConfig, StateConfig, TranscriptionConfig};
 use crate::model::Task;
 use crate::secret::ApiKey;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Reads `[defaults]`; absent fields keep their defaults.
@@ -224,4 +225,30 @@ pub(crate) fn theme(sink: &mut Sink, sec: Option<Section>) -> String {
         }
         None => "default".into(),
     }
+}
+
+/// `[reasoning]`: the `reasoning_effort` of each task (`fast = "low"`), sent only to models
+/// whose catalog entry lists that value. Unset tasks send none (the provider's default);
+/// `fast` defaults to `low`, so a quick question is not spent thinking.
+pub(crate) fn reasoning(sink: &mut Sink, sec: Option<Section>) -> BTreeMap<Task, String> {
+    let mut out = BTreeMap::from([(Task::Fast, "low".to_string())]);
+    let Some(s) = sec else {
+        return out;
+    };
+    s.only(sink, &["fast", "research", "code", "vision"]);
+    for task in Task::POOLS {
+        let name = task.as_str();
+        match s.str(sink, name, "\"low\"") {
+            Some(v) if matches!(v.as_str(), "none" | "minimal" | "low" | "medium" | "high") => {
+                out.insert(task, v);
+            }
+            Some(v) => sink.at(
+                s.span(name),
+                format!("`{v}` in [reasoning] {name} is not a reasoning effort"),
+                "use none, minimal, low, medium or high",
+            ),
+            None => {}
+        }
+    }
+    out
 }

@@ -269,6 +269,7 @@ mod tests {
         Config {
             path: None,
             defaults: Defaults::default(),
+            reasoning_effort: Default::default(),
             providers: vec![
                 ProviderConfig {
                     name: "groq".into(),

@@ -63,10 +63,16 @@ pub struct Demand {
     pub pool: Option<Pool>,
     /// Estimated prompt tokens (the largest estimate over the pool's model families).
     pub prompt_tokens: u64,
-    /// Tokens reserved for the answer (`max_tokens`, or the task's default).
+    /// Tokens reserved for the answer at least (`max_tokens`, or the task's default).
     pub max_tokens: u64,
+    /// When set, the grant reserves a longer answer, up to this many tokens, where the
+    /// model's output limit, its context window and the account's token windows have room
+    /// now (the caller set no `max_tokens`); the grant says what it reserved.
+    pub answer_ceiling: Option<u64>,
     /// The request offers tools.
     pub needs_tools: bool,
+    /// The request wants several tool calls in one turn (`parallel_tool_calls: true`).
+    pub needs_parallel_tools: bool,
     /// Images in the request (more than 0 needs a vision model within its image limits).
     pub images: u32,
     /// Largest image, in bytes.
@@ -92,6 +98,9 @@ pub struct Grant {
     pub candidate: Candidate,
     /// Tokens reserved (prompt estimate + max_tokens).
     pub tokens: u64,
+    /// The answer tokens of `tokens`: the `max_tokens` to send.
+    #[serde(default)]
+    pub max_tokens: u64,
     /// Audio seconds reserved.
     pub audio_secs: u64,
     /// When it was granted.

@@ -82,6 +82,9 @@ fn incapable(fleet: &Fleet, demand: &Demand, m: &FleetModel, pool: Pool) -> Opti
             if demand.needs_tools && !s.tools {
                 return Some(format!("{} has no tool calls", m.name));
             }
+            if demand.needs_parallel_tools && !s.parallel_tools {
+                return Some(format!("{} makes one tool call per turn", m.name));
+            }
             if demand.images > 0 {
                 if !s.vision {
                     return Some(format!("{} does not read images", m.name));
@@ -350,6 +353,18 @@ fn try_model(
         let caps = caps_of(fleet, m, slot);
         let possible = requests_possible(&caps);
         let largest = largest_for(m, &caps, demand, pool);
+        let mut need = need;
+        let mut main = main;
+        // No max_tokens was asked for: a model whose whole window (Groq's 8K TPM) cannot take
+        // the task's usual answer still serves with the longest answer it takes.
+        let shrunk = matches!(pool, Pool::Chat(_))
+            && demand.answer_ceiling.is_some()
+            && main > largest
+            && largest >= demand.prompt_tokens.saturating_add(MIN_FITTED_ANSWER);
+        if shrunk {
+            need[TOK] = largest;
+            main = largest;
+        }
         if main > largest || !possible {
             tally.largest = tally.largest.max(if possible { largest } else { 0 });
             continue;
@@ -368,6 +383,12 @@ fn try_model(
             break;
         }
         let fit = fits_with_caps(slot, &caps, provider_until, need, now);
+        let room = match (fit, pool) {
+            (Some(at), Pool::Chat(_)) if at <= now && !shrunk => {
+                answer_room(m, &caps, slot, demand, now)
+            }
+            _ => 0,
+        };
         if let Some(p) = pos
             && fit.is_none_or(|at| at > now)
             && bound.is_none()
@@ -385,12 +406,53 @@ fn try_model(
             continue;
         };
         match fit {
-            Some(at) if at <= now => return Some(grant(state, m, acc, pos, key, need, now)),
+            Some(at) if at <= now => {
+                let mut need = need;
+                need[TOK] = need[TOK].saturating_add(room);
+                let answer = need[TOK].saturating_sub(demand.prompt_tokens);
+                let mut g = grant(state, m, acc, pos, key, need, now);
+                g.max_tokens = answer;
+                return Some(g);
+            }
             Some(at) => tally.note_wait(at, mi),
             None => {}
         }
     }
     None
+}
+
+/// The shortest answer a fitted request (no `max_tokens` asked for) is shrunk to on a model
+/// whose whole token window cannot take the task's usual answer.
+pub const MIN_FITTED_ANSWER: u64 = 256;
+
+/// How many answer tokens beyond `demand.max_tokens` a grant may add, up to the demand's
+/// `answer_ceiling`: what the model's output limit, its context window and every token
+/// window of the account (after what is used and what this demand needs) leave free now.
+fn answer_room(
+    m: &FleetModel,
+    caps: &Caps,
+    slot: Option<&Slot>,
+    demand: &Demand,
+    now: Millis,
+) -> u64 {
+    let Some(ceiling) = demand.answer_ceiling else {
+        return 0;
+    };
+    let base = demand.prompt_tokens.saturating_add(demand.max_tokens);
+    let mut room = ceiling.saturating_sub(demand.max_tokens);
+    if let Some(mo) = m.spec.max_output_tokens {
+        room = room.min(mo.saturating_sub(demand.max_tokens));
+    }
+    if let Some(ctx) = m.spec.context_window {
+        room = room.min(ctx.saturating_sub(base));
+    }
+    for w in [Window::Tpm, Window::Tpd] {
+        if let Some(c) = caps[widx(w)] {
+            let used = slot.map_or(0, |s| s.windows.used(w, now));
+            room = room.min(c.saturating_sub(used).saturating_sub(base));
+        }
+    }
+    room
 }
 
 /// The first key of an account that is neither disabled nor already tried.
@@ -458,6 +520,7 @@ fn grant(
             key: acc.keys[key].key.clone(),
         },
         tokens: need[TOK],
+        max_tokens: 0,
         audio_secs: need[AUD],
         at: now,
     }

@@ -20,6 +20,9 @@ use crate::secret::ApiKey;
 pub enum StreamEvent {
     /// More answer text, in order.
     Text(String),
+    /// More of a reasoning model's thinking (`delta.reasoning` or `delta.reasoning_content`),
+    /// in order; never part of the answer.
+    Reasoning(String),
     /// A piece of a tool call (the first piece of each call carries its id and name).
     ToolCall(ToolCallDelta),
     /// The provider's token counts (sent once, after the last text; never add two).
@@ -57,6 +60,8 @@ pub struct ToolCall {
 pub struct ChatOutcome {
     /// The answer text.
     pub text: String,
+    /// The thinking of a reasoning model (not part of the answer).
+    pub reasoning: String,
     /// The tool calls, in order.
     pub tool_calls: Vec<ToolCall>,
     /// The provider's token counts, when it sent them.
@@ -155,6 +160,10 @@ impl ChunkDecoder {
             let delta = choice.delta.as_ref().or(choice.message.as_ref());
             match delta {
                 Some(d) => {
+                    let thinking = d.reasoning.as_ref().or(d.reasoning_content.as_ref());
+                    if let Some(t) = thinking.and_then(content_text) {
+                        out.push(StreamEvent::Reasoning(t));
+                    }
                     if let Some(t) = d.content.as_ref().and_then(content_text) {
                         out.push(StreamEvent::Text(t));
                     }
@@ -389,6 +398,7 @@ impl Assembler {
         let o = &mut self.outcome;
         match ev {
             StreamEvent::Text(t) => o.text.push_str(t),
+            StreamEvent::Reasoning(t) => o.reasoning.push_str(t),
             StreamEvent::ToolCall(d) => {
                 while o.tool_calls.len() <= d.index {
                     o.tool_calls.push(ToolCall::default());

@@ -42,11 +42,18 @@ pub(crate) struct WireChoice {
     pub finish_reason: Option<String>,
 }
 
-/// A delta (or a whole message): content text and tool-call fragments.
+/// A delta (or a whole message): content text, a reasoning model's thinking and tool-call
+/// fragments.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct WireDelta {
     #[serde(default)]
     pub content: Option<Value>,
+    /// Thinking as Groq (parsed mode) and OpenRouter send it.
+    #[serde(default)]
+    pub reasoning: Option<Value>,
+    /// Thinking as DeepSeek, vLLM and llama.cpp send it.
+    #[serde(default)]
+    pub reasoning_content: Option<Value>,
     #[serde(default)]
     pub tool_calls: Option<Vec<WireToolCall>>,
 }

@@ -6,7 +6,7 @@
 use super::events::Event;
 use super::{ChatRequest, Router, task};
 use crate::engine::{self, Candidate, Classified, Decision, Demand, Grant, Pool, Unfit};
-use crate::model::{ModelRef, Reason, Task, Usage, now_ms};
+use crate::model::{Dialect, ModelRef, Reason, Task, Usage, now_ms};
 use crate::providers::{CallError, StreamEvent};
 use crate::store::ledger::{AttemptRow, Outcome};
 use std::sync::Once;
@@ -35,7 +35,11 @@ const ATTEMPT_CEILING: u32 = 24;
 /// What one call produced.
 enum CallEnd {
     /// The whole answer.
-    Answered { usage: Usage, provider_usage: bool },
+    Answered {
+        usage: Usage,
+        provider_usage: bool,
+        finish_reason: Option<String>,
+    },
     /// Failed before any text reached the caller: rotate.
     Rotate(CallError),
     /// Broke after text was shown: keep it, end with an error.
@@ -83,7 +87,12 @@ impl Router {
             pool: Some(Pool::Chat(task)),
             prompt_tokens,
             max_tokens,
+            answer_ceiling: req
+                .max_tokens
+                .is_none()
+                .then(|| crate::tokens::answer_ceiling(task).max(max_tokens)),
             needs_tools: !req.tools.is_empty(),
+            needs_parallel_tools: req.parallel_tool_calls && !req.tools.is_empty(),
             images: images.0 as u32,
             largest_image_bytes: images.1,
             ..Demand::default()
@@ -148,13 +157,14 @@ impl Router {
                     // shutting down, an aborted batch task); disarmed once the call has ended.
                     let held = Held::new(self, &grant);
                     let ended = self
-                        .call(&grant, &req, max_tokens, &out, sent_at, &mut first_token_ms)
+                        .call(&grant, &req, task, &out, sent_at, &mut first_token_ms)
                         .await;
                     held.disarm();
                     match ended {
                         CallEnd::Answered {
                             usage,
                             provider_usage,
+                            finish_reason,
                         } => {
                             self.complete(&grant, &usage);
                             let spec = self.config.model(&grant.candidate.model);
@@ -188,6 +198,8 @@ impl Router {
                                 latency_ms,
                                 first_token_ms: first_token_ms.unwrap_or(latency_ms),
                                 attempts,
+                                finish_reason,
+                                max_tokens: grant.max_tokens,
                             })
                             .await;
                             return End::Answered;
@@ -310,7 +322,7 @@ impl Router {
                     }
                 }
                 Decision::Unfit(unfit) => {
-                    let (mut kind, end, msg) = describe_unfit(&unfit, task);
+                    let (mut kind, end, msg) = describe_unfit(&unfit, task, &self.config);
                     if let (Unfit::Exhausted { .. }, Some(last)) = (&unfit, last_reason) {
                         kind = last.as_str();
                     }
@@ -393,7 +405,7 @@ impl Router {
         &self,
         grant: &Grant,
         req: &ChatRequest,
-        max_tokens: u64,
+        task: Task,
         out: &Out<'_>,
         sent_at: Instant,
         first_token_ms: &mut Option<u64>,
@@ -407,14 +419,12 @@ impl Router {
                 ),
             ));
         };
-        let mut body = serde_json::json!({
-            "model": grant.candidate.model.id,
-            "messages": req.messages,
-            "max_tokens": max_tokens,
-        });
-        if !req.tools.is_empty() {
-            body["tools"] = serde_json::Value::Array(req.tools.clone());
-        }
+        let body = request_body(
+            self.config.model(&grant.candidate.model),
+            grant,
+            req,
+            self.config.reasoning_effort.get(&task).map(String::as_str),
+        );
         let mut stream = tokio::select! {
             r = self.client.chat(&endpoint, &body) => match r {
                 Ok(s) => s,
@@ -424,7 +434,9 @@ impl Router {
         };
         self.arrived(grant, &stream.headers);
         let mut shown = 0usize;
+        let mut thought = 0usize;
         let mut usage = None;
+        let mut finish_reason = None;
         loop {
             let next = tokio::select! {
                 n = stream.next() => n,
@@ -444,7 +456,21 @@ impl Router {
                         return CallEnd::Cancelled;
                     }
                 }
+                Some(Ok(StreamEvent::Reasoning(t))) => {
+                    if t.is_empty() {
+                        continue;
+                    }
+                    // Thinking is the model working: the first-token clock stops here too.
+                    if first_token_ms.is_none() {
+                        *first_token_ms = Some(sent_at.elapsed().as_millis() as u64);
+                    }
+                    thought += t.len();
+                    if !out.send(Event::Reasoning { text: t }).await {
+                        return CallEnd::Cancelled;
+                    }
+                }
                 Some(Ok(StreamEvent::Usage(u))) => usage = Some(u),
+                Some(Ok(StreamEvent::Finish(f))) => finish_reason = Some(f),
                 Some(Ok(_)) => {}
                 Some(Err(e)) if shown == 0 => return CallEnd::Rotate(e),
                 Some(Err(e)) => return CallEnd::Broken(e, shown),
@@ -454,16 +480,54 @@ impl Router {
             Some(u) => CallEnd::Answered {
                 usage: u,
                 provider_usage: true,
+                finish_reason,
             },
             None => CallEnd::Answered {
                 usage: Usage {
-                    prompt_tokens: grant.tokens.saturating_sub(max_tokens),
-                    completion_tokens: (shown as u64).div_ceil(4),
+                    prompt_tokens: grant.tokens.saturating_sub(grant.max_tokens),
+                    completion_tokens: ((shown + thought) as u64).div_ceil(4),
                 },
                 provider_usage: false,
+                finish_reason,
             },
         }
     }
+}
+
+/// The `/chat/completions` body for one attempt: the messages and tools, the granted answer
+/// length under the name the model takes (OpenAI's reasoning models refuse `max_tokens` and
+/// take `max_completion_tokens`), the task's `reasoning_effort` where the model lists that
+/// value, and `parallel_tool_calls` set explicitly when the caller wants parallel calls.
+pub(crate) fn request_body(
+    spec: Option<&crate::catalog::ModelSpec>,
+    grant: &Grant,
+    req: &ChatRequest,
+    effort: Option<&str>,
+) -> serde_json::Value {
+    let model = &grant.candidate.model;
+    let mut body = serde_json::json!({
+        "model": model.id,
+        "messages": req.messages,
+    });
+    let reasoning = spec.is_some_and(|s| s.reasoning);
+    let length_field = if reasoning && Dialect::of_provider(&model.provider) == Dialect::OpenAi {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    };
+    body[length_field] = grant.max_tokens.into();
+    if let (Some(e), Some(s)) = (effort, spec)
+        && s.reasoning_efforts.iter().any(|x| x == e)
+    {
+        body["reasoning_effort"] = e.into();
+    }
+    if !req.tools.is_empty() {
+        body["tools"] = serde_json::Value::Array(req.tools.clone());
+        if req.parallel_tool_calls && spec.is_some_and(|s| s.parallel_tools) {
+            body["parallel_tool_calls"] = true.into();
+        }
+    }
+    body
 }
 
 /// Set once both tiktoken encoders are built (they take a second or more to load cold).
@@ -620,15 +684,16 @@ impl Out<'_> {
 }
 
 /// The error kind, end and message for a demand nothing can take.
-fn describe_unfit(unfit: &Unfit, task: Task) -> (&'static str, End, String) {
+fn describe_unfit(
+    unfit: &Unfit,
+    task: Task,
+    config: &crate::config::Config,
+) -> (&'static str, End, String) {
     match unfit {
         Unfit::NoCredentials { .. } => (
             "no_credentials",
             End::NoCredentials,
-            format!(
-                "no usable API key for the {task} pool: set GROQ_API_KEY, OPENAI_API_KEY or \
-                 TOGETHER_API_KEY, add one with `rota keys add PROVIDER`, or try `--demo`"
-            ),
+            no_candidate_message(task, config),
         ),
         Unfit::TooLarge { needed, largest } => (
             "input",
@@ -642,6 +707,65 @@ fn describe_unfit(unfit: &Unfit, task: Task) -> (&'static str, End, String) {
         Unfit::NoCapableModel { why } => ("input", End::Input, why.clone()),
         Unfit::Exhausted { why } => ("server_error", End::Failed, why.clone()),
     }
+}
+
+/// Why a pool has no model that can be called: no key at all, or keys only for providers
+/// none of whose models is in the pool (then: which would serve it, and the `[pools]` line).
+pub fn no_candidate_message(task: Task, config: &crate::config::Config) -> String {
+    let with_keys: Vec<&str> = config
+        .providers
+        .iter()
+        .filter(|p| p.enabled && (!p.keys.is_empty() || p.name.starts_with("custom:")))
+        .filter(|p| {
+            !p.name.starts_with("custom:")
+                || config.models.iter().any(|m| m.model.provider == p.name)
+        })
+        .map(|p| p.name.as_str())
+        .collect();
+    if with_keys.is_empty() {
+        return format!(
+            "no usable API key for the {task} pool: set GROQ_API_KEY, OPENAI_API_KEY or \
+             TOGETHER_API_KEY, add one with `rota keys add PROVIDER`, or try `--demo`"
+        );
+    }
+    let pool = config.pools.get(&task).cloned().unwrap_or_default();
+    let own: Vec<String> = config
+        .models
+        .iter()
+        .filter(|m| with_keys.contains(&m.model.provider.as_str()) && !m.transcription)
+        .filter(|m| task != Task::Vision || m.vision)
+        .map(|m| format!("\"{}\"", m.model))
+        .collect();
+    let serving: Vec<&str> =
+        pool.iter()
+            .map(|m| m.provider.as_str())
+            .fold(Vec::new(), |mut v, p| {
+                if !v.contains(&p) {
+                    v.push(p);
+                }
+                v
+            });
+    let need = if task == Task::Vision {
+        "reads images"
+    } else {
+        "chats"
+    };
+    let mut msg = format!(
+        "the {task} pool has no model of a provider you have keys for ({}): ",
+        with_keys.join(", ")
+    );
+    if own.is_empty() {
+        msg.push_str(&format!("none of their models {need}"));
+    } else {
+        msg.push_str(&format!(
+            "add one in your config, e.g. [pools] {task} = [{}]",
+            own.join(", ")
+        ));
+    }
+    if !serving.is_empty() {
+        msg.push_str(&format!("; or add a key of {}", serving.join(" or ")));
+    }
+    msg
 }
 
 /// The text of the last user message (text parts joined).

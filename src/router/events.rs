@@ -71,6 +71,12 @@ pub enum Event {
         /// The piece of text.
         text: String,
     },
+    /// A reasoning model's thinking as it streams (never part of the answer, never sent
+    /// back in the history).
+    Reasoning {
+        /// The piece of thinking.
+        text: String,
+    },
     /// The answer is complete.
     Done {
         /// Provider of the answer.
@@ -85,10 +91,15 @@ pub enum Event {
         cost_usd: f64,
         /// From the request leaving to the last byte.
         latency_ms: u64,
-        /// From the request leaving to the first text.
+        /// From the request leaving to the first text or thinking.
         first_token_ms: u64,
         /// Attempts it took.
         attempts: u32,
+        /// Why the answer ended as the provider said (`stop`, `length`, `tool_calls`, …);
+        /// null when it did not say. `length`: cut at `max_tokens`.
+        finish_reason: Option<String>,
+        /// The `max_tokens` the answer was allowed (what a cut answer hit).
+        max_tokens: u64,
     },
     /// A transcription result.
     Transcript {

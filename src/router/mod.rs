@@ -16,6 +16,9 @@ pub struct ChatRequest {
     pub max_tokens: Option<u64>,
     /// OpenAI-format tool definitions, passed through.
     pub tools: Vec<serde_json::Value>,
+    /// The caller wants several tool calls in one turn: only models with parallel tool calls
+    /// are candidates, and `parallel_tool_calls: true` is sent.
+    pub parallel_tool_calls: bool,
 }
 
 pub mod drive;

@@ -99,6 +99,10 @@ pub async fn handle(
         return json_reply(reply, Vec::new());
     }
 
+    if m.reasoning && d == crate::model::Dialect::OpenAi && body.get("max_tokens").is_some() {
+        bump(&st.errors);
+        return json_reply(dialect::unsupported_max_tokens(d), Vec::new());
+    }
     let prompt = crate::tokens::estimate_request(&body, Some(&p.model_refs[mi])).prompt_tokens;
     let max_tokens = body
         .get("max_completion_tokens")
@@ -293,6 +297,30 @@ fn compose(
         let words = answer::words(seed, n as usize);
         (answer::pieces(&words), Vec::new(), finish, n)
     };
+    // A reasoning model thinks a little first (within max_tokens, as real ones count it);
+    // OpenAI's Chat Completions stream no thinking text, only its token count.
+    let thinking_tokens = if m.reasoning {
+        (max_tokens.saturating_sub(completion_tokens)).min(12)
+    } else {
+        0
+    };
+    let thinking = if thinking_tokens > 0 && dialect != crate::model::Dialect::OpenAi {
+        let mut w = vec![
+            "The".to_string(),
+            "user".into(),
+            "asks".into(),
+            "about".into(),
+        ];
+        w.extend(answer::words(
+            seed ^ 0x7468_696e_6b,
+            thinking_tokens as usize,
+        ));
+        w.truncate(thinking_tokens as usize);
+        answer::pieces(&w)
+    } else {
+        Vec::new()
+    };
+    let completion_tokens = completion_tokens + thinking_tokens;
     let uniq = fleet.dice.next_u64();
     Completion {
         dialect,
@@ -303,6 +331,7 @@ fn compose(
             .unwrap_or(0),
         model: model_id.to_string(),
         pieces,
+        thinking,
         tool_calls,
         finish_reason,
         prompt_tokens: prompt,

@@ -305,6 +305,23 @@ pub fn bad_request(d: Dialect, message: &str) -> Reply {
     )
 }
 
+/// 400: `max_tokens` sent to an OpenAI reasoning model (GPT-5+, o-series), which takes only
+/// `max_completion_tokens`. Wording as OpenAI's API answers it (seen in public bug reports,
+/// e.g. langchain-ai/langchain issues from 2025; unverified for 2026 models).
+pub fn unsupported_max_tokens(d: Dialect) -> Reply {
+    (
+        400,
+        Vec::new(),
+        err(
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.".to_string(),
+            "invalid_request_error",
+            Value::String("unsupported_parameter".into()),
+            d,
+            Value::String("max_tokens".into()),
+        ),
+    )
+}
+
 /// 413: an audio upload over the provider's limit.
 pub fn upload_too_large(d: Dialect, limit: u64, got: u64) -> Reply {
     let message = match d {

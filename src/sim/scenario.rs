@@ -81,6 +81,10 @@ pub struct ModelScenario {
     pub transcription: bool,
     /// Chat pools this model suits, for the demo's config.
     pub tasks: Vec<Task>,
+    /// A reasoning model: streams some thinking before its answer (`delta.reasoning` on
+    /// Groq, `delta.reasoning_content` elsewhere, none on OpenAI, as the real ones do), and
+    /// (OpenAI) refuses `max_tokens` for `max_completion_tokens`.
+    pub reasoning: bool,
 }
 
 /// One fault rule: which requests it may hit and how often.
@@ -145,6 +149,10 @@ impl ProviderScenario {
                 s.parallel_tools = m.tools && m.parallel_tool_calls > 1;
                 s.vision = m.vision;
                 s.transcription = m.transcription;
+                s.reasoning = m.reasoning;
+                if m.reasoning {
+                    s.reasoning_efforts = ["low", "medium", "high"].map(String::from).to_vec();
+                }
                 s.limits = m.limits;
                 s.context_window = Some(m.context_window);
                 s.max_output_tokens = m.max_output_tokens;
@@ -279,6 +287,7 @@ fn default_model(spec: &ModelSpec) -> ModelScenario {
         vision: spec.vision,
         transcription: spec.transcription,
         tasks: spec.tasks.clone(),
+        reasoning: spec.reasoning,
     }
 }
 
@@ -361,6 +370,8 @@ struct RawModel {
     transcription: bool,
     #[serde(default)]
     tasks: Vec<Task>,
+    #[serde(default)]
+    reasoning: bool,
 }
 
 #[derive(Deserialize)]
@@ -457,6 +468,7 @@ impl RawScenario {
                     vision: m.vision,
                     transcription: m.transcription,
                     tasks: m.tasks,
+                    reasoning: m.reasoning,
                     id: m.id,
                 });
             }

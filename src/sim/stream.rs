@@ -18,6 +18,9 @@ pub struct Completion {
     pub model: String,
     /// Text pieces (one token each); empty for a tool-call answer.
     pub pieces: Vec<String>,
+    /// Thinking pieces (one token each) streamed before the answer; empty for a model that
+    /// does not reason. Never in OpenAI's stream (its Chat Completions stream no thinking).
+    pub thinking: Vec<String>,
     /// Tool calls (empty for a text answer).
     pub tool_calls: Vec<ToolCall>,
     /// `stop`, `length` or `tool_calls`.
@@ -139,6 +142,13 @@ impl Completion {
             data: event(&first),
             tokens: 0,
         });
+        for p in &self.thinking {
+            let c = self.base(json!([{"index": 0, "delta": {"reasoning": p}, "logprobs": null, "finish_reason": null}]));
+            out.push(Chunk {
+                data: event(&c),
+                tokens: 1,
+            });
+        }
         for p in &self.pieces {
             let c = self.base(json!([{"index": 0, "delta": {"content": p}, "logprobs": null, "finish_reason": null}]));
             out.push(Chunk {
@@ -244,6 +254,14 @@ impl Completion {
     fn together_chunks(&self) -> Vec<Chunk> {
         let mut out = Vec::new();
         let big_seed = json!(self.seed | (1u64 << 63));
+        for (i, p) in self.thinking.iter().enumerate() {
+            let choice = json!({"index": 0, "text": "", "logprobs": null, "finish_reason": null, "seed": null,
+                                "delta": {"token_id": 2000 + i as u64, "role": "assistant", "content": "", "reasoning_content": p}});
+            out.push(Chunk {
+                data: event(&self.together(choice, Some(Value::Null))),
+                tokens: 1,
+            });
+        }
         if self.tool_calls.is_empty() {
             for (i, p) in self.pieces.iter().enumerate() {
                 let choice = json!({"index": 0, "text": p, "logprobs": null, "finish_reason": null, "seed": null,

@@ -39,6 +39,16 @@ pub fn default_max_tokens(task: Task) -> u64 {
     }
 }
 
+/// The longest answer rota reserves for a task when the caller sets no `max_tokens`, where
+/// the model and its windows have room (see docs/engine.md, "How long an answer may be"):
+/// enough that ordinary answers, a reasoning model's thinking included, are not cut.
+pub fn answer_ceiling(task: Task) -> u64 {
+    match task {
+        Task::Auto | Task::Fast | Task::Vision => 4096,
+        Task::Code | Task::Research => 8192,
+    }
+}
+
 /// Prompt tokens of `messages` (OpenAI format) and `tools` for a model named `PROVIDER/ID`
 /// or by a bare id.
 pub fn estimate_prompt(model: &str, messages: &[Value], tools: &[Value]) -> u64 {

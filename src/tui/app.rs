@@ -263,7 +263,14 @@ impl App {
     pub fn note(&mut self, text: impl Into<String>) {
         self.statusline.note = Some(text.into());
     }
+}
 
+/// What a continuation asks after a cut answer (the answer so far is the assistant turn
+/// before it).
+pub const CONTINUE_PROMPT: &str =
+    "Your answer above was cut off. Continue exactly where it stopped, without repeating anything.";
+
+impl App {
     fn conversation(&self) -> Vec<serde_json::Value> {
         self.chat
             .messages
@@ -319,6 +326,7 @@ impl App {
             task: Some(self.tasks.selected),
             max_tokens: None,
             tools: Vec::new(),
+            parallel_tool_calls: false,
         };
         self.streaming = true;
         self.statusline.busy = true;
@@ -327,6 +335,34 @@ impl App {
             self.tasks.picked = None;
         }
         Some(Action::Send(req))
+    }
+
+    /// Continues the newest answer if it was cut at `max_tokens`: one more request through
+    /// the router with the history so far, its text appended to the same message.
+    fn continue_cut(&mut self) -> Option<Action> {
+        if self.streaming {
+            self.note("an answer is still streaming: Esc stops it");
+            return None;
+        }
+        let Some(m) = self.chat.cut_answer_mut() else {
+            self.note("no cut answer to continue");
+            return None;
+        };
+        m.cut = None;
+        m.streaming = true;
+        m.invalidate();
+        let mut messages = self.conversation();
+        messages.push(serde_json::json!({"role": "user", "content": CONTINUE_PROMPT}));
+        self.chat.offset = 0;
+        self.streaming = true;
+        self.statusline.busy = true;
+        Some(Action::Send(ChatRequest {
+            messages,
+            task: Some(self.tasks.picked.unwrap_or(self.tasks.selected)),
+            max_tokens: None,
+            tools: Vec::new(),
+            parallel_tool_calls: false,
+        }))
     }
 
     /// Handles one key; returns what the event loop must do, if anything.
@@ -530,6 +566,16 @@ impl App {
                     }
                 };
             }
+            KeyCode::Char('r') if alt => {
+                let shown = self.chat.toggle_reasoning();
+                self.note(if shown {
+                    "thinking shown: Alt+R hides it"
+                } else {
+                    "thinking hidden: Alt+R shows it"
+                });
+                return None;
+            }
+            KeyCode::Char('c') if alt => return self.continue_cut(),
             KeyCode::Char('y') if alt => {
                 return match self.chat.code_in_view() {
                     Some(t) => {
@@ -629,14 +675,30 @@ impl App {
                     self.chat.append_delta(&text, model.as_deref());
                 }
             }
+            Event::Reasoning { text } => {
+                if self.streaming {
+                    let model = self.current_model.clone();
+                    self.chat.append_reasoning(&text, model.as_deref());
+                }
+            }
             Event::Done {
                 provider,
                 model,
                 usage,
                 cost_usd,
+                finish_reason,
+                max_tokens,
                 ..
             } => {
                 let m = format!("{provider}/{model}");
+                if finish_reason.as_deref() == Some("length")
+                    && let Some(msg) = self.chat.streaming_mut()
+                {
+                    msg.cut = Some(max_tokens);
+                    self.note(format!(
+                        "the answer was cut at {max_tokens} tokens: Alt+C continues it"
+                    ));
+                }
                 self.chat.finish(Some(m.clone()), false);
                 self.statusline.model = Some(m);
                 self.statusline.usage = Some(usage);

@@ -401,6 +401,8 @@ pub fn sample_script() -> Vec<Event> {
         latency_ms: 1_930,
         first_token_ms: 310,
         attempts: 2,
+        finish_reason: Some("stop".into()),
+        max_tokens: 1024,
     });
     ev
 }

@@ -38,6 +38,14 @@ pub struct Message {
     pub streaming: bool,
     /// The user stopped the answer; the text is what came.
     pub stopped: bool,
+    /// A reasoning model's thinking before (or while) it answered: shown dimmed, never sent
+    /// back in the history.
+    pub reasoning: String,
+    /// The answer was cut at this many tokens (`finish_reason: "length"`): it can be
+    /// continued (Alt+C).
+    pub cut: Option<u64>,
+    /// Whether the thinking is drawn whole (else one summary line once the answer starts).
+    show_reasoning: bool,
     /// Parsed and highlighted text (width-independent): kept across resizes.
     parsed: Option<markdown::Parsed>,
     /// Wrapped lines at one width.
@@ -53,6 +61,9 @@ impl Message {
             model: None,
             streaming: false,
             stopped: false,
+            reasoning: String::new(),
+            cut: None,
+            show_reasoning: false,
             parsed: None,
             cache: None,
         }
@@ -80,6 +91,12 @@ impl Message {
                 if self.stopped {
                     spans.push(Span::styled("  (stopped)", theme.notice));
                 }
+                if let Some(n) = self.cut {
+                    spans.push(Span::styled(
+                        format!("  (cut at {n} tokens · Alt+C continues)"),
+                        theme.notice,
+                    ));
+                }
                 Some(Line::from(spans))
             }
             Role::Notice | Role::Error => None,
@@ -95,11 +112,14 @@ impl Message {
                 Role::Error => plain(&format!("✗ {}", self.text), theme.error),
             });
             let mut r = markdown::layout(parsed, width);
-            if let Some(h) = self.header(theme) {
-                r.lines.insert(0, h);
+            let mut head: Vec<Line<'static>> = self.header(theme).into_iter().collect();
+            head.extend(self.thinking_lines(width, theme));
+            let n = head.len();
+            if n > 0 {
+                r.lines.splice(0..0, head);
                 for cb in &mut r.code_blocks {
-                    cb.first += 1;
-                    cb.end += 1;
+                    cb.first += n;
+                    cb.end += n;
                 }
             }
             if !matches!(self.role, Role::Notice) {
@@ -108,6 +128,36 @@ impl Message {
             self.cache = Some((width, r));
         }
         self.cache.as_ref().map_or(0, |(_, r)| r.lines.len())
+    }
+}
+
+impl Message {
+    /// The thinking as drawn above the answer: whole and dimmed while nothing else came yet
+    /// or when shown (Alt+R), else one summary line.
+    fn thinking_lines(&self, width: u16, theme: &Theme) -> Vec<Line<'static>> {
+        if self.role != Role::Assistant || self.reasoning.trim().is_empty() {
+            return Vec::new();
+        }
+        let thinking_now = self.streaming && self.text.is_empty();
+        if self.show_reasoning || thinking_now {
+            let label = if thinking_now {
+                "thinking…"
+            } else {
+                "thought"
+            };
+            let mut lines = vec![Line::from(Span::styled(
+                format!("  ▾ {label} (Alt+R hides)"),
+                theme.dim,
+            ))];
+            let body = markdown::layout(&plain(self.reasoning.trim(), theme.dim), width);
+            lines.extend(body.lines);
+            return lines;
+        }
+        let words = self.reasoning.split_whitespace().count();
+        vec![Line::from(Span::styled(
+            format!("  ▸ thought ({words} words · Alt+R shows)"),
+            theme.dim,
+        ))]
     }
 }
 
@@ -128,6 +178,8 @@ pub struct ChatPane {
     last_layout: (u16, usize),
     /// The code block nearest the bottom of the view: (message, block).
     visible_code: Option<(usize, usize)>,
+    /// Thinking is drawn whole (Alt+R).
+    show_reasoning: bool,
 }
 
 impl ChatPane {
@@ -163,7 +215,40 @@ impl ChatPane {
         let mut m = Message::new(Role::Assistant, text);
         m.model = model.map(str::to_string);
         m.streaming = true;
+        m.show_reasoning = self.show_reasoning;
         self.push(m);
+    }
+
+    /// Adds streamed thinking to the current answer, starting one if needed.
+    pub fn append_reasoning(&mut self, text: &str, model: Option<&str>) {
+        if self.streaming_mut().is_none() {
+            self.append_delta("", model);
+        }
+        if let Some(m) = self.streaming_mut() {
+            m.reasoning.push_str(text);
+            m.invalidate();
+        }
+    }
+
+    /// Shows or hides every answer's thinking (Alt+R); returns whether it is now shown.
+    pub fn toggle_reasoning(&mut self) -> bool {
+        self.show_reasoning = !self.show_reasoning;
+        for m in &mut self.messages {
+            if !m.reasoning.is_empty() {
+                m.show_reasoning = self.show_reasoning;
+                m.invalidate();
+            }
+        }
+        self.show_reasoning
+    }
+
+    /// The newest answer, if it was cut at `max_tokens` and can be continued.
+    pub fn cut_answer_mut(&mut self) -> Option<&mut Message> {
+        self.messages
+            .iter_mut()
+            .rev()
+            .find(|m| m.role == Role::Assistant)
+            .filter(|m| m.cut.is_some() && !m.streaming)
     }
 
     /// Marks the streaming answer finished (`stopped` when the user cut it).

@@ -30,6 +30,8 @@ pub const BINDINGS: &[(&str, &str, &str)] = &[
     ("chat", "Ctrl+E", "edit the prompt in $EDITOR"),
     ("chat", "Ctrl+Y", "copy the last answer (OSC 52)"),
     ("chat", "Alt+Y", "copy the code block in view (OSC 52)"),
+    ("chat", "Alt+R", "show or hide a reasoning model's thinking"),
+    ("chat", "Alt+C", "continue an answer cut at max_tokens"),
     (
         "chat",
         "/transcribe PATH",

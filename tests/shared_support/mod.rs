@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The model every check uses.
-pub const MODEL: &str = "llama-3.1-8b-instant";
+pub const MODEL: &str = "openai/gpt-oss-20b";
 
 /// Limits and pace of the fleet a check runs against (per account; two accounts).
 #[derive(Clone, Copy, Debug)]
