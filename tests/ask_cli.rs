@@ -156,3 +156,76 @@ fn json_prints_ndjson_events_with_masked_keys() {
     assert!(names.iter().any(|n| n == "delta"));
     assert_eq!(names.last().map(String::as_str), Some("done"));
 }
+
+#[test]
+fn a_cut_answer_says_so_on_stderr_and_keeps_stdout_for_the_answer() {
+    let (o, _h) = rota(
+        &[
+            "--demo",
+            "ask",
+            "--task",
+            "fast",
+            "--max-tokens",
+            "3",
+            "tell me a long story",
+        ],
+        b"",
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("rota: answer cut at 3 tokens (max_tokens); rerun with --max-tokens"),
+        "{err}"
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!out.contains("answer cut"), "{out}");
+}
+
+#[test]
+fn json_done_carries_finish_reason_and_groq_reasoning_events() {
+    let (o, _h) = rota(
+        &[
+            "--demo",
+            "ask",
+            "--json",
+            "--task",
+            "fast",
+            "why is the sky blue",
+        ],
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let done = lines.iter().find(|l| l["event"] == "done").unwrap();
+    assert!(done["finish_reason"].is_string(), "{done}");
+    // The demo's fast pool starts with Groq's gpt-oss-20b, which streams its thinking.
+    assert_eq!(done["provider"], "groq", "{done}");
+    assert!(lines.iter().any(|l| l["event"] == "reasoning"), "{lines:?}");
+}
+
+#[test]
+fn show_reasoning_sends_thinking_to_stderr_only() {
+    let (o, _h) = rota(
+        &[
+            "--demo",
+            "ask",
+            "--show-reasoning",
+            "--task",
+            "fast",
+            "why is the sky blue",
+        ],
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert!(err.contains("The user asks"), "{err}");
+    assert!(!out.contains("The user asks"), "{out}");
+    let (o, _h) = rota(
+        &["--demo", "ask", "--task", "fast", "why is the sky blue"],
+        b"",
+    );
+    assert!(!stderr(&o).contains("The user asks"), "{}", stderr(&o));
+}

@@ -426,3 +426,29 @@ fn an_event_that_never_ends_is_refused_instead_of_buffered_forever() {
     p.feed(b"data: abc\n");
     assert_eq!(p.buffered(), "abc\n".len());
 }
+
+#[test]
+fn reasoning_arrives_under_either_field_name_and_stays_out_of_the_answer() {
+    for (dialect, field) in [
+        (Dialect::Groq, "reasoning"),
+        (Dialect::Together, "reasoning_content"),
+        (Dialect::Generic, "reasoning_content"),
+    ] {
+        let body = [
+            chunk(
+                &format!(r#"{{"role":"assistant","{field}":"Let me"}}"#),
+                None,
+                None,
+            ),
+            chunk(&format!(r#"{{"{field}":" think."}}"#), None, None),
+            chunk(r#"{"content":"Blue."}"#, None, None),
+            chunk("{}", Some("length"), None),
+            "data: [DONE]\n\n".into(),
+        ]
+        .concat();
+        let o = outcome(dialect, &body);
+        assert_eq!(o.reasoning, "Let me think.", "{field}");
+        assert_eq!(o.text, "Blue.", "{field}");
+        assert_eq!(o.finish_reason.as_deref(), Some("length"));
+    }
+}

@@ -546,3 +546,90 @@ fn the_filter_takes_question_marks_and_pastes() {
     a.handle_key(key(KeyCode::Char('?')));
     assert!(a.help);
 }
+
+fn alt_char(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::ALT)
+}
+
+fn done_event(finish: &str, max_tokens: u64) -> Event {
+    Event::Done {
+        provider: "groq".into(),
+        model: "openai/gpt-oss-20b".into(),
+        usage: rota::model::Usage {
+            prompt_tokens: 9,
+            completion_tokens: max_tokens,
+        },
+        estimated_prompt_tokens: 10,
+        cost_usd: 0.0,
+        latency_ms: 100,
+        first_token_ms: 20,
+        attempts: 1,
+        finish_reason: Some(finish.into()),
+        max_tokens,
+    }
+}
+
+#[test]
+fn thinking_is_shown_apart_and_never_sent_back() {
+    let mut a = app();
+    send(&mut a, "why is the sky blue");
+    a.handle_event(Event::Reasoning {
+        text: "The user asks about light.".into(),
+    });
+    a.handle_event(Event::Delta {
+        text: "Rayleigh scattering.".into(),
+    });
+    a.handle_event(done_event("stop", 1024));
+    a.stream_ended();
+    let answer = a.chat.messages.last().unwrap();
+    assert_eq!(answer.text, "Rayleigh scattering.");
+    assert_eq!(answer.reasoning, "The user asks about light.");
+    let req = send(&mut a, "and at sunset?");
+    let history = serde_json::to_string(&req.messages).unwrap();
+    assert!(!history.contains("The user asks"), "{history}");
+    assert!(history.contains("Rayleigh scattering."), "{history}");
+    // Alt+R toggles the thinking and says so.
+    assert_eq!(a.handle_key(alt_char('r')), None);
+    assert!(
+        a.statusline.note.as_deref().unwrap_or("").contains("shown"),
+        "{:?}",
+        a.statusline.note
+    );
+}
+
+#[test]
+fn a_cut_answer_is_marked_and_alt_c_continues_it_in_the_same_message() {
+    let mut a = app();
+    send(&mut a, "write a long poem");
+    a.handle_event(Event::Delta {
+        text: "Roses are".into(),
+    });
+    a.handle_event(done_event("length", 64));
+    a.stream_ended();
+    assert_eq!(a.chat.messages.last().unwrap().cut, Some(64));
+    let n = a.chat.messages.len();
+    let req = match a.handle_key(alt_char('c')) {
+        Some(Action::Send(req)) => req,
+        other => panic!("Alt+C gave {other:?}"),
+    };
+    let last = req.messages.last().unwrap();
+    assert_eq!(last["role"], "user");
+    assert_eq!(last["content"], rota::tui::app::CONTINUE_PROMPT);
+    assert_eq!(req.messages[req.messages.len() - 2]["content"], "Roses are");
+    assert!(a.streaming);
+    a.handle_event(Event::Delta {
+        text: " red.".into(),
+    });
+    a.handle_event(done_event("stop", 4096));
+    a.stream_ended();
+    assert_eq!(
+        a.chat.messages.len(),
+        n,
+        "the continuation opened a new message"
+    );
+    let m = a.chat.messages.last().unwrap();
+    assert_eq!(m.text, "Roses are red.");
+    assert_eq!(m.cut, None);
+    // Nothing left to continue.
+    assert_eq!(a.handle_key(alt_char('c')), None);
+}

@@ -1039,4 +1039,91 @@ mod tests {
         assert_eq!(cached, reserve(&f, &mut fresh, &chat(5, 0), 60_000));
         assert_eq!(granted(cached).candidate.model, m("b"));
     }
+
+    #[test]
+    fn parallel_tool_calls_go_only_to_models_that_make_them() {
+        let mut one_call = chat_model("groq", "oss", rpm_tpm(10, 10_000));
+        one_call.tools = true;
+        one_call.parallel_tools = false;
+        let mut many = chat_model("openai", "luna", rpm_tpm(10, 10_000));
+        many.tools = true;
+        many.parallel_tools = true;
+        let f = fleet(
+            vec![one_call, many],
+            vec![key("groq", "acc", 1), key("openai", "acc", 2)],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        // A plain chat and a tool chat take the first model.
+        assert_eq!(
+            granted(reserve(&f, &mut st, &chat(5, 5), 0))
+                .candidate
+                .model,
+            m("oss")
+        );
+        let mut d = chat(5, 5);
+        d.needs_tools = true;
+        assert_eq!(
+            granted(reserve(&f, &mut st, &d, 0)).candidate.model,
+            m("oss")
+        );
+        // Parallel calls skip it.
+        d.needs_parallel_tools = true;
+        let g = granted(reserve(&f, &mut st, &d, 0));
+        assert_eq!(g.candidate.model.to_string(), "openai/luna");
+        let f = fleet(
+            vec![f.models[0].spec.clone()],
+            vec![key("groq", "acc", 1)],
+            0.0,
+        );
+        match reserve(&f, &mut EngineState::default(), &d, 0) {
+            Decision::Unfit(Unfit::NoCapableModel { why }) => {
+                assert!(why.contains("one tool call per turn"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_fitted_answer_takes_the_windows_headroom_up_to_the_ceiling() {
+        let f = fleet(
+            vec![chat_model("groq", "a", rpm_tpm(10, 8_000))],
+            vec![key("groq", "acc", 1)],
+            0.0,
+        );
+        let mut st = EngineState::default();
+        let mut d = chat(100, 1_000);
+        d.answer_ceiling = Some(4_000);
+        let g = granted(reserve(&f, &mut st, &d, 0));
+        assert_eq!((g.max_tokens, g.tokens), (4_000, 4_100));
+        // The next one gets what the minute has left: 8,000 − 4,100 − 100.
+        let g = granted(reserve(&f, &mut st, &d, 0));
+        assert_eq!(g.max_tokens, 3_800);
+        // Without a ceiling the answer is exactly what was asked.
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &chat(100, 1_000), 0));
+        assert_eq!(g.max_tokens, 1_000);
+    }
+
+    #[test]
+    fn a_fitted_answer_shrinks_to_a_window_smaller_than_the_tasks_default() {
+        // 8K TPM, a 7,000-token prompt: the task's 1,024 does not fit, 1,000 does.
+        let f = fleet(
+            vec![chat_model("groq", "a", rpm_tpm(10, 8_000))],
+            vec![key("groq", "acc", 1)],
+            0.0,
+        );
+        let mut d = chat(7_000, 1_024);
+        d.answer_ceiling = Some(4_096);
+        let g = granted(reserve(&f, &mut EngineState::default(), &d, 0));
+        assert_eq!(g.max_tokens, 1_000);
+        // Asked for explicitly, 1,024 is refused with both numbers.
+        assert!(matches!(
+            reserve(&f, &mut EngineState::default(), &chat(7_000, 1_024), 0),
+            Decision::Unfit(Unfit::TooLarge {
+                needed: 8_024,
+                largest: 8_000
+            })
+        ));
+    }
 }

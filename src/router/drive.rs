@@ -846,6 +846,55 @@ mod tests {
         }
     }
 
+    fn grant_for(model: &str, max_tokens: u64) -> Grant {
+        let model: ModelRef = model.parse().unwrap();
+        Grant {
+            id: 1,
+            candidate: Candidate {
+                key: crate::engine::KeyRef {
+                    provider: model.provider.clone(),
+                    account: "a".into(),
+                    masked: "…0001".into(),
+                },
+                model,
+            },
+            tokens: max_tokens + 10,
+            max_tokens,
+            audio_secs: 0,
+            at: 0,
+        }
+    }
+
+    #[test]
+    fn the_body_names_the_answer_length_as_the_model_takes_it() {
+        let config = crate::config::parse("", "(test)", &|_: &str| None).unwrap();
+        let req = ChatRequest {
+            messages: vec![serde_json::json!({"role": "user", "content": "hi"})],
+            tools: vec![serde_json::json!({"type": "function", "function": {"name": "f"}})],
+            parallel_tool_calls: true,
+            ..ChatRequest::default()
+        };
+        let body = |m: &str, effort| {
+            let g = grant_for(m, 500);
+            request_body(config.model(&g.candidate.model), &g, &req, effort)
+        };
+        // OpenAI's reasoning models: max_completion_tokens, their effort, parallel calls.
+        let b = body("openai/gpt-6-luna", Some("low"));
+        assert_eq!(b["max_completion_tokens"], 500);
+        assert!(b.get("max_tokens").is_none(), "{b}");
+        assert_eq!(b["reasoning_effort"], "low");
+        assert_eq!(b["parallel_tool_calls"], true);
+        // gpt-oss on Groq: max_tokens; an effort it does not list is not sent; no parallel.
+        let b = body("groq/openai/gpt-oss-20b", Some("none"));
+        assert_eq!(b["max_tokens"], 500);
+        assert!(b.get("reasoning_effort").is_none(), "{b}");
+        assert!(b.get("parallel_tool_calls").is_none(), "{b}");
+        // A model that does not reason gets no effort.
+        let b = body("openai/gpt-4o-mini", Some("low"));
+        assert_eq!(b["max_tokens"], 500);
+        assert!(b.get("reasoning_effort").is_none(), "{b}");
+    }
+
     #[test]
     fn no_quick_bound_for_long_prompts_images_or_tool_calls() {
         let long = "x".repeat(QUICK_MAX_BYTES + 1);
