@@ -312,7 +312,7 @@ fn compose(
             "about".into(),
         ];
         w.extend(answer::words(
-            seed ^ 0x7468_696e_6b,
+            seed ^ 0x0074_6869_6e6b,
             thinking_tokens as usize,
         ));
         w.truncate(thinking_tokens as usize);
