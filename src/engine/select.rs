@@ -367,6 +367,13 @@ fn try_model(
                 .push(format!("{} was ruled out for this request", m.name));
             break;
         }
+        if let Some(d) = state.unavailable.get(&acc.slot) {
+            tally.exhausted.push(format!(
+                "{} is unavailable to account {} ({})",
+                m.name, acc.name, d.reason
+            ));
+            continue;
+        }
         let fit = fits_with_caps(slot, &caps, provider_until, need, now);
         if let Some(p) = pos
             && fit.is_none_or(|at| at > now)
