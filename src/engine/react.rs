@@ -130,9 +130,10 @@ fn learn(state: &mut EngineState, slot: &str, w: Window, limit: u64) {
 pub fn fail(fleet: &Fleet, state: &mut EngineState, grant: &Grant, c: &Classified, now: Millis) {
     let cand = &grant.candidate;
     let slot = slot_id(&cand.key.account, &cand.model);
-    state
-        .last_error
-        .insert(cand.model.to_string(), format!("{}: {}", c.reason, c.message));
+    state.last_error.insert(
+        cand.model.to_string(),
+        format!("{}: {}", c.reason, c.message),
+    );
     if fleet.spec(&cand.model).is_some_and(|s| s.transcription) {
         state
             .transcription_stats
@@ -538,7 +539,11 @@ mod tests {
                 chat_model("groq", "a", rpm_tpm(30, 100_000)),
                 chat_model("openai", "b", rpm_tpm(30, 100_000)),
             ],
-            vec![key("groq", "one", 1), key("groq", "two", 2), key("openai", "o", 3)],
+            vec![
+                key("groq", "one", 1),
+                key("groq", "two", 2),
+                key("openai", "o", 3),
+            ],
             0.0,
         );
         let mut st = EngineState::default();
