@@ -31,6 +31,7 @@ pub fn run(global: &Global, task: Option<&str>) -> Result<i32, CliError> {
     let rt = runtime()?;
     let result = rt.block_on(async {
         let ctx = Context::open_any(global).await?;
+        ctx.check_models_in_background();
         let config = ctx.router.config();
         let opts = TuiOptions {
             task: task.unwrap_or(config.defaults.task),

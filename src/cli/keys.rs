@@ -151,8 +151,9 @@ fn saved_checks(c: &config::Config) -> Checks {
 }
 
 /// `rota keys check`: every key's `GET /models`, printed as `PROVIDER …a1b2 ACCOUNT
-/// valid|invalid (why)|unreachable (why)`; exit 0 when all are valid, else 1. Results are
-/// saved (local state) and invalid keys leave rotation.
+/// valid|invalid (why)|unreachable (why)`, then one line per configured model an account
+/// cannot see; exit 0 when all keys are valid, else 1. Results are saved (local state),
+/// invalid keys leave rotation and unseen models are marked unavailable to that account.
 fn check(global: &Global) -> Result<i32, CliError> {
     let rt = super::context::runtime()?;
     rt.block_on(async {
@@ -168,8 +169,16 @@ fn check(global: &Global) -> Result<i32, CliError> {
                 ),
             });
         }
-        let results = check::check_all(ctx.router.client(), &entries).await;
+        let listed = check::check_all_listing(ctx.router.client(), &entries).await;
+        let listings = check::listings_of(&listed);
+        let results: Vec<_> = listed.into_iter().map(|(k, c, _)| (k, c)).collect();
         let now = crate::model::now_ms();
+        let router = &ctx.router;
+        let unseen = check::apply_visibility(router.fleet(), router.store().as_ref(), &listings, now)
+            .unwrap_or_else(|e| {
+                eprintln!("rota: note: cannot record which models each account sees: {e}");
+                Vec::new()
+            });
         if let Some(db) = &ctx.db
             && let Err(e) = check::save_checks(db, &results, now)
         {
@@ -178,7 +187,12 @@ fn check(global: &Global) -> Result<i32, CliError> {
         if let Err(e) = check::apply_to_engine(ctx.router.store().as_ref(), &results, now) {
             eprintln!("rota: note: cannot take invalid keys out of rotation: {e}");
         }
-        let _ = write!(std::io::stdout().lock(), "{}", check_report(&results));
+        let _ = write!(
+            std::io::stdout().lock(),
+            "{}{}",
+            check_report(&results),
+            unseen_report(&unseen)
+        );
         let all_valid = results.iter().all(|(_, c)| *c == KeyCheck::Valid);
         Ok(if all_valid { exit::OK } else { exit::FAILED })
     })
@@ -212,6 +226,19 @@ pub fn check_report(results: &[(KeyRef, KeyCheck)]) -> String {
         ));
     }
     s
+}
+
+/// The `keys check` lines for models an account's `GET /models` did not list.
+pub fn unseen_report(unseen: &[check::Unseen]) -> String {
+    unseen
+        .iter()
+        .map(|u| {
+            format!(
+                "{}  account {}: unavailable (not in its GET /models; rota skips it there until a check lists it)\n",
+                u.model, u.account
+            )
+        })
+        .collect()
 }
 
 /// The `keys list` text: per provider, each key masked, its account, where it came from

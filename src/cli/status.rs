@@ -96,6 +96,7 @@ pub fn state_name(s: EntryState) -> &'static str {
         EntryState::Available => "available",
         EntryState::AtCapacity => "at_capacity",
         EntryState::Cooling => "cooling",
+        EntryState::Unavailable => "unavailable",
         EntryState::Failed => "failed",
         EntryState::NoKey => "no_key",
         EntryState::Disabled => "disabled",

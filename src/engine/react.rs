@@ -122,17 +122,18 @@ fn learn(state: &mut EngineState, slot: &str, w: Window, limit: u64) {
 /// - `request_too_large`, `context_length`: release, learn the stated window limit (the
 ///   router skips the model for this request);
 /// - `quota_exhausted`, `auth`: release, disable the key;
-/// - `decommissioned`: release, disable the model;
+/// - `decommissioned` (also `model_not_found`): release, mark the model unavailable to that
+///   account (the next `GET /models` that lists it again lifts it);
 /// - `overloaded`, `connection`: release, short provider-wide backoff;
 /// - `server_error`, `timeout`, `bad_response`: the request reached the model and may have
 ///   been counted: keep the reservation as it is, short provider-wide backoff.
 pub fn fail(fleet: &Fleet, state: &mut EngineState, grant: &Grant, c: &Classified, now: Millis) {
     let cand = &grant.candidate;
-    let model = cand.model.to_string();
     let slot = slot_id(&cand.key.account, &cand.model);
-    state
-        .last_error
-        .insert(model.clone(), format!("{}: {}", c.reason, c.message));
+    state.last_error.insert(
+        cand.model.to_string(),
+        format!("{}: {}", c.reason, c.message),
+    );
     if fleet.spec(&cand.model).is_some_and(|s| s.transcription) {
         state
             .transcription_stats
@@ -180,9 +181,10 @@ pub fn fail(fleet: &Fleet, state: &mut EngineState, grant: &Grant, c: &Classifie
             );
         }
         Reason::Decommissioned => {
+            // Per account: one project may lack a model others have; `GET /models` lifts it.
             release(state, grant);
-            state.disabled_models.insert(
-                model,
+            state.unavailable.insert(
+                slot,
                 Disabled {
                     key: None,
                     reason: format!("{}: {}", c.reason, c.message),
@@ -531,10 +533,22 @@ mod tests {
     }
 
     #[test]
-    fn decommissioned_disables_the_model() {
-        let f = one_model(30, 100_000);
+    fn decommissioned_makes_the_model_unavailable_to_that_account_only() {
+        let f = fleet(
+            vec![
+                chat_model("groq", "a", rpm_tpm(30, 100_000)),
+                chat_model("openai", "b", rpm_tpm(30, 100_000)),
+            ],
+            vec![
+                key("groq", "one", 1),
+                key("groq", "two", 2),
+                key("openai", "o", 3),
+            ],
+            0.0,
+        );
         let mut st = EngineState::default();
         let g = granted(reserve(&f, &mut st, &chat(1, 1), 0));
+        assert_eq!(g.candidate.key.account, "one");
         fail(
             &f,
             &mut st,
@@ -542,10 +556,12 @@ mod tests {
             &classified(Reason::Decommissioned, None, None, None),
             1,
         );
-        assert!(st.disabled_models.contains_key("groq/a"));
+        assert!(st.disabled_models.is_empty());
+        assert!(st.unavailable.contains_key("one@groq/a"));
         assert!(st.last_error["groq/a"].starts_with("decommissioned"));
         let g = granted(reserve(&f, &mut st, &chat(1, 1), 2));
-        assert_eq!(g.candidate.model, ModelRef::new("openai", "b"));
+        assert_eq!(g.candidate.model, ModelRef::new("groq", "a"));
+        assert_eq!(g.candidate.key.account, "two");
     }
 
     #[test]

@@ -13,9 +13,10 @@ fn rank(s: EntryState) -> u8 {
         EntryState::Available => 0,
         EntryState::AtCapacity => 1,
         EntryState::Cooling => 2,
-        EntryState::Failed => 3,
-        EntryState::NoKey => 4,
-        EntryState::Disabled => 5,
+        EntryState::Unavailable => 3,
+        EntryState::Failed => 4,
+        EntryState::NoKey => 5,
+        EntryState::Disabled => 6,
     }
 }
 
@@ -68,11 +69,14 @@ fn entry(
     let model_failed = state.disabled_models.contains_key(&m.name);
     for acc in &m.accounts {
         let slot = state.slots.get(&acc.slot);
+        let unseen = state.unavailable.contains_key(&acc.slot);
         for k in &acc.keys {
             let (st, until) = if !m.enabled {
                 (EntryState::Disabled, None)
             } else if model_failed || state.disabled_keys.contains_key(&k.id) {
                 (EntryState::Failed, None)
+            } else if unseen {
+                (EntryState::Unavailable, None)
             } else {
                 let cool = provider_until.max(slot.map_or(0, |s| s.cool_until));
                 if cool > now {

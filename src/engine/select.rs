@@ -382,6 +382,13 @@ fn try_model(
                 .push(format!("{} was ruled out for this request", m.name));
             break;
         }
+        if let Some(d) = state.unavailable.get(&acc.slot) {
+            tally.exhausted.push(format!(
+                "{} is unavailable to account {} ({})",
+                m.name, acc.name, d.reason
+            ));
+            continue;
+        }
         let fit = fits_with_caps(slot, &caps, provider_until, need, now);
         let room = match (fit, pool) {
             (Some(at), Pool::Chat(_)) if at <= now && !shrunk => {

@@ -81,6 +81,11 @@ pub struct EngineState {
     pub disabled_keys: BTreeMap<String, Disabled>,
     /// Models out of rotation, by `provider/model`.
     pub disabled_models: BTreeMap<String, Disabled>,
+    /// Models one account cannot see, by slot (`account@provider/model`): its `GET /models`
+    /// did not list them, or a request answered `model_not_found`. Lifted when a later
+    /// check lists the model again.
+    #[serde(default)]
+    pub unavailable: BTreeMap<String, Disabled>,
     /// Provider-wide short backoffs, by provider.
     pub provider_backoff: BTreeMap<String, Backoff>,
     /// The last error per `provider/model`, for the dashboard.
@@ -161,5 +166,23 @@ mod tests {
         let json = serde_json::to_string(&st).unwrap();
         let back: EngineState = serde_json::from_str(&json).unwrap();
         assert_eq!(back, st);
+    }
+
+    #[test]
+    fn state_written_before_unavailable_existed_still_loads() {
+        let mut st = EngineState::default();
+        st.unavailable.insert(
+            "a@groq/m".into(),
+            Disabled {
+                key: None,
+                reason: "not listed".into(),
+                at: 1,
+            },
+        );
+        let mut json: serde_json::Value = serde_json::to_value(&st).unwrap();
+        json.as_object_mut().unwrap().remove("unavailable");
+        let back: EngineState = serde_json::from_value(json).unwrap();
+        assert!(back.unavailable.is_empty());
+        assert_eq!(back.next_grant_id, st.next_grant_id);
     }
 }

@@ -49,7 +49,10 @@ pub enum EntryState {
     AtCapacity,
     /// Backing off after an error.
     Cooling,
-    /// The key or model failed for good (auth, quota, decommissioned).
+    /// The account cannot see the model (not in its `GET /models`, or `model_not_found`);
+    /// lifted when a later check lists it again.
+    Unavailable,
+    /// The key or model failed for good (auth, quota).
     Failed,
     /// No key for the provider.
     NoKey,

@@ -2,10 +2,16 @@
 //! Used by `rota keys check` and the TUI's keys view; results are kept in `rota.db` (blob
 //! `key-checks`) so `rota keys list` can show the last one, and keys the provider refuses
 //! are taken out of rotation.
+//!
+//! The same lists say which models each account can see: a fleet model an account's list
+//! does not name is marked unavailable to that account (see [`apply_visibility`]). Besides
+//! `rota keys check`, [`refresh_availability`] runs this in the background when `ask`,
+//! `chat`, `batch` or `transcribe` start.
 
 use super::{CallError, Client, Endpoint, ErrorKind};
+use crate::config::ProviderConfig;
 use crate::engine::KeyRef;
-use crate::engine::fleet::key_id;
+use crate::engine::fleet::{Fleet, key_id};
 use crate::engine::state::Disabled;
 use crate::model::{Millis, Reason};
 use crate::store::Store;
@@ -78,22 +84,43 @@ impl KeyCheck {
 
 /// Checks one key: `GET {base_url}/models`, bounded by [`CHECK_TIMEOUT`].
 pub async fn check_key(client: &Client, ep: &Endpoint) -> KeyCheck {
+    check_key_listing(client, ep).await.0
+}
+
+/// Checks one key like [`check_key`], and keeps the model ids the provider listed (`None`
+/// when the check failed).
+pub async fn check_key_listing(client: &Client, ep: &Endpoint) -> (KeyCheck, Option<Vec<String>>) {
     match tokio::time::timeout(CHECK_TIMEOUT, client.list_models(ep)).await {
-        Ok(Ok(_)) => KeyCheck::Valid,
-        Ok(Err(e)) => KeyCheck::from_error(&e),
-        Err(_) => KeyCheck::Unreachable(format!(
-            "no answer from {} in {} s",
-            ep.base_url,
-            CHECK_TIMEOUT.as_secs()
-        )),
+        Ok(Ok(models)) => (KeyCheck::Valid, Some(models)),
+        Ok(Err(e)) => (KeyCheck::from_error(&e), None),
+        Err(_) => (
+            KeyCheck::Unreachable(format!(
+                "no answer from {} in {} s",
+                ep.base_url,
+                CHECK_TIMEOUT.as_secs()
+            )),
+            None,
+        ),
     }
 }
 
 /// Checks every key at once; results in the order given.
 pub async fn check_all(client: &Client, keys: &[(KeyRef, Endpoint)]) -> Vec<(KeyRef, KeyCheck)> {
+    check_all_listing(client, keys)
+        .await
+        .into_iter()
+        .map(|(k, c, _)| (k, c))
+        .collect()
+}
+
+/// Checks every key at once like [`check_all`], keeping each key's model list.
+pub async fn check_all_listing(
+    client: &Client,
+    keys: &[(KeyRef, Endpoint)],
+) -> Vec<(KeyRef, KeyCheck, Option<Vec<String>>)> {
     let checks = keys.iter().map(|(k, ep)| async move {
-        let c = check_key(client, ep).await;
-        (k.clone(), c)
+        let (c, models) = check_key_listing(client, ep).await;
+        (k.clone(), c, models)
     });
     futures_util::future::join_all(checks).await
 }
@@ -113,6 +140,139 @@ pub fn endpoints_of(config: &crate::config::Config) -> Vec<(KeyRef, Endpoint)> {
         }
     }
     out
+}
+
+/// The models one account's `GET /models` listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listing {
+    /// The provider (`groq`, `custom:local`, …).
+    pub provider: String,
+    /// The account.
+    pub account: String,
+    /// The model ids the provider listed for it.
+    pub models: Vec<String>,
+}
+
+/// The first listing of each account among key check results (one key of an account is
+/// enough: keys of one account see the same models).
+pub fn listings_of(results: &[(KeyRef, KeyCheck, Option<Vec<String>>)]) -> Vec<Listing> {
+    let mut out: Vec<Listing> = Vec::new();
+    for (k, _, models) in results {
+        let Some(models) = models else { continue };
+        if out
+            .iter()
+            .any(|l| l.provider == k.provider && l.account == k.account)
+        {
+            continue;
+        }
+        out.push(Listing {
+            provider: k.provider.clone(),
+            account: k.account.clone(),
+            models: models.clone(),
+        });
+    }
+    out
+}
+
+/// One endpoint per account of every enabled provider (its first key, or the keyless
+/// endpoint): what [`list_accounts`] calls.
+pub fn account_endpoints(providers: &[ProviderConfig]) -> Vec<(KeyRef, Endpoint)> {
+    let mut out: Vec<(KeyRef, Endpoint)> = Vec::new();
+    for p in providers.iter().filter(|p| p.enabled) {
+        for k in &p.keys {
+            if out
+                .iter()
+                .any(|(r, _)| r.provider == p.name && r.account == k.account)
+            {
+                continue;
+            }
+            let key = KeyRef {
+                provider: p.name.clone(),
+                account: k.account.clone(),
+                masked: k.masked(),
+            };
+            out.push((key, Endpoint::new(p, k)));
+        }
+    }
+    out
+}
+
+/// Lists every account's models at once. An account whose `GET /models` failed or timed
+/// out has no listing, so nothing is concluded about it.
+pub async fn list_accounts(client: &Client, accounts: &[(KeyRef, Endpoint)]) -> Vec<Listing> {
+    listings_of(&check_all_listing(client, accounts).await)
+}
+
+/// A fleet model one account cannot see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unseen {
+    /// The account.
+    pub account: String,
+    /// `provider/model`.
+    pub model: String,
+}
+
+/// Marks every fleet model of a listed account's provider that its listing does not name
+/// unavailable to that account, and lifts the mark (whoever set it) where the listing names
+/// the model again. Accounts without a listing are left as they are. Returns what is now
+/// unavailable to the listed accounts, in fleet order.
+pub fn apply_visibility(
+    fleet: &Fleet,
+    store: &dyn Store,
+    listings: &[Listing],
+    now: Millis,
+) -> Result<Vec<Unseen>, crate::store::StoreError> {
+    if listings.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut unseen = Vec::new();
+    store.transact(&mut |state| {
+        unseen.clear();
+        for m in &fleet.models {
+            for acc in &m.accounts {
+                let Some(l) = listings
+                    .iter()
+                    .find(|l| l.provider == m.spec.model.provider && l.account == acc.name)
+                else {
+                    continue;
+                };
+                if l.models.contains(&m.spec.model.id) {
+                    state.unavailable.remove(&acc.slot);
+                    continue;
+                }
+                unseen.push(Unseen {
+                    account: acc.name.clone(),
+                    model: m.name.clone(),
+                });
+                state
+                    .unavailable
+                    .entry(acc.slot.clone())
+                    .or_insert_with(|| Disabled {
+                        key: None,
+                        reason: "not in the account's GET /models".into(),
+                        at: now,
+                    });
+            }
+        }
+    })?;
+    Ok(unseen)
+}
+
+/// Reads every account's `GET /models` and applies it (see [`apply_visibility`]); what
+/// `ask`, `chat`, `batch` and `transcribe` run in the background at start. Problems are
+/// logged, never shown: requests go on with what the state knew.
+pub async fn refresh_availability(router: std::sync::Arc<crate::router::Router>) {
+    let accounts = account_endpoints(&router.config().providers);
+    let listings = list_accounts(router.client(), &accounts).await;
+    let now = crate::model::now_ms();
+    match apply_visibility(router.fleet(), router.store().as_ref(), &listings, now) {
+        Ok(unseen) => {
+            for u in unseen {
+                tracing::info!(account = %u.account, model = %u.model, "model unavailable to the account");
+            }
+        }
+        Err(e) => tracing::warn!("cannot record which models each account sees: {e}"),
+    }
 }
 
 /// One stored check: the result and when it was made.
@@ -202,7 +362,7 @@ pub fn apply_to_engine(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{KeyConfig, ProviderConfig};
+    use crate::config::KeyConfig;
     use crate::secret::ApiKey;
     use crate::store::MemoryStore;
 
@@ -255,6 +415,92 @@ mod tests {
         };
         let got = check_key(&client, &Endpoint::new(&dead, &bad)).await;
         assert!(matches!(got, KeyCheck::Unreachable(_)), "{got:?}");
+    }
+
+    fn listing(account: &str, models: &[&str]) -> Listing {
+        Listing {
+            provider: "groq".into(),
+            account: account.into(),
+            models: models.iter().map(|m| m.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn unlisted_models_become_unavailable_per_account_and_a_later_listing_lifts_them() {
+        use crate::engine::testkit::{chat_model, fleet, key, rpm_tpm};
+        let f = fleet(
+            vec![
+                chat_model("groq", "m1", rpm_tpm(30, 1_000)),
+                chat_model("groq", "m2", rpm_tpm(30, 1_000)),
+            ],
+            vec![
+                key("groq", "a", 1),
+                key("groq", "b", 2),
+                key("groq", "c", 3),
+            ],
+            0.0,
+        );
+        let store = MemoryStore::default();
+        // `c` has no listing (its check failed): nothing is concluded about it.
+        let got = apply_visibility(
+            &f,
+            &store,
+            &[listing("a", &["m1", "m2"]), listing("b", &["m1"])],
+            5,
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![Unseen {
+                account: "b".into(),
+                model: "groq/m2".into()
+            }]
+        );
+        let unavailable: Vec<String> = store.snapshot().unwrap().unavailable.into_keys().collect();
+        assert_eq!(unavailable, vec!["b@groq/m2".to_string()]);
+
+        apply_visibility(&f, &store, &[listing("b", &["m1", "m2"])], 6).unwrap();
+        assert!(store.snapshot().unwrap().unavailable.is_empty());
+    }
+
+    #[tokio::test]
+    async fn accounts_are_listed_once_each_and_a_failed_list_is_left_out() {
+        let mut sc = crate::sim::Scenario::default_fleet();
+        let groq = sc.providers.iter_mut().find(|p| p.name == "groq").unwrap();
+        let hidden = groq.models[0].id.clone();
+        groq.accounts[1].hidden_models.push(hidden.clone());
+        let sim = crate::sim::start(sc, ([127, 0, 0, 1], 0).into())
+            .await
+            .unwrap();
+        let mut groq = sim
+            .provider_configs()
+            .into_iter()
+            .find(|p| p.name == "groq")
+            .unwrap();
+        // A second key of account `a`: still one listing for the account.
+        groq.keys.insert(1, groq.keys[0].clone());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dead = ProviderConfig {
+            name: "openai".into(),
+            base_url: format!("http://127.0.0.1:{port}/v1"),
+            keys: vec![groq.keys[0].clone()],
+            enabled: true,
+        };
+        let accounts = account_endpoints(&[groq, dead]);
+        assert_eq!(accounts.len(), 3, "{accounts:?}");
+        let client = Client::new(Default::default());
+        let got = list_accounts(&client, &accounts).await;
+        let names: Vec<_> = got
+            .iter()
+            .map(|l| format!("{}/{}", l.provider, l.account))
+            .collect();
+        assert_eq!(names, ["groq/a", "groq/b"]);
+        assert!(got[0].models.contains(&hidden));
+        assert!(!got[1].models.contains(&hidden));
     }
 
     #[test]

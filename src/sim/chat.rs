@@ -60,7 +60,7 @@ pub async fn handle(
             Vec::new(),
         );
     };
-    let mi = match p.model(model_id) {
+    let mi = match p.model_for(account, model_id) {
         Ok(i) => i,
         Err(r) => return json_reply(r, Vec::new()),
     };

@@ -48,6 +48,8 @@ pub struct AccountScenario {
     pub name: String,
     /// Keys that draw on this account.
     pub keys: Vec<ApiKey>,
+    /// Models this account cannot see: left out of its `/models`, `model_not_found` to it.
+    pub hidden_models: Vec<String>,
 }
 
 /// One model of a provider: limits per account and how it answers.
@@ -225,6 +227,7 @@ impl Scenario {
                     .map(|a| AccountScenario {
                         name: a.into(),
                         keys: vec![ApiKey::new(format!("sim-{name}-{a}"))],
+                        hidden_models: Vec::new(),
                     })
                     .collect();
                 let models = specs
@@ -342,6 +345,8 @@ struct RawProvider {
 struct RawAccount {
     name: String,
     keys: Vec<String>,
+    #[serde(default)]
+    hidden_models: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -426,12 +431,14 @@ impl RawScenario {
                 .map(|a| AccountScenario {
                     name: a.name,
                     keys: a.keys.iter().map(ApiKey::new).collect(),
+                    hidden_models: a.hidden_models,
                 })
                 .collect();
             if accounts.is_empty() {
                 accounts.push(AccountScenario {
                     name: "default".into(),
                     keys: Vec::new(),
+                    hidden_models: Vec::new(),
                 });
             }
             let mut models = Vec::new();

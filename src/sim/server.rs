@@ -134,6 +134,24 @@ impl Provider {
         }
     }
 
+    /// The model index of `id` as `account` sees it, or the 404 reply (also for a model
+    /// hidden from that account).
+    pub fn model_for(&self, account: usize, id: &str) -> Result<usize, Reply> {
+        if self.hidden(account, id) {
+            bump(&self.unknown_model);
+            return Err(dialect::model_not_found(self.sc.dialect, id));
+        }
+        self.model(id)
+    }
+
+    /// Whether the scenario hides model `id` from `account`.
+    fn hidden(&self, account: usize, id: &str) -> bool {
+        self.sc
+            .accounts
+            .get(account)
+            .is_some_and(|a| a.hidden_models.iter().any(|h| h == id))
+    }
+
     /// The model index of `id`, or the 404 reply.
     pub fn model(&self, id: &str) -> Result<usize, Reply> {
         self.models.get(id).copied().ok_or_else(|| {
@@ -335,9 +353,10 @@ async fn models(
         Ok(p) => p,
         Err(r) => return json_reply(r, Vec::new()),
     };
-    if let Err(r) = p.account(&headers) {
-        return json_reply(r, Vec::new());
-    }
+    let account = match p.account(&headers) {
+        Ok(a) => a,
+        Err(r) => return json_reply(r, Vec::new()),
+    };
     let created = 1_700_000_000u64;
     let owner = match p.dialect() {
         Dialect::Groq => "Meta",
@@ -348,6 +367,7 @@ async fn models(
         .sc
         .models
         .iter()
+        .filter(|m| !p.hidden(account, &m.id))
         .map(|m| match p.dialect() {
             Dialect::Groq => json!({"id": m.id, "object": "model", "created": created, "owned_by": owner,
                                     "active": true, "context_window": m.context_window,

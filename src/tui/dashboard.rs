@@ -86,6 +86,7 @@ fn state_label(s: EntryState) -> &'static str {
         EntryState::Available => "ready",
         EntryState::AtCapacity => "full",
         EntryState::Cooling => "cooling",
+        EntryState::Unavailable => "unavailable",
         EntryState::Failed => "failed",
         EntryState::NoKey => "no key",
         EntryState::Disabled => "disabled",

@@ -353,6 +353,7 @@ impl Theme {
             EntryState::Available => self.available,
             EntryState::AtCapacity => self.at_capacity,
             EntryState::Cooling => self.cooling,
+            EntryState::Unavailable => self.no_key,
             EntryState::Failed => self.failed,
             EntryState::NoKey => self.no_key,
             EntryState::Disabled => self.disabled,
