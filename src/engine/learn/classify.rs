@@ -427,4 +427,33 @@ mod tests {
             Some(1500)
         );
     }
+
+    #[test]
+    fn held_back_2026_bodies_decimal_limit_and_retired_model_404() {
+        // Together writes some limits with a decimal point: 9.0 queries per minute is 9.
+        let r = c(
+            Dialect::Together,
+            429,
+            &err(
+                "Your rate limit is 9.0 queries per minute. Please try again later.",
+                "credit_limit",
+                None,
+            ),
+        );
+        assert_eq!(
+            (r.reason, r.window, r.limit),
+            (Reason::RateLimited, Some(Window::Rpm), Some(9))
+        );
+        // Groq's 2026 answer for a retired model: 404 model_not_found, not the older 400.
+        let r = c(
+            Dialect::Groq,
+            404,
+            &err(
+                "The model `llama-3.3-70b-versatile` does not exist or you do not have access to it.",
+                "invalid_request_error",
+                Some("model_not_found"),
+            ),
+        );
+        assert_eq!(r.reason, Reason::Decommissioned);
+    }
 }
