@@ -3,7 +3,11 @@
 //! margin), state in SQLite. Prints wall time, the least time the sliding windows allow,
 //! their ratio, and the fleet's 429s.
 //!
-//! `cargo bench --profile dev --bench shared_batch -- [N] [RPM_PER_ACCOUNT] [RUNS]`
+//! `cargo bench --profile dev --bench shared_batch -- [N] [RPM_PER_ACCOUNT] [RUNS] [--unknown-limits]`
+//!
+//! With `--unknown-limits` the model is one the catalog does not know and the config names no
+//! limit: rota starts blind and learns the minute's limit from the fleet's 429s. The figure
+//! to watch is then the 429 count: at most one window's requests in flight, none later.
 //!
 //! Least time: the first C = 2 × RPM requests go at once (a full window's burst), each later
 //! group of C one window (60 s) after the previous; so with N ≤ 2C it is one window, 60 s.
@@ -12,26 +16,35 @@ use clap::Parser;
 use std::time::Instant;
 
 const MODEL: &str = "openai/gpt-oss-20b";
+/// A model the catalog does not list, so nothing about its limits is known in advance.
+const UNLISTED: &str = "sim/unlisted-20b";
 
-fn scenario(rpm: u64) -> String {
+fn scenario(rpm: u64, model: &str) -> String {
     format!(
         "[defaults]\nmax_tokens = 64\nanswer_tokens = 8\ntokens_per_sec = 0\nttft = \"0ms\"\n\
          [[providers]]\nname = \"groq\"\n\
          [[providers.accounts]]\nname = \"a\"\nkeys = [\"sim-groq-a\"]\n\
          [[providers.accounts]]\nname = \"b\"\nkeys = [\"sim-groq-b\"]\n\
-         [[providers.models]]\nid = \"{MODEL}\"\nrpm = {rpm}\ntpm = 100000000\nrpd = 10000000\n\
+         [[providers.models]]\nid = \"{model}\"\nrpm = {rpm}\ntpm = 100000000\nrpd = 10000000\n\
          tpd = 10000000000\ntasks = [\"fast\"]\n"
     )
 }
 
-fn config(rpm: u64, url: &str) -> String {
+fn config(rpm: u64, url: &str, unknown: bool) -> String {
+    let (model, limits) = if unknown {
+        (UNLISTED, String::new())
+    } else {
+        (
+            MODEL,
+            format!("rpm = {rpm}\ntpm = 100000000\nrpd = 10000000\ntpd = 10000000000\n"),
+        )
+    };
     format!(
         "[defaults]\nsafety_margin = 0.0\nmax_wait = \"600s\"\n\
          [providers.groq]\nkeys = [{{ key = \"sim-groq-a\", account = \"a\" }}, \
          {{ key = \"sim-groq-b\", account = \"b\" }}]\nbase_url = \"{url}\"\n\
-         [[models]]\nprovider = \"groq\"\nid = \"{MODEL}\"\nrpm = {rpm}\ntpm = 100000000\n\
-         rpd = 10000000\ntpd = 10000000000\n\
-         [pools]\nfast = [\"groq/{MODEL}\"]\n[state]\nbackend = \"local\"\n"
+         [[models]]\nprovider = \"groq\"\nid = \"{model}\"\ntasks = [\"fast\"]\n{limits}\
+         [pools]\nfast = [\"groq/{model}\"]\n[state]\nbackend = \"local\"\n"
     )
 }
 
@@ -40,6 +53,8 @@ fn main() {
     let n = nums.first().copied().unwrap_or(1000);
     let rpm = nums.get(1).copied().unwrap_or(250);
     let runs = nums.get(2).copied().unwrap_or(1);
+    let unknown = std::env::args().any(|a| a == "--unknown-limits");
+    let model = if unknown { UNLISTED } else { MODEL };
     let cap = 2 * rpm;
     let windows = n.div_ceil(cap).saturating_sub(1);
     let least_s = 60.0 * windows as f64;
@@ -51,12 +66,14 @@ fn main() {
         // SAFETY: set before this run starts any thread that reads the environment.
         unsafe {
             std::env::set_var("XDG_DATA_HOME", home.path().join("data"));
-            std::env::set_var("ROTA_LOG_FILE", home.path().join("rota.log"));
+            if std::env::var_os("ROTA_LOG_FILE").is_none() {
+                std::env::set_var("ROTA_LOG_FILE", home.path().join("rota.log"));
+            }
         }
         let Ok(rt) = tokio::runtime::Runtime::new() else {
             return eprintln!("skipped: no runtime");
         };
-        let scen = match rota::sim::Scenario::from_toml(&scenario(rpm)) {
+        let scen = match rota::sim::Scenario::from_toml(&scenario(rpm, model)) {
             Ok(s) => s,
             Err(e) => return eprintln!("bad scenario: {e}"),
         };
@@ -72,7 +89,7 @@ fn main() {
                 format!("{{\"id\": \"q{i}\", \"prompt\": \"question {i}\", \"max_tokens\": 32}}\n")
             })
             .collect();
-        if std::fs::write(&cfg, config(rpm, &sim.base_url("groq"))).is_err()
+        if std::fs::write(&cfg, config(rpm, &sim.base_url("groq"), unknown)).is_err()
             || std::fs::write(&input, lines).is_err()
         {
             return eprintln!("skipped: cannot write the temp files");
@@ -87,10 +104,27 @@ fn main() {
             input.to_str().unwrap_or_default(),
         ];
         let t = Instant::now();
-        let code = rota::cli::run(rota::cli::args::Cli::parse_from(args));
+        // The fleet's 429s up to half a minute in: the first window's, before any can repeat.
+        let (code, early_429) = std::thread::scope(|s| {
+            let early = s.spawn(|| {
+                std::thread::sleep(std::time::Duration::from_secs(30));
+                sim.stats()["totals"]["429"].as_u64().unwrap_or(0)
+            });
+            let code = rota::cli::run(rota::cli::args::Cli::parse_from(args));
+            (code, early.join().unwrap_or(0))
+        });
         let wall = t.elapsed().as_secs_f64();
         let stats = sim.stats();
         let t = &stats["totals"];
+        let per_account: Vec<String> = ["a", "b"]
+            .iter()
+            .map(|a| {
+                format!(
+                    "{a} {}",
+                    stats["providers"]["groq"]["accounts"][a][model]["429"]
+                )
+            })
+            .collect();
         let ok_lines = std::fs::read_to_string(&out)
             .map(|s| s.lines().filter(|l| l.contains("\"ok\":true")).count())
             .unwrap_or(0);
@@ -98,8 +132,12 @@ fn main() {
         ratios.push(ratio);
         println!(
             "run {run}: {n} requests, capacity {cap}/min: wall {wall:.2}s, least {least_s:.1}s, \
-             ratio {ratio:.3}; exit {code:?}; ok lines {ok_lines}; sim requests {} ok {} 429 {}",
-            t["requests"], t["ok"], t["429"]
+             ratio {ratio:.3}; exit {code:?}; ok lines {ok_lines}; sim requests {} ok {} 429 {} \
+             (in the first 30 s {early_429}; by account {})",
+            t["requests"],
+            t["ok"],
+            t["429"],
+            per_account.join(", ")
         );
         rt.block_on(sim.shutdown());
     }

@@ -206,6 +206,15 @@ impl Router {
                         }
                         CallEnd::Rotate(err) => {
                             let why = err.classified.clone();
+                            tracing::debug!(
+                                model = %grant.candidate.model,
+                                account = %grant.candidate.key.account,
+                                reason = %why.reason,
+                                window = ?why.window,
+                                limit = ?why.limit,
+                                retry_after_ms = ?why.retry_after_ms,
+                                "rotating"
+                            );
                             self.fail(&grant, &err);
                             let mut row = attempt_row(
                                 Pool::Chat(task),
