@@ -251,3 +251,97 @@ fn a_pool_without_a_model_of_the_keyed_provider_says_which_line_adds_one() {
     assert!(msg.contains("[pools] code"), "{msg}");
     assert!(msg.contains("openai"), "{msg}");
 }
+
+/// A scenario with one custom endpoint (`local`) serving a chat model and an embedder.
+fn local_endpoint() -> Scenario {
+    Scenario::from_toml(
+        "[defaults]\nanswer_tokens = 8\ntokens_per_sec = 0\nttft = \"0ms\"\n\
+         [[providers]]\nname = \"local\"\n\
+         [[providers.accounts]]\nname = \"me\"\nkeys = [\"sim-local-1\"]\n\
+         [[providers.models]]\nid = \"local-chat-7b\"\ntasks = [\"fast\"]\n\
+         [[providers.models]]\nid = \"nomic-embed-text\"\ntasks = [\"fast\"]\n",
+    )
+    .unwrap()
+}
+
+fn custom_config(base_url: &str, extra: &str) -> Config {
+    let toml = format!(
+        "[[providers.custom]]\nname = \"local\"\nbase_url = \"{base_url}\"\n\
+         keys = [\"sim-local-1\"]\n{extra}[state]\nbackend = \"memory\"\n"
+    );
+    rota::config::parse(&toml, "(test)", &|_: &str| None).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_endpoint_without_declared_models_discovers_them_and_answers_fast() {
+    let sim = rota::sim::start(local_endpoint(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mut c = custom_config(&sim.base_url("local"), "");
+    assert!(
+        !c.pools[&Task::Fast]
+            .iter()
+            .any(|m| m.provider == "custom:local")
+    );
+    let client = rota::providers::Client::new(rota::providers::Timeouts::from(&c.defaults));
+    let notices = rota::providers::discover::discover_custom_models(&mut c, &client).await;
+    assert!(notices.is_empty(), "{notices:?}");
+    let fast: Vec<String> = c.pools[&Task::Fast].iter().map(|m| m.to_string()).collect();
+    assert!(
+        fast.contains(&"custom:local/local-chat-7b".to_string()),
+        "{fast:?}"
+    );
+    assert!(!fast.iter().any(|m| m.contains("embed")), "{fast:?}");
+    assert!(
+        !c.pools[&Task::Code]
+            .iter()
+            .any(|m| m.provider == "custom:local")
+    );
+
+    let router = Router::new(c, Arc::new(MemoryStore::default()));
+    let (end, evs) = run(&router, ask("hello", Task::Fast)).await;
+    assert_eq!(end, End::Answered, "{evs:?}");
+    assert_eq!(
+        done(&evs).map(|d| (d.0, d.1)),
+        Some(("custom:local", "local-chat-7b"))
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_endpoint_that_cannot_list_says_what_to_declare_and_a_written_pool_stays() {
+    // Nothing listens on the port of a sim that was shut down.
+    let sim = rota::sim::start(local_endpoint(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let url = sim.base_url("local");
+    sim.shutdown().await;
+    let mut c = custom_config(&url, "");
+    let client = rota::providers::Client::new(rota::providers::Timeouts::from(&c.defaults));
+    let notices = rota::providers::discover::discover_custom_models(&mut c, &client).await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        notices[0].contains("[[providers.custom.models]]"),
+        "{notices:?}"
+    );
+    assert!(!c.models.iter().any(|m| m.model.provider == "custom:local"));
+
+    // A `[pools] fast` written by hand is kept as written when models are discovered.
+    let sim = rota::sim::start(local_endpoint(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mut c = custom_config(
+        &sim.base_url("local"),
+        "[pools]\nfast = [\"groq/openai/gpt-oss-20b\"]\n",
+    );
+    let notices = rota::providers::discover::discover_custom_models(&mut c, &client).await;
+    assert!(notices.is_empty(), "{notices:?}");
+    assert!(
+        c.models
+            .iter()
+            .any(|m| m.model.to_string() == "custom:local/local-chat-7b")
+    );
+    let fast: Vec<String> = c.pools[&Task::Fast].iter().map(|m| m.to_string()).collect();
+    assert_eq!(fast, ["groq/openai/gpt-oss-20b"]);
+    sim.shutdown().await;
+}

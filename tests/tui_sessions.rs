@@ -268,3 +268,39 @@ async fn the_memory_backend_says_saved_conversations_need_the_local_one() {
     app.set_sessions(backend.sessions(), backend.current_session(), now_ms());
     assert_eq!(app.sessions.unavailable.as_deref(), Some(e.as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_continued_answer_is_saved_into_the_answer_it_continues() {
+    let (_demo, db, backend) = demo_backend().await;
+    let mut app = App::new(Theme::no_color(), Task::Fast);
+    let req = send(&mut app, "tell me a long story");
+    answer(&backend, &mut app, req).await;
+    let id = backend
+        .current_session()
+        .expect("the first answer opens a session");
+    let first = conv::load_session(&db, id).unwrap();
+    assert_eq!(first.len(), 2, "{first:?}");
+
+    // What Alt+C sends: the history, then rota's own continue prompt.
+    let req = ChatRequest {
+        messages: vec![
+            serde_json::json!({"role": "user", "content": "tell me a long story"}),
+            serde_json::json!({"role": "assistant", "content": first[1].content}),
+            serde_json::json!({"role": "user", "content": rota::tui::app::CONTINUE_PROMPT}),
+        ],
+        task: Some(Task::Fast),
+        ..ChatRequest::default()
+    };
+    answer(&backend, &mut app, req).await;
+    let after = conv::load_session(&db, id).unwrap();
+    let roles: Vec<Role> = after.iter().map(|m| m.role).collect();
+    assert_eq!(roles, [Role::User, Role::Assistant], "{after:?}");
+    assert!(
+        after[1].content.starts_with(&first[1].content)
+            && after[1].content.len() > first[1].content.len(),
+        "{after:?}"
+    );
+    assert!(!after.iter().any(|m| m.content.contains("was cut off")));
+    let tokens = |m: &conv::MessageRow| m.usage.map(|u| u.completion_tokens).unwrap_or(0);
+    assert!(tokens(&after[1]) > tokens(&first[1]), "{after:?}");
+}

@@ -58,6 +58,9 @@ pub fn run(global: &Global, args: AskArgs) -> Result<i32, CliError> {
     let rt = super::context::runtime()?;
     rt.block_on(async move {
         let ctx = Context::open(global, task.unwrap_or(Task::Auto)).await?;
+        for n in &ctx.notices {
+            eprintln!("rota: {n}");
+        }
         let mut rx = ctx.router.ask(req);
         let mut code = exit::FAILED;
         let stdout = std::io::stdout();

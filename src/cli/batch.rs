@@ -51,6 +51,9 @@ pub fn run(global: &Global, args: BatchArgs) -> Result<i32, CliError> {
     let rt = super::context::runtime()?;
     rt.block_on(async move {
         let ctx = Context::open(global, default_task.unwrap_or(Task::Auto)).await?;
+        for n in &ctx.notices {
+            eprintln!("rota: {n}");
+        }
         let concurrency = args
             .concurrency
             .unwrap_or_else(|| default_concurrency(&ctx.router));

@@ -36,6 +36,7 @@ pub fn run(global: &Global, task: Option<&str>) -> Result<i32, CliError> {
         let opts = TuiOptions {
             task: task.unwrap_or(config.defaults.task),
             theme: config.theme.clone(),
+            notices: ctx.notices.clone(),
             ..Default::default()
         };
         let backend = RouterBackend::new(

@@ -18,6 +18,9 @@ pub struct Context {
     pub demo: Option<super::demo::Demo>,
     /// The SQLite database behind the store (`backend = "local"`): conversations, checks.
     pub db: Option<Arc<Db>>,
+    /// What the user should hear about before the first request (a custom endpoint whose
+    /// models could not be listed); commands without a full-screen UI print them.
+    pub notices: Vec<String>,
 }
 
 /// The tokio runtime for a command (two workers: the machine has few cores to spare).
@@ -64,12 +67,16 @@ impl Context {
 
     /// Opens config (or the demo fleet), store and router, with or without keys.
     pub async fn open_any(global: &Global) -> Result<Self, CliError> {
-        let (config, demo) = if global.demo {
+        let (mut config, demo) = if global.demo {
             let demo = super::demo::Demo::start().await?;
             (demo.config.clone(), Some(demo))
         } else {
             (super::config_cmd::load_config(global)?, None)
         };
+        let client =
+            crate::providers::Client::new(crate::providers::Timeouts::from(&config.defaults));
+        let notices =
+            crate::providers::discover::discover_custom_models(&mut config, &client).await;
         let (store, db) = open_store(&config)?;
         let mut router = Router::new(config, store);
         if let Some(db) = &db {
@@ -79,6 +86,7 @@ impl Context {
             router: Arc::new(router),
             demo,
             db,
+            notices,
         })
     }
 }

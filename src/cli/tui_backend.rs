@@ -157,6 +157,21 @@ fn title_of(prompt: &str) -> String {
     }
 }
 
+/// How a message is saved: a new row, or appended to the answer it continues.
+#[derive(Clone, Copy, Debug)]
+enum Saved {
+    /// A message of its own.
+    Message(Role),
+    /// More text of the newest answer (a cut answer continued).
+    Continuation,
+}
+
+impl From<Role> for Saved {
+    fn from(r: Role) -> Self {
+        Saved::Message(r)
+    }
+}
+
 impl Inner {
     /// The router for new requests.
     fn router(&self) -> Arc<Router> {
@@ -177,12 +192,13 @@ impl Inner {
     async fn save(
         &self,
         slot: &Slot,
-        role: Role,
+        role: impl Into<Saved>,
         text: String,
         model: Option<ModelRef>,
         usage: Option<Usage>,
     ) {
         let Some(db) = self.db.clone() else { return };
+        let role = role.into();
         let slot = Arc::clone(slot);
         let r = tokio::task::spawn_blocking(move || {
             let mut session = lock(&slot);
@@ -194,7 +210,14 @@ impl Inner {
                     id
                 }
             };
-            conversations::append_message(&db, id, role, &text, model.as_ref(), usage)
+            match role {
+                Saved::Message(role) => {
+                    conversations::append_message(&db, id, role, &text, model.as_ref(), usage)
+                }
+                Saved::Continuation => {
+                    conversations::extend_last_answer(&db, id, &text, model.as_ref(), usage)
+                }
+            }
         })
         .await;
         match r {
@@ -214,9 +237,17 @@ impl Inner {
         mut rx: Receiver<Event>,
         tx: Sender<Event>,
     ) {
-        if !prompt.trim().is_empty() {
+        // A cut answer continued: its text belongs to the answer already saved, and the
+        // request's own prompt is rota's, not the user's.
+        let continues = prompt == crate::tui::app::CONTINUE_PROMPT;
+        if !continues && !prompt.trim().is_empty() {
             self.save(&slot, Role::User, prompt, None, None).await;
         }
+        let role = if continues {
+            Saved::Continuation
+        } else {
+            Saved::Message(Role::Assistant)
+        };
         let mut answer = String::new();
         let mut model: Option<ModelRef> = None;
         let mut saved = false;
@@ -249,7 +280,7 @@ impl Inner {
             if let Some((m, usage)) = done {
                 self.save(
                     &slot,
-                    Role::Assistant,
+                    role,
                     std::mem::take(&mut answer),
                     Some(m),
                     Some(usage),
@@ -264,7 +295,7 @@ impl Inner {
         drop(rx); // cancels the request if it is still running
         if !saved && !answer.is_empty() {
             // Stopped or failed part way: the UI keeps what came, so does the record.
-            self.save(&slot, Role::Assistant, answer, model, None).await;
+            self.save(&slot, role, answer, model, None).await;
         }
     }
 

@@ -171,4 +171,38 @@ impl Config {
     pub fn model(&self, m: &ModelRef) -> Option<&ModelSpec> {
         self.models.iter().find(|s| &s.model == m)
     }
+
+    /// Custom providers that declare no `[[providers.custom.models]]`: their models are
+    /// read from the endpoint's `GET /models` at start (see `providers::discover`).
+    pub fn undeclared_custom_providers(&self) -> Vec<&ProviderConfig> {
+        self.providers
+            .iter()
+            .filter(|p| p.enabled && p.name.starts_with("custom:"))
+            .filter(|p| !self.models.iter().any(|m| m.model.provider == p.name))
+            .collect()
+    }
+
+    /// Adds models a custom provider listed (ids of this provider not yet known), as chat
+    /// models of the `fast` task with unknown limits. They join the `fast` pool, at its end,
+    /// unless `[pools] fast` was written by hand (then the pool stays as written).
+    pub fn add_discovered(&mut self, provider: &str, ids: &[String]) {
+        let pools_were_default = models::default_pools(&self.models, &self.providers)
+            .get(&Task::Fast)
+            == self.pools.get(&Task::Fast);
+        for id in ids {
+            let m = ModelRef::new(provider.to_string(), id.clone());
+            if self.model(&m).is_some() {
+                continue;
+            }
+            let mut spec = ModelSpec::bare(m);
+            spec.tasks = vec![Task::Fast];
+            self.models.push(spec);
+        }
+        if pools_were_default {
+            let fast = models::default_pools(&self.models, &self.providers)
+                .remove(&Task::Fast)
+                .unwrap_or_default();
+            self.pools.insert(Task::Fast, fast);
+        }
+    }
 }

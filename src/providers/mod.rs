@@ -5,6 +5,7 @@
 //!   [`Client::list_models`] checks a key, [`Client::transcribe`] uploads audio.
 //! - [`ChatStream`] yields [`StreamEvent`]s; [`Assembler`] / [`ChatStream::collect`] fold
 //!   them into a [`ChatOutcome`].
+//! - [`discover`]: the models of a custom endpoint that declares none, from its `/models`.
 //! - [`sse`]: the incremental SSE parser; [`assemble`]: chunks → events → answer.
 //! - [`groq`], [`openai`], [`together`], [`generic`]: only what differs per dialect.
 //! - [`CallError`]: every failure, with the engine's [`crate::engine::Classified`] reading.
@@ -13,6 +14,7 @@ pub mod assemble;
 pub mod check;
 pub mod client;
 pub mod core;
+pub mod discover;
 pub mod error;
 pub mod generic;
 pub mod groq;

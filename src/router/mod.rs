@@ -77,7 +77,23 @@ impl Router {
     /// The same router over another configuration (a key added or removed): the same state
     /// store, HTTP client and ledger database; fleet and endpoints built from `config`.
     /// Requests already running keep the router they started with.
-    pub fn reconfigured(&self, config: Config) -> Router {
+    pub fn reconfigured(&self, mut config: Config) -> Router {
+        // Models discovered from a custom endpoint's `/models` stay known.
+        let undeclared: Vec<String> = config
+            .undeclared_custom_providers()
+            .into_iter()
+            .map(|p| p.name.clone())
+            .collect();
+        for provider in undeclared {
+            let known: Vec<String> = self
+                .config
+                .models
+                .iter()
+                .filter(|m| m.model.provider == provider)
+                .map(|m| m.model.id.clone())
+                .collect();
+            config.add_discovered(&provider, &known);
+        }
         let mut r = Router::new(config, Arc::clone(&self.store));
         r.client = self.client.clone();
         match &self.ledger {

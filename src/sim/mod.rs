@@ -16,7 +16,6 @@ pub mod answer;
 pub mod audio;
 mod chat;
 pub mod dialect;
-mod fallback;
 pub mod faults;
 pub mod limits;
 pub mod scenario;

@@ -206,18 +206,10 @@ impl Scenario {
     }
 
     /// The built-in fleet: groq, openai and together, two accounts each (`a`, `b`, keys
-    /// `sim-PROVIDER-a`/`-b`), the catalog's models (or a fallback list when the catalog is
-    /// empty) with published limits scaled down so a demo meets them within seconds.
+    /// `sim-PROVIDER-a`/`-b`), the catalog's models with published limits scaled down so a
+    /// demo meets them within seconds.
     pub fn default_fleet() -> Self {
-        let catalog = crate::catalog::builtin();
-        let specs = if catalog
-            .iter()
-            .any(|s| matches!(s.model.provider.as_str(), "groq" | "openai" | "together"))
-        {
-            catalog
-        } else {
-            super::fallback::models()
-        };
+        let specs = crate::catalog::builtin();
         let providers = ["groq", "openai", "together"]
             .into_iter()
             .map(|name| {

@@ -128,6 +128,46 @@ pub fn append_message(
     id.ok_or_else(|| no_session(db, session))
 }
 
+/// Appends `more` to the session's newest assistant message (a cut answer continued), adding
+/// `usage`'s completion tokens to its own; with no assistant message yet it is saved as a new
+/// one. Returns the message's id.
+pub fn extend_last_answer(
+    db: &Db,
+    session: i64,
+    more: &str,
+    model: Option<&ModelRef>,
+    usage: Option<Usage>,
+) -> Result<i64, DbError> {
+    let now = now_ms() as i64;
+    let last = db.write(|tx| {
+        let last: Option<i64> = tx
+            .query_row(
+                "SELECT max(id) FROM messages WHERE session_id = ?1 AND role = 'assistant'",
+                rusqlite::params![session],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        if let Some(id) = last {
+            tx.execute(
+                "UPDATE messages SET content = content || ?2,
+                     completion_tokens = coalesce(completion_tokens, 0) + coalesce(?3, 0)
+                 WHERE id = ?1",
+                rusqlite::params![id, more, usage.map(|u| u.completion_tokens as i64)],
+            )?;
+            tx.execute(
+                "UPDATE sessions SET updated_ms = max(updated_ms, ?2) WHERE id = ?1",
+                rusqlite::params![session, now],
+            )?;
+        }
+        Ok(last)
+    })?;
+    match last {
+        Some(id) => Ok(id),
+        None => append_message(db, session, Role::Assistant, more, model, usage),
+    }
+}
+
 /// Renames a session.
 pub fn rename_session(db: &Db, session: i64, title: &str) -> Result<(), DbError> {
     let n = db.write(|tx| {

@@ -39,6 +39,8 @@ pub struct TuiOptions {
     pub tick: Duration,
     /// Shortest time between two frames (1/30 s).
     pub frame: Duration,
+    /// Notices shown in the chat pane at start (a custom endpoint that listed no models).
+    pub notices: Vec<String>,
 }
 
 impl Default for TuiOptions {
@@ -49,6 +51,7 @@ impl Default for TuiOptions {
             no_color: None,
             tick: Duration::from_secs(1),
             frame: Duration::from_millis(33),
+            notices: Vec::new(),
         }
     }
 }
@@ -246,7 +249,13 @@ pub async fn run(backend: Arc<dyn ChatBackend>, opts: TuiOptions) -> Result<(), 
     }
     let no_color = opts.no_color.unwrap_or_else(no_color_env);
     let theme = Theme::load(&opts.theme, no_color)?;
-    let app = App::new(theme, opts.task);
+    let mut app = App::new(theme, opts.task);
+    for n in &opts.notices {
+        app.chat.push(super::chat::Message::new(
+            super::chat::Role::Notice,
+            n.clone(),
+        ));
+    }
 
     install_panic_hook();
     let term = setup_terminal()?;
