@@ -105,12 +105,16 @@ fn main() {
         ];
         let t = Instant::now();
         // The fleet's 429s up to half a minute in: the first window's, before any can repeat.
+        // (Taken at the end instead when the batch ends sooner.)
         let (code, early_429) = std::thread::scope(|s| {
-            let early = s.spawn(|| {
-                std::thread::sleep(std::time::Duration::from_secs(30));
+            let (ended, wait) = std::sync::mpsc::channel::<()>();
+            let sim = &sim;
+            let early = s.spawn(move || {
+                let _ = wait.recv_timeout(std::time::Duration::from_secs(30));
                 sim.stats()["totals"]["429"].as_u64().unwrap_or(0)
             });
             let code = rota::cli::run(rota::cli::args::Cli::parse_from(args));
+            drop(ended);
             (code, early.join().unwrap_or(0))
         });
         let wall = t.elapsed().as_secs_f64();

@@ -309,6 +309,11 @@ pub enum Reason {
     Connection,
     /// A malformed body or stream.
     BadResponse,
+    /// The provider refused the request itself (a 400, 404, 405, 409 or 422 that is not a
+    /// context, model or quota error; another 4xx; a 3xx): sending it again cannot help.
+    InvalidRequest,
+    /// A 403 that does not deny the key: this account may not use this model.
+    ModelDenied,
 }
 
 impl Reason {
@@ -326,6 +331,8 @@ impl Reason {
             Reason::Timeout => "timeout",
             Reason::Connection => "connection",
             Reason::BadResponse => "bad_response",
+            Reason::InvalidRequest => "invalid_request",
+            Reason::ModelDenied => "model_denied",
         }
     }
 

@@ -53,6 +53,14 @@ pub enum Command {
         #[arg(long)]
         watch: bool,
     },
+    /// Take back into rotation what cooldowns, backoffs and disabled keys hold out.
+    Reset {
+        /// PROVIDER or PROVIDER/MODEL (default: everything).
+        target: Option<String>,
+        /// Only the key ending with these characters (as `rota keys list` shows it).
+        #[arg(long, value_name = "SUFFIX")]
+        key: Option<String>,
+    },
     /// Sum the request ledger per provider and model.
     Usage {
         /// How far back, e.g. 7d, 24h (default: everything kept).

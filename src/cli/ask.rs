@@ -52,8 +52,8 @@ pub fn run(global: &Global, args: AskArgs) -> Result<i32, CliError> {
         tools: Vec::new(),
         parallel_tool_calls: false,
     };
-    if args.max_tokens == Some(0) {
-        return Err(CliError::usage("--max-tokens must be at least 1"));
+    if let Some(Err(e)) = args.max_tokens.map(crate::router::check_max_tokens) {
+        return Err(CliError::usage(format!("--{}", e.replace('_', "-"))));
     }
     let rt = super::context::runtime()?;
     rt.block_on(async move {

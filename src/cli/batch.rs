@@ -283,11 +283,8 @@ fn parse_line(line: &str, n: usize, default_task: Option<Task>) -> Job {
             };
         }
     };
-    if parsed.max_tokens == Some(0) {
-        return Job::Bad {
-            id,
-            message: "max_tokens must be at least 1".into(),
-        };
+    if let Some(Err(message)) = parsed.max_tokens.map(crate::router::check_max_tokens) {
+        return Job::Bad { id, message };
     }
     Job::Run {
         id,

@@ -11,6 +11,7 @@ pub mod error;
 pub mod estimate;
 pub mod keys;
 pub mod logging;
+pub mod reset;
 pub mod sim;
 pub mod status;
 pub mod transcribe;
@@ -54,6 +55,9 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Batch(args)) => batch::run(&cli.global, args),
         Some(Command::Transcribe(args)) => transcribe::run(&cli.global, args),
         Some(Command::Status { json, watch }) => status::run(&cli.global, json, watch),
+        Some(Command::Reset { target, key }) => {
+            reset::run(&cli.global, target.as_deref(), key.as_deref())
+        }
         Some(Command::Usage { since, json }) => usage::run(since.as_deref(), json, cli.global.demo),
         Some(Command::Estimate { model, file }) => estimate::run(model.as_deref(), file.as_deref()),
         Some(Command::Keys { action }) => keys::run(action, &cli.global),

@@ -73,6 +73,9 @@ pub struct Defaults {
     pub first_byte_timeout: Duration,
     /// Longest silence allowed inside a stream.
     pub idle_timeout: Duration,
+    /// Longest cooldown a 429 that names no window may set (one that names a window lasts
+    /// at most that window).
+    pub max_cooldown: Duration,
 }
 
 impl Default for Defaults {
@@ -85,6 +88,7 @@ impl Default for Defaults {
             connect_timeout: Duration::from_secs(10),
             first_byte_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(30),
+            max_cooldown: Duration::from_millis(crate::engine::fleet::DEFAULT_MAX_COOLDOWN_MS),
         }
     }
 }

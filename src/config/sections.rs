@@ -22,6 +22,7 @@ pub(crate) fn defaults(sink: &mut Sink, sec: Option<Section>) -> Defaults {
             "connect_timeout",
             "first_byte_timeout",
             "idle_timeout",
+            "max_cooldown",
         ],
     );
     if let Some(t) = s.str(sink, "task", "\"auto\"") {
@@ -65,6 +66,7 @@ pub(crate) fn defaults(sink: &mut Sink, sec: Option<Section>) -> Defaults {
         ("connect_timeout", "10s", &mut d.connect_timeout),
         ("first_byte_timeout", "60s", &mut d.first_byte_timeout),
         ("idle_timeout", "30s", &mut d.idle_timeout),
+        ("max_cooldown", "1h", &mut d.max_cooldown),
     ] {
         if let Some(v) = s.duration(sink, key, example) {
             if v == Duration::ZERO {

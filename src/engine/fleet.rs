@@ -5,7 +5,7 @@ use super::KeyRef;
 use super::window::cap;
 use crate::catalog::ModelSpec;
 use crate::config::{Config, KeyConfig};
-use crate::model::{Limits, ModelRef, Task, Window};
+use crate::model::{Limits, Millis, ModelRef, Task, Window};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -103,7 +103,12 @@ pub struct Fleet {
     pub safety_margin: f64,
     /// Upload limit for transcription providers that publish none.
     pub max_file_bytes: u64,
+    /// The longest cooldown a 429 that names no window may set (`[defaults] max_cooldown`).
+    pub max_cooldown_ms: Millis,
 }
+
+/// The default of `[defaults] max_cooldown`: an hour.
+pub const DEFAULT_MAX_COOLDOWN_MS: Millis = 3_600_000;
 
 /// The state's id for a key: `provider|account|masked`.
 pub fn key_id(k: &KeyRef) -> String {
@@ -144,14 +149,18 @@ impl Fleet {
                     .collect(),
             })
             .collect();
-        Fleet::from_parts(FleetParts {
+        let mut fleet = Fleet::from_parts(FleetParts {
             models: config.models.clone(),
             providers,
             pools: config.pools.clone(),
             transcription_order: config.transcription.order.clone(),
             safety_margin: config.defaults.safety_margin,
             max_file_bytes: config.transcription.max_file_mb.saturating_mul(1_000_000),
-        })
+        });
+        fleet.max_cooldown_ms = u64::try_from(config.defaults.max_cooldown.as_millis())
+            .unwrap_or(Millis::MAX)
+            .max(1);
+        fleet
     }
 
     /// Builds the fleet from parts. Pool models missing from `models` get a bare spec (no
@@ -166,6 +175,7 @@ impl Fleet {
             transcription_order: parts.transcription_order.clone(),
             safety_margin: parts.safety_margin,
             max_file_bytes: parts.max_file_bytes,
+            max_cooldown_ms: DEFAULT_MAX_COOLDOWN_MS,
         };
         let mut index: BTreeMap<ModelRef, usize> = BTreeMap::new();
         let mut intern = |fleet: &mut Fleet, m: &ModelRef| -> usize {

@@ -14,6 +14,21 @@ pub const RATE_BACKOFF_CAP_MS: u64 = 60_000;
 pub const PROVIDER_BACKOFF_BASE_MS: u64 = 500;
 /// Longest provider-wide backoff.
 pub const PROVIDER_BACKOFF_CAP_MS: u64 = 30_000;
+/// How much longer than the window it names a cooldown may last (the provider's clock and
+/// ours differ by a little).
+pub const COOLDOWN_SLACK_MS: u64 = 1_000;
+/// The largest limit believed from a provider: anything above is no limit at all (a header
+/// of `18446744073709551615` must not wrap a window into looking free).
+pub const MAX_BELIEVED_LIMIT: u64 = 1_000_000_000_000;
+
+/// The longest cooldown one 429 may set: the window it names (plus a little), else
+/// `[defaults] max_cooldown`. A `retry-after: 86400` on a minute limit cools a minute.
+pub fn cooldown_cap(fleet: &Fleet, window: Option<Window>) -> Millis {
+    match window {
+        Some(w) => w.span_ms() + COOLDOWN_SLACK_MS,
+        None => fleet.max_cooldown_ms,
+    }
+}
 
 /// The call succeeded: count what the provider really used instead of the reservation
 /// (prompt + completion tokens) and clear the backoffs of that account, model and provider.
@@ -112,7 +127,9 @@ fn clear_backoff(state: &mut EngineState, c: &Candidate) {
 /// Records a limit a provider stated: it never raises a configured limit (the lower one is
 /// in force), and replaces an earlier learned figure.
 fn learn(state: &mut EngineState, slot: &str, w: Window, limit: u64) {
-    state.slots.get_or_default(slot).learned.set(w, Some(limit));
+    if limit <= MAX_BELIEVED_LIMIT {
+        state.slots.get_or_default(slot).learned.set(w, Some(limit));
+    }
 }
 
 /// The call failed as `c` says. Reactions:
@@ -122,8 +139,11 @@ fn learn(state: &mut EngineState, slot: &str, w: Window, limit: u64) {
 /// - `request_too_large`, `context_length`: release, learn the stated window limit (the
 ///   router skips the model for this request);
 /// - `quota_exhausted`, `auth`: release, disable the key;
-/// - `decommissioned` (also `model_not_found`): release, mark the model unavailable to that
-///   account (the next `GET /models` that lists it again lifts it);
+/// - `decommissioned` (also `model_not_found`) and `model_denied` (a 403 that does not deny
+///   the key): release, mark the model unavailable to that account (the next `GET /models`
+///   that lists it again lifts it);
+/// - `invalid_request`: release; no cooldown, no backoff (the router decides whether
+///   another candidate may take the request);
 /// - `overloaded`, `connection`: release, short provider-wide backoff;
 /// - `server_error`, `timeout`, `bad_response`: the request reached the model and may have
 ///   been counted: keep the reservation as it is, short provider-wide backoff.
@@ -158,8 +178,9 @@ pub fn fail(fleet: &Fleet, state: &mut EngineState, grant: &Grant, c: &Classifie
                     base + jitter(seed, s.backoff as u64, base / 4)
                 }
             };
+            let wait = wait.min(cooldown_cap(fleet, c.window));
             s.backoff = s.backoff.saturating_add(1);
-            s.cool_until = s.cool_until.max(now + wait);
+            s.cool_until = s.cool_until.max(now.saturating_add(wait));
         }
         Reason::RequestTooLarge | Reason::ContextLength => {
             release(state, grant);
@@ -180,7 +201,12 @@ pub fn fail(fleet: &Fleet, state: &mut EngineState, grant: &Grant, c: &Classifie
                 },
             );
         }
-        Reason::Decommissioned => {
+        Reason::InvalidRequest => {
+            // The provider refused this request, not the key or the model: nothing to back
+            // off from, and a refused request is not counted.
+            release(state, grant);
+        }
+        Reason::Decommissioned | Reason::ModelDenied => {
             // Per account: one project may lack a model others have; `GET /models` lifts it.
             release(state, grant);
             state.unavailable.insert(
@@ -226,7 +252,7 @@ fn provider_backoff(
         }
     };
     b.level = b.level.saturating_add(1);
-    b.until = b.until.max(now + wait);
+    b.until = b.until.max(now.saturating_add(wait));
 }
 
 /// Learns from a reply's rate-limit headers: `limit` becomes the learned limit of that
@@ -246,13 +272,14 @@ pub fn sync_headers(
         .get_or_default(&slot_id(&cand.key.account, &cand.model));
     for r in readings {
         let w = r.window;
-        if let Some(l) = r.limit {
+        let believed = r.limit.filter(|&l| l <= MAX_BELIEVED_LIMIT);
+        if let Some(l) = believed {
             s.learned.set(w, Some(l));
         }
         let Some(remaining) = r.remaining else {
             continue;
         };
-        let Some(limit) = r.limit.or(s.effective(configured.get(w), w).0) else {
+        let Some(limit) = believed.or(s.effective(configured.get(w), w).0) else {
             continue;
         };
         let theirs = limit.saturating_sub(remaining);
@@ -261,7 +288,8 @@ pub fn sync_headers(
             s.windows.extras.push(super::window::Extra {
                 window: w,
                 amount: theirs - ours,
-                until: now + r.reset_ms.unwrap_or(w.span_ms()).max(1),
+                // A reset never outlasts its window, however far off the header puts it.
+                until: now.saturating_add(r.reset_ms.unwrap_or(w.span_ms()).clamp(1, w.span_ms())),
             });
         }
     }
@@ -382,6 +410,69 @@ mod tests {
             2_000,
         );
         assert_eq!(used(&st, "acc@groq/a", Window::Tpm, 2_000), 8);
+    }
+
+    #[test]
+    fn a_huge_wait_cools_at_most_the_window_it_names_and_never_wraps() {
+        let f = one_model(30, 10_000);
+        let now = 1_000;
+        for (window, cap) in [
+            (Some(Window::Rpm), 60_000 + COOLDOWN_SLACK_MS),
+            (Some(Window::Tpd), 86_400_000 + COOLDOWN_SLACK_MS),
+            (None, f.max_cooldown_ms),
+        ] {
+            let mut st = EngineState::default();
+            let g = granted(reserve(&f, &mut st, &chat(10, 10), now));
+            let c = classified(Reason::RateLimited, window, None, Some(u64::MAX));
+            fail(&f, &mut st, &g, &c, now);
+            assert_eq!(st.slots["acc@groq/a"].cool_until, now + cap, "{window:?}");
+        }
+        // Even at the end of time nothing wraps into the past.
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &chat(10, 10), now));
+        let c = classified(Reason::RateLimited, None, None, Some(u64::MAX));
+        fail(&f, &mut st, &g, &c, u64::MAX - 5);
+        assert_eq!(st.slots["acc@groq/a"].cool_until, u64::MAX);
+    }
+
+    #[test]
+    fn an_absurd_limit_from_a_header_or_body_is_not_believed() {
+        let f = one_model(30, 10_000);
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &chat(10, 10), 1_000));
+        let huge = RateReading {
+            window: Window::Rpm,
+            limit: Some(u64::MAX),
+            remaining: Some(0),
+            reset_ms: Some(u64::MAX),
+        };
+        sync_headers(&f, &mut st, &g.candidate, &[huge], 1_000);
+        let s = &st.slots["acc@groq/a"];
+        assert_eq!(s.learned.rpm, None);
+        // The provider's count still counts, but for one window at most.
+        let extra = s.windows.extras.iter().map(|e| e.until).max().unwrap_or(0);
+        assert!(extra <= 1_000 + Window::Rpm.span_ms(), "{extra}");
+        let c = classified(Reason::RateLimited, Some(Window::Tpm), Some(u64::MAX), None);
+        fail(&f, &mut st, &g, &c, 1_100);
+        assert_eq!(st.slots["acc@groq/a"].learned.tpm, None);
+    }
+
+    #[test]
+    fn a_refused_request_is_released_without_cooldown_or_backoff() {
+        let f = one_model(30, 10_000);
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &chat(10, 10), 1_000));
+        fail(
+            &f,
+            &mut st,
+            &g,
+            &classified(Reason::InvalidRequest, None, None, None),
+            1_100,
+        );
+        let s = &st.slots["acc@groq/a"];
+        assert_eq!((s.cool_until, s.backoff), (0, 0));
+        assert_eq!(s.windows.used(Window::Rpm, 1_100), 0);
+        assert!(st.provider_backoff.get("groq").is_none_or(|b| b.until == 0));
     }
 
     #[test]

@@ -41,7 +41,7 @@ fn need_of(demand: &Demand, m: &FleetModel, pool: Pool) -> Amounts {
         }
         Pool::Chat(_) => [
             1,
-            demand.prompt_tokens + demand.max_tokens,
+            demand.prompt_tokens.saturating_add(demand.max_tokens),
             demand.audio_secs,
         ],
     }
@@ -151,7 +151,7 @@ fn largest_for(m: &FleetModel, caps: &Caps, demand: &Demand, pool: Pool) -> u64 
             {
                 // The answer can never be as long as asked: what would fit is the prompt
                 // plus the longest answer the model gives.
-                l = l.min(demand.prompt_tokens + mo);
+                l = l.min(demand.prompt_tokens.saturating_add(mo));
             }
             ([Window::Tpm, Window::Tpd], l)
         }
@@ -229,7 +229,7 @@ pub fn reserve(fleet: &Fleet, state: &mut EngineState, demand: &Demand, now: Mil
     let mut tally = Tally {
         needed: match pool {
             Pool::Transcription => 0,
-            Pool::Chat(_) => demand.prompt_tokens + demand.max_tokens,
+            Pool::Chat(_) => demand.prompt_tokens.saturating_add(demand.max_tokens),
         },
         ..Tally::default()
     };

@@ -241,8 +241,8 @@ impl Windows {
             .iter()
             .filter(|e| e.window == w && e.until > now)
             .map(|e| e.amount)
-            .sum();
-        own + extra
+            .fold(0u64, u64::saturating_add);
+        own.saturating_add(extra)
     }
 
     /// The earliest instant ≥ `now` at which `need` more fits under `cap` in window `w`, if
@@ -252,10 +252,11 @@ impl Windows {
             return None;
         }
         let used = self.used(w, now);
-        if used + need <= cap {
+        let total = used.saturating_add(need);
+        if total <= cap {
             return Some(now);
         }
-        let mut excess = used + need - cap;
+        let mut excess = total - cap;
         if !self.extras.iter().any(|e| e.window == w && e.until > now) {
             for (at, amount) in self.log(w).releases(now, hold_ms(w), unit_index(w)) {
                 if amount >= excess {

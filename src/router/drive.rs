@@ -82,7 +82,8 @@ impl Router {
             quick.unwrap_or_else(|| estimate_pool(&models, &req.messages, &req.tools));
         let max_tokens = req
             .max_tokens
-            .unwrap_or_else(|| crate::tokens::default_max_tokens(task));
+            .unwrap_or_else(|| crate::tokens::default_max_tokens(task))
+            .min(super::MAX_ANSWER_TOKENS);
         let mut demand = Demand {
             pool: Some(Pool::Chat(task)),
             prompt_tokens,
@@ -104,6 +105,7 @@ impl Router {
         let mut attempts: u32 = 0;
         let mut rotation: Option<(Candidate, Classified)> = None;
         let mut last_reason: Option<Reason> = None;
+        let mut refused_once = false;
         loop {
             let mut decision = match self.decide(&demand) {
                 Ok(d) => d,
@@ -227,13 +229,33 @@ impl Router {
                                 Outcome::Failed,
                                 Some(why.reason),
                             );
-                            row.rotated = true;
+                            let refused = why.reason == Reason::InvalidRequest;
+                            // A refused request goes to one other model only when what was
+                            // refused is plausibly this model's (a parameter, a feature).
+                            let elsewhere = refused
+                                && !refused_once
+                                && crate::engine::learn::model_specific(&why.message);
+                            row.rotated = !refused || elsewhere;
                             self.record(&row);
+                            if refused && !elsewhere {
+                                out.error(
+                                    "invalid_request",
+                                    &format!(
+                                        "{} refused the request: {}",
+                                        grant.candidate.model, why.message
+                                    ),
+                                )
+                                .await;
+                                return End::Failed;
+                            }
+                            refused_once |= refused;
                             if matches!(
                                 why.reason,
                                 Reason::RequestTooLarge
                                     | Reason::ContextLength
                                     | Reason::Decommissioned
+                                    | Reason::ModelDenied
+                                    | Reason::InvalidRequest
                             ) {
                                 demand.skip_models.push(grant.candidate.model.clone());
                             }
@@ -303,7 +325,7 @@ impl Router {
                 Decision::Wait { until, next } => {
                     let now = now_ms();
                     let wait_ms = until.saturating_sub(now);
-                    if now + wait_ms > started + max_wait {
+                    if now.saturating_add(wait_ms) > started.saturating_add(max_wait) {
                         out.error(
                             "rate_limited",
                             &format!(

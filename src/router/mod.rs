@@ -21,6 +21,22 @@ pub struct ChatRequest {
     pub parallel_tool_calls: bool,
 }
 
+/// The largest `max_tokens` rota accepts: more than any model writes in one answer. Faces
+/// refuse larger values with [`check_max_tokens`]; the router never sends more.
+pub const MAX_ANSWER_TOKENS: u64 = 1_000_000;
+
+/// Whether `n` is a usable `max_tokens`: at least 1 and at most [`MAX_ANSWER_TOKENS`]. The
+/// error says what is allowed.
+pub fn check_max_tokens(n: u64) -> Result<u64, String> {
+    if (1..=MAX_ANSWER_TOKENS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "max_tokens must be between 1 and {MAX_ANSWER_TOKENS} (no model writes more), not {n}"
+        ))
+    }
+}
+
 pub mod drive;
 pub mod task;
 pub mod transcribe;

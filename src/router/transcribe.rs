@@ -215,6 +215,8 @@ impl Router {
                                 Reason::RequestTooLarge
                                     | Reason::ContextLength
                                     | Reason::Decommissioned
+                                    | Reason::ModelDenied
+                                    | Reason::InvalidRequest
                             ) {
                                 demand.skip_models.push(c.model.clone());
                             }
@@ -240,7 +242,7 @@ impl Router {
                 Decision::Wait { until, next } => {
                     let now = clock.now();
                     let wait_ms = until.saturating_sub(now);
-                    if now + wait_ms > started + max_wait {
+                    if now.saturating_add(wait_ms) > started.saturating_add(max_wait) {
                         error(
                             tx,
                             "rate_limited",

@@ -1,12 +1,14 @@
 //! Error bodies: the reason, window, limit and wait a failed reply states.
 
 use super::headers::{header, reset_ms, retry_after_ms};
-use super::text::{excerpt, mask_keys, stated_context, stated_limit, stated_wait_ms, window_named};
+use super::text::{excerpt, stated_context, stated_limit, stated_wait_ms, window_named};
 use crate::engine::{Classified, Headers};
 use crate::model::{Dialect, Millis, Reason, Window};
 
 /// The longest message kept from a body that is not the providers' error JSON.
 const EXCERPT_CHARS: usize = 200;
+/// The longest message kept from a provider's error JSON (control characters dropped).
+const MESSAGE_CHARS: usize = 600;
 
 /// The parts of `{"error": {"message", "type", "code"}}` that matter; absent parts are empty.
 #[derive(Debug, Default)]
@@ -63,7 +65,8 @@ pub fn classify(
 ) -> Classified {
     let parsed = parse_body(body);
     let message = match parsed.as_ref().and_then(|p| p.message.as_deref()) {
-        Some(m) => mask_keys(m),
+        // Shown on the terminal: no escape sequences from a provider, keys masked.
+        Some(m) => excerpt(m, MESSAGE_CHARS),
         None if body.trim().is_empty() => format!("HTTP {status} with an empty body"),
         None => format!("HTTP {status}: {}", excerpt(body, EXCERPT_CHARS)),
     };
@@ -99,7 +102,9 @@ pub fn classify(
         | Reason::ContextLength
         | Reason::QuotaExhausted
         | Reason::Auth
-        | Reason::Decommissioned => None,
+        | Reason::Decommissioned
+        | Reason::InvalidRequest
+        | Reason::ModelDenied => None,
         _ => stated_wait_ms(&lower)
             .or_else(|| retry_after_ms(headers, now))
             .or_else(|| together_suggested_retry(dialect, reason, headers)),
@@ -134,8 +139,15 @@ fn reason_of(status: u16, lower: &str, is: &dyn Fn(&str) -> bool) -> Reason {
     if is("model_decommissioned") || lower.contains("has been decommissioned") {
         return Reason::Decommissioned;
     }
-    if status == 401 || status == 403 || is("invalid_api_key") || is("authentication_error") {
+    if status == 401 || is("invalid_api_key") || is("authentication_error") {
         return Reason::Auth;
+    }
+    if status == 403 {
+        return if key_denied(lower, is) {
+            Reason::Auth
+        } else {
+            Reason::ModelDenied
+        };
     }
     if is("insufficient_quota")
         || status == 402
@@ -185,9 +197,56 @@ fn reason_of(status: u16, lower: &str, is: &dyn Fn(&str) -> bool) -> Reason {
     if (500..600).contains(&status) {
         return Reason::ServerError;
     }
-    // Any other status (another 4xx, or a 2xx whose body is an error): the reply is not one
-    // rota can use from this model.
+    if (300..500).contains(&status) {
+        // The request itself was refused (or the base URL redirects): sending it again,
+        // here or elsewhere, gets the same answer unless the model is what it refuses.
+        return Reason::InvalidRequest;
+    }
+    // A 2xx whose body is an error: not a reply rota can use from this model.
     Reason::BadResponse
+}
+
+/// Whether a 403 says the key (or its account) is refused outright, rather than this model.
+fn key_denied(lower: &str, is: &dyn Fn(&str) -> bool) -> bool {
+    let about_key = lower.contains("api key")
+        || lower.contains("api_key")
+        || lower.contains("apikey")
+        || lower.contains("key is")
+        || lower.contains("your key");
+    let refused = [
+        "invalid",
+        "revoked",
+        "disabled",
+        "denied",
+        "expired",
+        "blocked",
+        "suspended",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
+    (about_key && (refused || is("permission_denied")))
+        || is("unsupported_country_region_territory")
+        || lower.contains("organization has been disabled")
+        || lower.contains("account is not active")
+}
+
+/// Whether an `invalid_request` names something only some models refuse (a parameter, a
+/// feature, a content type), so another candidate may take the same request.
+pub fn model_specific(message: &str) -> bool {
+    let lower = message.to_lowercase();
+    [
+        "not supported",
+        "unsupported",
+        "does not support",
+        "is not available",
+        "only supported",
+        "this model",
+        "for this model",
+        "model does not",
+        "not allowed for",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
 }
 
 #[cfg(test)]
@@ -329,7 +388,7 @@ mod tests {
             Reason::ServerError
         );
         assert_eq!(c(Dialect::OpenAi, 503, "").reason, Reason::Overloaded);
-        assert_eq!(c(Dialect::OpenAi, 403, "{}").reason, Reason::Auth);
+        assert_eq!(c(Dialect::OpenAi, 403, "{}").reason, Reason::ModelDenied);
         assert_eq!(c(Dialect::OpenAi, 401, "{}").reason, Reason::Auth);
         let key = err(
             "Invalid API Key",
@@ -378,6 +437,10 @@ mod tests {
         assert_eq!(r.reason, Reason::RateLimited);
         assert_eq!(
             c(Dialect::Groq, 400, "not json").reason,
+            Reason::InvalidRequest
+        );
+        assert_eq!(
+            c(Dialect::Groq, 200, "not json").reason,
             Reason::BadResponse
         );
         assert_eq!(
@@ -455,5 +518,45 @@ mod tests {
             ),
         );
         assert_eq!(r.reason, Reason::Decommissioned);
+    }
+
+    #[test]
+    fn refused_requests_and_403s_that_do_not_deny_the_key() {
+        let bad = err(
+            "Invalid value for 'temperature': expected a number.",
+            "invalid_request_error",
+            None,
+        );
+        for status in [400, 405, 409, 422, 302] {
+            let r = c(Dialect::OpenAi, status, &bad);
+            assert_eq!((r.reason, r.retry_after_ms), (Reason::InvalidRequest, None));
+        }
+        assert!(!model_specific(&c(Dialect::OpenAi, 400, &bad).message));
+        assert!(model_specific(
+            "reasoning_effort is not supported by this model"
+        ));
+        // A 403 denies this model unless it says the key itself is refused.
+        let denied = err("You are not allowed to sample from this model", "", None);
+        assert_eq!(c(Dialect::OpenAi, 403, &denied).reason, Reason::ModelDenied);
+        let revoked = err("Your API key has been revoked.", "", None);
+        assert_eq!(c(Dialect::OpenAi, 403, &revoked).reason, Reason::Auth);
+        let region = err(
+            "Country, region, or territory not supported",
+            "request_forbidden",
+            Some("unsupported_country_region_territory"),
+        );
+        assert_eq!(c(Dialect::OpenAi, 403, &region).reason, Reason::Auth);
+    }
+
+    #[test]
+    fn a_providers_message_loses_its_escape_sequences() {
+        let body = err(
+            "bad \u{1b}]0;owned\u{7}\u{1b}[2Jthing",
+            "invalid_request_error",
+            None,
+        );
+        let m = c(Dialect::Groq, 400, &body).message;
+        assert!(!m.chars().any(char::is_control), "{m:?}");
+        assert!(m.contains("bad") && m.contains("thing"), "{m}");
     }
 }

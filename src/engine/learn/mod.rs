@@ -10,6 +10,6 @@ mod classify;
 mod headers;
 mod text;
 
-pub use classify::classify;
+pub use classify::{classify, model_specific};
 pub use headers::{rate_readings, reset_ms, retry_after_ms};
 pub use text::mask_keys;
