@@ -54,6 +54,11 @@ async fn run(home: &Path, cfg: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `rota ask --task fast hi` with this home and config.
+async fn ask(home: &Path, cfg: &Path) -> Output {
+    run(home, cfg, &["ask", "--task", "fast", "hi"]).await
+}
+
 async fn chat_requests(server: &MockServer) -> usize {
     server
         .received_requests()
@@ -90,7 +95,7 @@ async fn a_huge_retry_after_cools_one_window_and_reset_lifts_it() {
     let home = tempfile::tempdir().unwrap();
     let cfg = config(home.path(), &server.uri(), "5s");
 
-    let o = run(home.path(), &cfg, &["ask", "--task", "fast", "hi"]).await;
+    let o = ask(home.path(), &cfg).await;
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(!err.contains("panicked"), "{err}");
@@ -112,7 +117,7 @@ async fn a_huge_retry_after_cools_one_window_and_reset_lifts_it() {
     assert!((3_000_000..=3_600_000).contains(&back("m2")), "{status}");
 
     // A second ask sends nothing: both are cooling.
-    let o = run(home.path(), &cfg, &["ask", "--task", "fast", "hi"]).await;
+    let o = ask(home.path(), &cfg).await;
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(chat_requests(&server).await, 2);
 
@@ -133,7 +138,7 @@ async fn a_huge_retry_after_cools_one_window_and_reset_lifts_it() {
     assert_eq!(o.status.code(), Some(2));
 
     // Lifted: the next ask is sent again.
-    run(home.path(), &cfg, &["ask", "--task", "fast", "hi"]).await;
+    ask(home.path(), &cfg).await;
     assert!(chat_requests(&server).await > 2);
 }
 
@@ -149,7 +154,7 @@ async fn a_refused_request_is_sent_once_and_says_why_without_escapes() {
         .await;
     let home = tempfile::tempdir().unwrap();
     let cfg = config(home.path(), &server.uri(), "30s");
-    let o = run(home.path(), &cfg, &["ask", "--task", "fast", "hi"]).await;
+    let o = ask(home.path(), &cfg).await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(out.is_empty(), "{out}");
@@ -187,7 +192,7 @@ async fn a_refusal_naming_the_model_goes_to_one_other_model() {
         .await;
     let home = tempfile::tempdir().unwrap();
     let cfg = config(home.path(), &server.uri(), "30s");
-    let o = run(home.path(), &cfg, &["ask", "--task", "fast", "hi"]).await;
+    let o = ask(home.path(), &cfg).await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert_eq!(out.trim(), "hello from m2");

@@ -1029,6 +1029,18 @@ fn the_example_scenario_parses_and_bad_ones_are_refused() {
     assert!(Scenario::from_toml("sede = 1").is_err());
     assert!(Scenario::from_toml("[[providers]]\nname = \"Bad Name\"").is_err());
     assert!(Scenario::from_toml("[[faults]]\nkind = \"http_500\"\nprobability = 2.0").is_err());
+    // A pace the sim cannot keep is refused at load, not a panic at the first answer.
+    for pace in ["1e-300", "-1.0", "1e300", "nan"] {
+        let toml = format!(
+            "[defaults]\ntokens_per_sec = {pace}\n[[providers]]\nname = \"groq\"\n\
+             [[providers.models]]\nid = \"m\"\n"
+        );
+        let e = Scenario::from_toml(&toml).err().map(|e| e.to_string());
+        assert!(
+            e.as_deref().is_some_and(|e| e.contains("tokens_per_sec")),
+            "{pace}: {e:?}"
+        );
+    }
 }
 
 #[test]

@@ -22,10 +22,13 @@ const NOT_CHAT: [&str; 7] = [
     "stable-diffusion",
 ];
 
-/// Whether a listed id looks like a chat model.
+/// Whether a listed id looks like a chat model (and is printable: ids end up on the
+/// terminal in status lines and notices).
 fn is_chat_id(id: &str) -> bool {
     let lower = id.to_ascii_lowercase();
-    !NOT_CHAT.iter().any(|w| lower.contains(w))
+    !id.is_empty()
+        && !id.chars().any(char::is_control)
+        && !NOT_CHAT.iter().any(|w| lower.contains(w))
 }
 
 /// Reads the model list of every custom provider that declares none and adds what it lists
@@ -94,6 +97,8 @@ mod tests {
             "bge-reranker-v2",
             "omni-moderation-latest",
             "dall-e-3",
+            "evil\u{1b}]0;title\u{7}",
+            "",
         ] {
             assert!(!is_chat_id(id), "{id}");
         }

@@ -356,7 +356,8 @@ impl Pace {
     /// When token number `n` (0-based) is due, from the start of the answer.
     fn due(&self, n: u64) -> Duration {
         if self.tokens_per_sec > 0.0 {
-            self.ttft + Duration::from_secs_f64(n as f64 / self.tokens_per_sec)
+            let after = Duration::try_from_secs_f64(n as f64 / self.tokens_per_sec);
+            self.ttft.saturating_add(after.unwrap_or(Duration::MAX))
         } else {
             self.ttft
         }

@@ -11,6 +11,12 @@ use serde::Deserialize;
 use std::path::Path;
 use std::time::Duration;
 
+/// The slowest pace a scenario may ask for (one token every 100 s): slower would overflow
+/// an answer's duration.
+pub const MIN_TOKENS_PER_SEC: f64 = 0.01;
+/// The fastest pace a scenario may ask for.
+pub const MAX_TOKENS_PER_SEC: f64 = 1e9;
+
 /// A whole fleet: every provider it serves and the faults it injects.
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -439,6 +445,14 @@ impl RawScenario {
                     Some(t) => duration(&format!("model {} ttft", m.id), t)?,
                     None => def_ttft,
                 };
+                let pace = m.tokens_per_sec.or(d.tokens_per_sec).unwrap_or(0.0);
+                if !(pace == 0.0 || (MIN_TOKENS_PER_SEC..=MAX_TOKENS_PER_SEC).contains(&pace)) {
+                    return Err(SimError::Scenario(format!(
+                        "model {}: tokens_per_sec must be 0 (no pacing) or between \
+                         {MIN_TOKENS_PER_SEC} and {MAX_TOKENS_PER_SEC}, not {pace}",
+                        m.id
+                    )));
+                }
                 let prob = m.tool_call_probability.unwrap_or(1.0);
                 if !(0.0..=1.0).contains(&prob) {
                     return Err(SimError::Scenario(format!(
@@ -459,7 +473,7 @@ impl RawScenario {
                     max_output_tokens: m.max_output_tokens,
                     default_max_tokens: m.max_tokens.or(d.max_tokens).unwrap_or(1024),
                     answer_tokens: m.answer_tokens.or(d.answer_tokens).unwrap_or(40),
-                    tokens_per_sec: m.tokens_per_sec.or(d.tokens_per_sec).unwrap_or(0.0),
+                    tokens_per_sec: pace,
                     ttft,
                     tools: m.tools,
                     parallel_tool_calls: m.parallel_tool_calls.unwrap_or(1).max(1),
