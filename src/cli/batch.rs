@@ -27,11 +27,48 @@ struct Line {
     max_tokens: Option<u64>,
 }
 
+/// A line's id as written (a string stays a string, `7` stays a number) and the key that
+/// tells ids apart: its JSON text, so `7` and `"7"` are two ids.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct JobId {
+    value: serde_json::Value,
+    key: String,
+}
+
+impl JobId {
+    fn new(value: serde_json::Value) -> Self {
+        let key = value.to_string();
+        Self { value, key }
+    }
+
+    /// The id of line `n` when it has no usable id: shown as `line-N`, keyed apart from a
+    /// real id `"line-N"` (its key is not JSON text).
+    fn of_line(n: usize) -> Self {
+        Self {
+            value: serde_json::Value::String(format!("line-{n}")),
+            key: format!("line-{n}"),
+        }
+    }
+
+    /// The line number of an id made by [`JobId::of_line`].
+    fn line(&self) -> Option<usize> {
+        self.key.strip_prefix("line-").and_then(|n| n.parse().ok())
+    }
+}
+
 /// A parsed input line: a request to run, or an input error to report.
 #[derive(Debug)]
 enum Job {
-    Run { id: String, req: ChatRequest },
-    Bad { id: String, message: String },
+    Run { id: JobId, req: ChatRequest },
+    Bad { id: JobId, message: String },
+}
+
+impl Job {
+    fn id(&self) -> &JobId {
+        match self {
+            Job::Run { id, .. } | Job::Bad { id, .. } => id,
+        }
+    }
 }
 
 /// Runs `rota batch`.
@@ -45,7 +82,7 @@ pub fn run(global: &Global, args: BatchArgs) -> Result<i32, CliError> {
     }
     let jobs = read_jobs(&args.input, default_task)?;
     let done = match &args.output {
-        Some(path) => answered_ids(path)?,
+        Some(path) => settled_ids(path)?,
         None => HashSet::new(),
     };
     let rt = super::context::runtime()?;
@@ -57,17 +94,9 @@ pub fn run(global: &Global, args: BatchArgs) -> Result<i32, CliError> {
         let concurrency = args
             .concurrency
             .unwrap_or_else(|| default_concurrency(&ctx.router));
-        let out: Box<dyn Write + Send> = match &args.output {
-            Some(path) => Box::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|e| {
-                        CliError::usage(format!("cannot write {}: {e}", path.display()))
-                    })?,
-            ),
-            None => Box::new(std::io::stdout()),
+        let out = match &args.output {
+            Some(path) => Out::append(path)?,
+            None => Out::Stdout(std::io::stdout()),
         };
         let failed = execute(ctx.router.clone(), jobs, done, concurrency, out).await?;
         Ok(if failed == 0 { exit::OK } else { exit::FAILED })
@@ -103,19 +132,19 @@ async fn execute(
     jobs: Vec<Job>,
     done: HashSet<String>,
     concurrency: usize,
-    mut out: Box<dyn Write + Send>,
+    mut out: Out,
 ) -> Result<usize, CliError> {
     let mut seen = done.clone();
     let todo: Vec<Job> = jobs
         .into_iter()
         .filter_map(|j| match j {
-            Job::Run { id, .. } | Job::Bad { id, .. } if done.contains(&id) => None,
+            j if done.contains(&j.id().key) => None,
             Job::Run { id, req } => {
-                if seen.insert(id.clone()) {
+                if seen.insert(id.key.clone()) {
                     Some(Job::Run { id, req })
                 } else {
                     Some(Job::Bad {
-                        message: format!("id {id} appears more than once in the input"),
+                        message: format!("id {} appears more than once in the input", id.key),
                         id,
                     })
                 }
@@ -149,15 +178,78 @@ async fn execute(
         if !ok {
             failed += 1;
         }
-        // One write per line, flushed at once: a kill loses at most the lines in flight.
-        out.write_all(format!("{line}\n").as_bytes())
-            .and_then(|_| out.flush())
-            .map_err(|e| CliError::failed(format!("cannot write a result: {e}")))?;
+        out.line(&line)?;
         progress.tick(ok, tokens);
     }
     let _ = spawner.await;
+    out.finish()?;
     progress.finish();
     Ok(failed)
+}
+
+/// Where result lines go: stdout, or an OUT file synced to disk at least once a second.
+enum Out {
+    Stdout(std::io::Stdout),
+    File {
+        file: std::fs::File,
+        synced: Instant,
+    },
+}
+
+impl Out {
+    /// Opens OUT for appending. A last line cut by a kill is ended first, so the next result
+    /// starts on a line of its own.
+    fn append(path: &Path) -> Result<Out, CliError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let cannot =
+            |e: std::io::Error| CliError::usage(format!("cannot write {}: {e}", path.display()));
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(cannot)?;
+        let len = file.metadata().map_err(cannot)?.len();
+        if len > 0 {
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::Start(len - 1))
+                .and_then(|_| file.read_exact(&mut last))
+                .map_err(cannot)?;
+            if last[0] != b'\n' {
+                file.write_all(b"\n").map_err(cannot)?;
+            }
+        }
+        Ok(Out::File {
+            file,
+            synced: Instant::now(),
+        })
+    }
+
+    /// Writes one whole line with one write (a kill loses at most the lines in flight).
+    fn line(&mut self, line: &str) -> Result<(), CliError> {
+        let bytes = format!("{line}\n").into_bytes();
+        let r = match self {
+            Out::Stdout(s) => s.write_all(&bytes).and_then(|_| s.flush()),
+            Out::File { file, synced } => file.write_all(&bytes).and_then(|_| {
+                if synced.elapsed() >= std::time::Duration::from_secs(1) {
+                    *synced = Instant::now();
+                    file.sync_data()
+                } else {
+                    Ok(())
+                }
+            }),
+        };
+        r.map_err(|e| CliError::failed(format!("cannot write a result: {e}")))
+    }
+
+    /// Syncs what was written.
+    fn finish(&mut self) -> Result<(), CliError> {
+        let r = match self {
+            Out::Stdout(s) => s.flush(),
+            Out::File { file, .. } => file.sync_data(),
+        };
+        r.map_err(|e| CliError::failed(format!("cannot write a result: {e}")))
+    }
 }
 
 /// Runs one job and renders its output line.
@@ -197,7 +289,7 @@ async fn run_job(router: &Router, job: Job) -> (bool, String, u64) {
     match (done, error) {
         (Some((provider, model, usage, attempts, finish_reason)), None) => {
             let line = serde_json::json!({
-                "id": id, "ok": true, "text": text, "provider": provider, "model": model,
+                "id": id.value, "ok": true, "text": text, "provider": provider, "model": model,
                 "usage": usage, "attempts": attempts,
                 "latency_ms": started.elapsed().as_millis() as u64,
                 "finish_reason": finish_reason,
@@ -213,9 +305,13 @@ async fn run_job(router: &Router, job: Job) -> (bool, String, u64) {
     }
 }
 
-fn error_line(id: &str, kind: &str, message: &str) -> String {
-    serde_json::json!({"id": id, "ok": false, "error": {"kind": kind, "message": message}})
-        .to_string()
+fn error_line(id: &JobId, kind: &str, message: &str) -> String {
+    let mut v = serde_json::json!({"id": id.value, "ok": false, "error": {"kind": kind, "message": message}});
+    if let Some(n) = id.line() {
+        // Says the id was made up, so a resume keys it apart from a real `"line-N"`.
+        v["line"] = n.into();
+    }
+    v.to_string()
 }
 
 /// Reads and parses the input file; bad lines become `Job::Bad`.
@@ -243,13 +339,14 @@ fn read_jobs(path: &Path, default_task: Option<Task>) -> Result<Vec<Job>, CliErr
 
 /// Parses one input line (`n` is 1-based, used as the id when the line has none).
 fn parse_line(line: &str, n: usize, default_task: Option<Task>) -> Job {
-    let fallback_id = format!("line-{n}");
+    let fallback_id = JobId::of_line(n);
     let parsed: Line = match serde_json::from_str(line) {
         Ok(l) => l,
         Err(e) => {
             let id = serde_json::from_str::<serde_json::Value>(line)
                 .ok()
-                .and_then(|v| v.get("id").map(id_string))
+                .and_then(|v| v.get("id").cloned())
+                .map(JobId::new)
                 .unwrap_or(fallback_id);
             return Job::Bad {
                 id,
@@ -257,7 +354,7 @@ fn parse_line(line: &str, n: usize, default_task: Option<Task>) -> Job {
             };
         }
     };
-    let id = id_string(&parsed.id);
+    let id = JobId::new(parsed.id);
     let task = match parsed.task.as_deref() {
         Some(t) => match t.parse::<Task>() {
             Ok(t) => Some(t),
@@ -298,17 +395,12 @@ fn parse_line(line: &str, n: usize, default_task: Option<Task>) -> Job {
     }
 }
 
-fn id_string(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Ids already answered `ok` in an existing output file.
-fn answered_ids(path: &Path) -> Result<HashSet<String>, CliError> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
+/// The keys of ids an existing output file settles: answered `ok`, or refused as `input`
+/// (the same line would be refused again). Every valid line counts, whatever comes before
+/// it: a line cut by a kill, or bytes that are not UTF-8, only lose themselves.
+fn settled_ids(path: &Path) -> Result<HashSet<String>, CliError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),
         Err(e) => {
             return Err(CliError::usage(format!(
@@ -318,14 +410,20 @@ fn answered_ids(path: &Path) -> Result<HashSet<String>, CliError> {
         }
     };
     let mut ids = HashSet::new();
-    for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
-        // A line cut by a kill is not valid JSON: it does not count as answered.
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
-            && v.get("ok").and_then(|o| o.as_bool()) == Some(true)
-            && let Some(id) = v.get("id")
-        {
-            ids.insert(id_string(id));
+    for line in bytes.split(|&b| b == b'\n') {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
+            continue;
+        };
+        let settled = v.get("ok").and_then(|o| o.as_bool()) == Some(true)
+            || v.pointer("/error/kind").and_then(|k| k.as_str()) == Some("input");
+        if !settled {
+            continue;
         }
+        match (v.get("line").and_then(|n| n.as_u64()), v.get("id")) {
+            (Some(n), _) => ids.insert(JobId::of_line(n as usize).key),
+            (None, Some(id)) => ids.insert(JobId::new(id.clone()).key),
+            (None, None) => false,
+        };
     }
     Ok(ids)
 }
@@ -394,7 +492,7 @@ mod tests {
     fn parses_prompt_and_messages_lines() {
         match parse_line(r#"{"id": "a", "prompt": "hi"}"#, 1, None) {
             Job::Run { id, req } => {
-                assert_eq!(id, "a");
+                assert_eq!(id.value, "a");
                 assert_eq!(req.messages.len(), 1);
             }
             other => panic!("{other:?}"),
@@ -405,7 +503,8 @@ mod tests {
             None,
         ) {
             Job::Run { id, req } => {
-                assert_eq!(id, "7");
+                assert_eq!(id.value, 7);
+                assert_ne!(id.key, JobId::new(serde_json::json!("7")).key);
                 assert_eq!(req.task, Some(Task::Code));
                 assert_eq!(req.max_tokens, Some(5));
             }
@@ -423,7 +522,7 @@ mod tests {
             (r#"{"id": "e", "prompt": ""}"#, "e"),
         ] {
             match parse_line(line, 3, None) {
-                Job::Bad { id: got, .. } => assert_eq!(got, id, "{line}"),
+                Job::Bad { id: got, .. } => assert_eq!(got.value, id, "{line}"),
                 other => panic!("{line}: {other:?}"),
             }
         }
@@ -438,9 +537,56 @@ mod tests {
             "{\"id\":\"a\",\"ok\":true}\n{\"id\":\"b\",\"ok\":false}\n{\"id\":\"c\",\"ok\":tr",
         )
         .unwrap();
-        let ids = answered_ids(&p).unwrap();
-        assert!(ids.contains("a"));
-        assert!(!ids.contains("b"));
-        assert!(!ids.contains("c"));
+        let ids = settled_ids(&p).unwrap();
+        assert!(ids.contains("\"a\""));
+        assert!(!ids.contains("\"b\""));
+        assert!(!ids.contains("\"c\""));
+    }
+
+    #[test]
+    fn resume_reads_every_valid_line_past_bytes_that_are_not_utf8() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.jsonl");
+        let mut bytes = b"{\"id\":\"a\",\"ok\":true}\n\xff\xfe garbage\n".to_vec();
+        bytes.extend_from_slice(b"{\"id\":7,\"ok\":true}\n{\"id\":\"x\",\"ok\":false,");
+        bytes.extend_from_slice(b"\"error\":{\"kind\":\"input\",\"message\":\"m\"}}\n");
+        bytes.extend_from_slice(
+            b"{\"id\":\"y\",\"ok\":false,\"error\":{\"kind\":\"rate_limited\"}}\n",
+        );
+        std::fs::write(&p, bytes).unwrap();
+        let ids = settled_ids(&p).unwrap();
+        assert!(ids.contains("\"a\"") && ids.contains("7"), "{ids:?}");
+        assert!(!ids.contains("\"7\""), "7 and \"7\" are two ids: {ids:?}");
+        // An input error is settled (it would be refused again); a failed request is not.
+        assert!(ids.contains("\"x\"") && !ids.contains("\"y\""), "{ids:?}");
+        // A made-up `line-N` id never stands for a real id "line-N".
+        let made_up = error_line(&JobId::of_line(3), "input", "not json");
+        std::fs::write(&p, format!("{made_up}\n")).unwrap();
+        let ids = settled_ids(&p).unwrap();
+        assert!(ids.contains(&JobId::of_line(3).key));
+        assert!(!ids.contains(&JobId::new(serde_json::json!("line-3")).key));
+    }
+
+    #[test]
+    fn appending_after_a_torn_line_starts_a_fresh_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.jsonl");
+        std::fs::write(&p, "{\"id\":\"a\",\"ok\":true}\n{\"id\":\"b\",\"ok\":tr").unwrap();
+        let mut out = Out::append(&p).unwrap();
+        out.line("{\"id\":\"c\",\"ok\":true}").unwrap();
+        out.finish().unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(
+            text.lines().last(),
+            Some("{\"id\":\"c\",\"ok\":true}"),
+            "{text}"
+        );
+        let ids = settled_ids(&p).unwrap();
+        assert!(ids.contains("\"a\"") && ids.contains("\"c\"") && !ids.contains("\"b\""));
+        // An output that ends cleanly gets no blank line.
+        let mut out = Out::append(&p).unwrap();
+        out.line("{\"id\":\"d\",\"ok\":true}").unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(!text.contains("\n\n"), "{text:?}");
     }
 }
