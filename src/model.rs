@@ -336,6 +336,19 @@ impl Reason {
         }
     }
 
+    /// Whether the failure rules the model out for the rest of this request (it can never
+    /// take this request, or this account may not use it), so the router skips it.
+    pub fn skips_model(self) -> bool {
+        matches!(
+            self,
+            Reason::RequestTooLarge
+                | Reason::ContextLength
+                | Reason::Decommissioned
+                | Reason::ModelDenied
+                | Reason::InvalidRequest
+        )
+    }
+
     /// Whether the same model and key may succeed later (after a wait).
     pub fn is_retryable(self) -> bool {
         matches!(

@@ -2,24 +2,10 @@
 //! prompt estimate with the `prompt_tokens` the provider reported in the recorded stream:
 //! median absolute error ≤ 5 %, none over 15 %.
 
+mod shared_fixtures;
+
 use rota::tokens::estimate_request;
 use serde_json::Value;
-use std::path::PathBuf;
-
-/// Finds the shared fixtures: beside the worktree, at /work/shared, or beside the CI clone.
-fn recordings_dir() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        manifest.join("../shared"),
-        PathBuf::from("/work/shared"),
-        manifest.join("shared"),
-    ];
-    candidates
-        .iter()
-        .map(|p| p.join("fixtures/recordings"))
-        .find(|p| p.is_dir())
-        .unwrap_or_else(|| panic!("recordings not found; tried {candidates:?}"))
-}
 
 /// The provider rota names from a recording's `provider:` tag.
 fn provider_of(rec: &Value) -> String {
@@ -57,7 +43,7 @@ fn reported_prompt_tokens(sse: &str) -> u64 {
 
 #[test]
 fn estimates_match_recorded_prompt_tokens() {
-    let dir = recordings_dir();
+    let dir = shared_fixtures::fixtures_dir().join("recordings");
     let mut errors = Vec::new();
     let mut report = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(&dir)

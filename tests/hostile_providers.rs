@@ -47,6 +47,25 @@ fn answers(text: &str) -> ResponseTemplate {
         .set_body_string(answer_sse(text))
 }
 
+/// Answers every chat request for `model` (every model when `None`) with `reply`.
+async fn reply_for(server: &MockServer, model: Option<&str>, reply: ResponseTemplate) {
+    let chat = Mock::given(method("POST")).and(path("/v1/chat/completions"));
+    match model {
+        Some(m) => chat.and(body_partial_json(json!({"model": m}))),
+        None => chat,
+    }
+    .respond_with(reply)
+    .mount(server)
+    .await;
+}
+
+/// A temporary home and a config over `server` (see [`config`]).
+fn home_for(server: &MockServer, max_wait: &str) -> (tempfile::TempDir, PathBuf) {
+    let home = tempfile::tempdir().unwrap();
+    let cfg = config(home.path(), &server.uri(), max_wait);
+    (home, cfg)
+}
+
 async fn run(home: &Path, cfg: &Path, args: &[&str]) -> Output {
     let mut cmd = rota_cmd(home, Some(cfg), args);
     tokio::task::spawn_blocking(move || cmd.output().unwrap())
@@ -74,26 +93,22 @@ async fn a_huge_retry_after_cools_one_window_and_reset_lifts_it() {
     let server = MockServer::start().await;
     // m1: a 429 on the minute's requests asking for 1e30 s; m2: a message asking for more
     // hours than fit in 64 bits.
-    Mock::given(method("POST"))
-        .and(body_partial_json(json!({"model": "m1"})))
-        .respond_with(
+    reply_for(&server, Some("m1"), 
             ResponseTemplate::new(429)
                 .insert_header("retry-after", "1e30")
                 .set_body_json(json!({"error": {
                     "message": "Rate limit reached on requests per minute (RPM): Limit 5, Used 5, Requested 1.",
                     "type": "requests", "code": "rate_limit_exceeded"}})),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(body_partial_json(json!({"model": "m2"})))
-        .respond_with(ResponseTemplate::new(429).set_body_json(json!({"error": {
+        ).await;
+    reply_for(
+        &server,
+        Some("m2"),
+        ResponseTemplate::new(429).set_body_json(json!({"error": {
             "message": "Rate limit reached. Please try again in 999999999999999999999h.",
-            "type": "rate_limit_error", "code": "rate_limit_exceeded"}})))
-        .mount(&server)
-        .await;
-    let home = tempfile::tempdir().unwrap();
-    let cfg = config(home.path(), &server.uri(), "5s");
+            "type": "rate_limit_error", "code": "rate_limit_exceeded"}})),
+    )
+    .await;
+    let (home, cfg) = home_for(&server, "5s");
 
     let o = ask(home.path(), &cfg).await;
     let (_, err) = text(&o);
@@ -145,15 +160,10 @@ async fn a_huge_retry_after_cools_one_window_and_reset_lifts_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_request_is_sent_once_and_says_why_without_escapes() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/chat/completions"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+    reply_for(&server, None, ResponseTemplate::new(400).set_body_json(json!({"error": {
             "message": "Invalid value for 'temperature': \u{1b}]0;pwned\u{7}\u{1b}[2Jexpected a number.",
-            "type": "invalid_request_error", "param": "temperature", "code": null}})))
-        .mount(&server)
-        .await;
-    let home = tempfile::tempdir().unwrap();
-    let cfg = config(home.path(), &server.uri(), "30s");
+            "type": "invalid_request_error", "param": "temperature", "code": null}}))).await;
+    let (home, cfg) = home_for(&server, "30s");
     let o = ask(home.path(), &cfg).await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -178,20 +188,16 @@ async fn a_refused_request_is_sent_once_and_says_why_without_escapes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_naming_the_model_goes_to_one_other_model() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(body_partial_json(json!({"model": "m1"})))
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+    reply_for(
+        &server,
+        Some("m1"),
+        ResponseTemplate::new(400).set_body_json(json!({"error": {
             "message": "reasoning_effort is not supported by this model",
-            "type": "invalid_request_error"}})))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(body_partial_json(json!({"model": "m2"})))
-        .respond_with(answers("hello from m2"))
-        .mount(&server)
-        .await;
-    let home = tempfile::tempdir().unwrap();
-    let cfg = config(home.path(), &server.uri(), "30s");
+            "type": "invalid_request_error"}})),
+    )
+    .await;
+    reply_for(&server, Some("m2"), answers("hello from m2")).await;
+    let (home, cfg) = home_for(&server, "30s");
     let o = ask(home.path(), &cfg).await;
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{err}");
@@ -202,12 +208,8 @@ async fn a_refusal_naming_the_model_goes_to_one_other_model() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_absurd_max_tokens_is_a_usage_error_and_sends_nothing() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(answers("x"))
-        .mount(&server)
-        .await;
-    let home = tempfile::tempdir().unwrap();
-    let cfg = config(home.path(), &server.uri(), "30s");
+    reply_for(&server, None, answers("x")).await;
+    let (home, cfg) = home_for(&server, "30s");
     let o = run(
         home.path(),
         &cfg,

@@ -1,25 +1,11 @@
 //! Every real provider error body in `shared/fixtures/provider-errors.json` is classified
 //! exactly as the fixture expects: reason, window, limit and wait.
 
+mod shared_fixtures;
+
 use rota::engine::Headers;
 use rota::engine::learn::classify;
 use rota::model::{Dialect, Reason, Window};
-use std::path::PathBuf;
-
-/// Finds the shared fixtures: beside the worktree, at /work/shared, or beside the CI clone.
-fn shared_dir() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        manifest.join("../shared"),
-        PathBuf::from("/work/shared"),
-        manifest.join("shared"),
-    ];
-    candidates
-        .iter()
-        .find(|p| p.join("fixtures/provider-errors.json").is_file())
-        .cloned()
-        .unwrap_or_else(|| panic!("shared fixtures not found; tried {candidates:?}"))
-}
 
 fn reason_named(s: &str) -> Reason {
     serde_json::from_value(serde_json::Value::String(s.to_string()))
@@ -36,7 +22,7 @@ fn window_named(v: &serde_json::Value) -> Option<Window> {
 
 #[test]
 fn every_fixture_case_reads_as_expected() {
-    let path = shared_dir().join("fixtures/provider-errors.json");
+    let path = shared_fixtures::fixtures_dir().join("provider-errors.json");
     let text = std::fs::read_to_string(&path).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     let cases = doc["cases"].as_array().unwrap();

@@ -1,21 +1,13 @@
 //! Replays the real provider recordings in shared/fixtures/recordings through the stream
 //! decoder: whole, split at every byte, split at random places, and with CRLF / CR ends.
 
+mod shared_fixtures;
+
 use proptest::prelude::*;
 use rota::model::{Dialect, Usage};
 use rota::providers::{
     Assembler, ChatOutcome, StreamDecoder, StreamEvent, ToolCall, decode_stream,
 };
-use std::path::PathBuf;
-
-/// The fixtures directory: beside the repo (CI) or the shared workspace.
-fn fixtures() -> PathBuf {
-    let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
-    if beside.is_dir() {
-        return beside;
-    }
-    PathBuf::from("/work/shared/fixtures")
-}
 
 /// One recording: its dialect and raw SSE body.
 struct Recording {
@@ -25,7 +17,7 @@ struct Recording {
 }
 
 fn recordings() -> Vec<Recording> {
-    let dir = fixtures().join("recordings");
+    let dir = shared_fixtures::fixtures_dir().join("recordings");
     let mut out = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

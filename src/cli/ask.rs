@@ -52,8 +52,11 @@ pub fn run(global: &Global, args: AskArgs) -> Result<i32, CliError> {
         tools: Vec::new(),
         parallel_tool_calls: false,
     };
-    if let Some(Err(e)) = args.max_tokens.map(crate::router::check_max_tokens) {
-        return Err(CliError::usage(format!("--{}", e.replace('_', "-"))));
+    if let Some(Err(e)) = args
+        .max_tokens
+        .map(|n| crate::router::check_max_tokens(n, "--max-tokens"))
+    {
+        return Err(CliError::usage(e));
     }
     let rt = super::context::runtime()?;
     rt.block_on(async move {

@@ -380,7 +380,10 @@ fn parse_line(line: &str, n: usize, default_task: Option<Task>) -> Job {
             };
         }
     };
-    if let Some(Err(message)) = parsed.max_tokens.map(crate::router::check_max_tokens) {
+    if let Some(Err(message)) = parsed
+        .max_tokens
+        .map(|n| crate::router::check_max_tokens(n, "max_tokens"))
+    {
         return Job::Bad { id, message };
     }
     Job::Run {

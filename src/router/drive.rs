@@ -249,14 +249,7 @@ impl Router {
                                 return End::Failed;
                             }
                             refused_once |= refused;
-                            if matches!(
-                                why.reason,
-                                Reason::RequestTooLarge
-                                    | Reason::ContextLength
-                                    | Reason::Decommissioned
-                                    | Reason::ModelDenied
-                                    | Reason::InvalidRequest
-                            ) {
+                            if why.reason.skips_model() {
                                 demand.skip_models.push(grant.candidate.model.clone());
                             }
                             demand.tried.push(grant.candidate.clone());

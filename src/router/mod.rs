@@ -26,13 +26,14 @@ pub struct ChatRequest {
 pub const MAX_ANSWER_TOKENS: u64 = 1_000_000;
 
 /// Whether `n` is a usable `max_tokens`: at least 1 and at most [`MAX_ANSWER_TOKENS`]. The
-/// error says what is allowed.
-pub fn check_max_tokens(n: u64) -> Result<u64, String> {
+/// error names the setting as the face calls it (`--max-tokens`, `max_tokens`) and says
+/// what is allowed.
+pub fn check_max_tokens(n: u64, name: &str) -> Result<u64, String> {
     if (1..=MAX_ANSWER_TOKENS).contains(&n) {
         Ok(n)
     } else {
         Err(format!(
-            "max_tokens must be between 1 and {MAX_ANSWER_TOKENS} (no model writes more), not {n}"
+            "{name} must be between 1 and {MAX_ANSWER_TOKENS} (no model writes more), not {n}"
         ))
     }
 }

@@ -210,14 +210,7 @@ impl Router {
                             );
                             row.rotated = true;
                             self.record(&row);
-                            if matches!(
-                                why.reason,
-                                Reason::RequestTooLarge
-                                    | Reason::ContextLength
-                                    | Reason::Decommissioned
-                                    | Reason::ModelDenied
-                                    | Reason::InvalidRequest
-                            ) {
+                            if why.reason.skips_model() {
                                 demand.skip_models.push(c.model.clone());
                             }
                             demand.tried.push(c.clone());
