@@ -5,12 +5,14 @@
 //! - [`router`]: one request's life, emitting [`router::events::Event`]s;
 //! - [`engine`] (pure decisions, takes `now`) and [`providers`] (HTTP, SSE, dialects);
 //! - [`store`]: where engine state lives, atomically;
-//! - [`config`], [`catalog`], [`tokens`], [`model`], [`secret`], [`duration`]: read by all.
+//! - [`config`], [`catalog`], [`tokens`], [`model`], [`secret`], [`duration`], [`clock`]: read
+//!   by all.
 //!
 //! [`sim`] is a fleet of fake providers used by tests, benchmarks and `--demo`.
 
 pub mod catalog;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod duration;
 pub mod engine;

@@ -245,7 +245,7 @@ fn a_pool_without_a_model_of_the_keyed_provider_says_which_line_adds_one() {
     let env = |k: &str| (k == "GROQ_API_KEY").then(|| "gsk_test_0001".to_string());
     let toml = "[pools]\ncode = [\"openai/gpt-6-luna\"]\n";
     let c = rota::config::parse(toml, "(test)", &env).unwrap();
-    let msg = rota::router::drive::no_candidate_message(Task::Code, &c);
+    let msg = rota::router::chat::no_candidate_message(Task::Code, &c);
     assert!(!msg.contains("set GROQ_API_KEY"), "{msg}");
     assert!(msg.contains("groq"), "{msg}");
     assert!(msg.contains("[pools] code"), "{msg}");

@@ -4,8 +4,9 @@
 //! and the bad inputs that exit 2 before anything is sent.
 
 use rota::config::Config;
+use rota::router::Clock;
 use rota::router::events::Event;
-use rota::router::transcribe::{Clock, TranscribeJob};
+use rota::router::transcribe::TranscribeJob;
 use rota::router::{End, Router};
 use rota::sim::{Scenario, SimHandle};
 use rota::store::MemoryStore;
@@ -13,7 +14,6 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 // ---------------------------------------------------------------- files
 
@@ -170,13 +170,13 @@ fn stat(sim: &SimHandle, provider: &str, key: &str) -> u64 {
 // ---------------------------------------------------------------- running
 
 /// Transcribes in-process; returns the end and every event.
-async fn transcribe(router: &Router, file: &Path, clock: &Clock) -> (End, Vec<Event>) {
+async fn transcribe(router: &Router, file: &Path) -> (End, Vec<Event>) {
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
     let job = TranscribeJob {
         file: file.to_path_buf(),
         ..TranscribeJob::default()
     };
-    let end = router.transcribe_with_clock(job, &tx, clock).await;
+    let end = router.transcribe(job, &tx).await;
     drop(tx);
     let mut events = Vec::new();
     while let Some(e) = rx.recv().await {
@@ -361,24 +361,22 @@ async fn groq_again_once_it_recovers_and_waits_when_alone() {
         Some(1),
         "[state]\nbackend = \"memory\"\n",
     ));
-    let router = Router::new(config, Arc::new(MemoryStore::default()));
     let t0 = rota::model::now_ms();
-    let clock = Clock::Manual(Arc::new(AtomicU64::new(t0)));
+    let clock = Clock::manual(t0);
+    let router = Router::new(config, Arc::new(MemoryStore::default())).with_clock(clock.clone());
     let mut seq = Vec::new();
     for _ in 0..5 {
-        let (end, ev) = transcribe(&router, &audio, &clock).await;
+        let (end, ev) = transcribe(&router, &audio).await;
         assert_eq!(end, End::Answered, "{ev:?}");
         seq.push(transcript_provider(&ev));
     }
     assert_eq!(seq, ["groq", "groq", "openai", "together", "custom:local"]);
-    if let Clock::Manual(t) = &clock {
-        t.store(t0 + 61_000, std::sync::atomic::Ordering::SeqCst);
-    }
-    let (_, ev) = transcribe(&router, &audio, &clock).await;
+    clock.advance(61_000);
+    let (_, ev) = transcribe(&router, &audio).await;
     assert_eq!(transcript_provider(&ev), "groq");
-    let (_, ev) = transcribe(&router, &audio, &clock).await;
+    let (_, ev) = transcribe(&router, &audio).await;
     assert_eq!(transcript_provider(&ev), "groq");
-    let (_, ev) = transcribe(&router, &audio, &clock).await;
+    let (_, ev) = transcribe(&router, &audio).await;
     assert_eq!(
         transcript_provider(&ev),
         "openai",
@@ -390,13 +388,14 @@ async fn groq_again_once_it_recovers_and_waits_when_alone() {
         r#"order = ["groq", "openai", "together", "custom:local"]"#,
         r#"order = ["groq"]"#,
     );
-    let router = Router::new(parse_config(&alone), Arc::new(MemoryStore::default()));
-    let clock = Clock::Manual(Arc::new(AtomicU64::new(t0)));
+    let clock = Clock::manual(t0);
+    let router =
+        Router::new(parse_config(&alone), Arc::new(MemoryStore::default())).with_clock(clock);
     for _ in 0..2 {
-        let (end, _) = transcribe(&router, &audio, &clock).await;
+        let (end, _) = transcribe(&router, &audio).await;
         assert_eq!(end, End::Answered);
     }
-    let (end, ev) = transcribe(&router, &audio, &clock).await;
+    let (end, ev) = transcribe(&router, &audio).await;
     assert_eq!(end, End::Answered, "{ev:?}");
     let wait = ev
         .iter()
@@ -414,12 +413,13 @@ async fn groq_again_once_it_recovers_and_waits_when_alone() {
 
     // With max_wait below the wait it gives up (exit 1 in the CLI) instead.
     let short = alone.replace("[state]", "[defaults]\nmax_wait = \"10s\"\n[state]");
-    let router = Router::new(parse_config(&short), Arc::new(MemoryStore::default()));
-    let clock = Clock::Manual(Arc::new(AtomicU64::new(t0)));
+    let clock = Clock::manual(t0);
+    let router =
+        Router::new(parse_config(&short), Arc::new(MemoryStore::default())).with_clock(clock);
     for _ in 0..2 {
-        transcribe(&router, &audio, &clock).await;
+        transcribe(&router, &audio).await;
     }
-    let (end, ev) = transcribe(&router, &audio, &clock).await;
+    let (end, ev) = transcribe(&router, &audio).await;
     assert_eq!(end, End::Failed, "{ev:?}");
     match ev.last() {
         Some(Event::Error { kind, message }) => {
@@ -535,12 +535,11 @@ async fn fleet_429_and_413_rotate_like_chat() {
         .expect("sim");
     let cfg = parse_config(&config_text(&sim, None, "[state]\nbackend = \"memory\"\n"));
     let router = Router::new(cfg, Arc::new(MemoryStore::default()));
-    let clock = Clock::System;
-    let (_, ev) = transcribe(&router, &audio, &clock).await;
+    let (_, ev) = transcribe(&router, &audio).await;
     assert_eq!(transcript_provider(&ev), "groq");
-    let (_, ev) = transcribe(&router, &audio, &clock).await;
+    let (_, ev) = transcribe(&router, &audio).await;
     assert_eq!(transcript_provider(&ev), "groq", "the other Groq model");
-    let (end, ev) = transcribe(&router, &audio, &clock).await;
+    let (end, ev) = transcribe(&router, &audio).await;
     assert_eq!(end, End::Answered, "{ev:?}");
     let rotations: Vec<_> = ev
         .iter()
@@ -606,7 +605,7 @@ async fn fleet_429_and_413_rotate_like_chat() {
     let cfg = parse_config(&config_text(&sim, None, "[state]\nbackend = \"memory\"\n"));
     let db = Arc::new(rota::store::db::Db::open_in_memory().expect("db"));
     let router = Router::new(cfg, Arc::new(MemoryStore::default())).with_ledger(Arc::clone(&db));
-    let (end, ev) = transcribe(&router, &audio, &clock).await;
+    let (end, ev) = transcribe(&router, &audio).await;
     assert_eq!(end, End::Answered, "{ev:?}");
     // Every attempt is in the ledger as a transcription: two refusals, then the answer,
     // which costs its seconds at whisper-1's hourly price.
@@ -715,7 +714,7 @@ order = ["groq", "openai"]
             openai.uri()
         );
         let router = Router::new(parse_config(&text), Arc::new(MemoryStore::default()));
-        let (end, ev) = transcribe(&router, &audio, &Clock::System).await;
+        let (end, ev) = transcribe(&router, &audio).await;
         assert_eq!(end, End::Answered, "{ev:?}");
         let first = ev
             .iter()
@@ -805,4 +804,184 @@ enabled = false
         Some(0),
         "{groq_entry:?}"
     );
+}
+
+/// A config with only Groq (at `uri`), in memory.
+fn groq_only(uri: &str) -> Config {
+    parse_config(&format!(
+        r#"[state]
+backend = "memory"
+[providers.groq]
+keys = ["gsk_test_0001"]
+base_url = "{uri}/v1"
+[providers.openai]
+enabled = false
+[providers.together]
+enabled = false
+"#
+    ))
+}
+
+/// Groq's RPM window as `rota status` reads it on the router's clock.
+fn groq_rpm_used(router: &Router) -> u64 {
+    router
+        .status()
+        .expect("status")
+        .transcription
+        .into_iter()
+        .filter(|e| e.provider == "groq")
+        .filter_map(|e| e.windows.get(&rota::model::Window::Rpm).map(|w| w.used))
+        .sum()
+}
+
+/// An upload whose task is aborted (not just its receiver dropped) gives its reservation
+/// back: the attempt loop's guard releases what a dropped future held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborting_an_upload_releases_its_reservation() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audio = wav(dir.path(), "a.wav", 1);
+    let groq = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(r#"{"text":"late"}"#, "application/json")
+                .set_delay(std::time::Duration::from_secs(30)),
+        )
+        .mount(&groq)
+        .await;
+    let router = Arc::new(Router::new(
+        groq_only(&groq.uri()),
+        Arc::new(MemoryStore::default()),
+    ));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    let r = Arc::clone(&router);
+    let job = TranscribeJob {
+        file: audio,
+        ..TranscribeJob::default()
+    };
+    let task = tokio::spawn(async move { r.transcribe(job, &tx).await });
+    assert!(matches!(rx.recv().await, Some(Event::ModelSelected { .. })));
+    assert_eq!(
+        router.store().snapshot().expect("snapshot").inflight.len(),
+        1
+    );
+    task.abort();
+    let _ = task.await;
+    let mut freed = false;
+    for _ in 0..500 {
+        if router
+            .store()
+            .snapshot()
+            .expect("snapshot")
+            .inflight
+            .is_empty()
+        {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(freed, "the aborted upload kept its reservation");
+    assert_eq!(groq_rpm_used(&router), 0);
+}
+
+/// A provider counts a request from when it arrives: the reservation is dated when the
+/// reply comes, so rota's minute frees no earlier than Groq's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transcription_is_counted_from_when_its_reply_arrives() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audio = wav(dir.path(), "a.wav", 1);
+    let groq = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(r#"{"text":"hello"}"#, "application/json")
+                .set_delay(std::time::Duration::from_millis(300)),
+        )
+        .mount(&groq)
+        .await;
+    let t0 = rota::model::now_ms();
+    let clock = Clock::manual(t0);
+    let router = Arc::new(
+        Router::new(groq_only(&groq.uri()), Arc::new(MemoryStore::default()))
+            .with_clock(clock.clone()),
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    let r = Arc::clone(&router);
+    let job = TranscribeJob {
+        file: audio,
+        ..TranscribeJob::default()
+    };
+    let task = tokio::spawn(async move { r.transcribe(job, &tx).await });
+    assert!(matches!(rx.recv().await, Some(Event::ModelSelected { .. })));
+    // The upload takes "30 s" on rota's clock before the reply comes.
+    clock.advance(30_000);
+    while rx.recv().await.is_some() {}
+    assert_eq!(task.await.expect("join"), End::Answered);
+    // 45 s after the reply (75 s after the reservation) the request still counts.
+    clock.advance(45_000);
+    assert_eq!(
+        groq_rpm_used(&router),
+        1,
+        "dated at the reply, not the reservation"
+    );
+    clock.advance(16_000);
+    assert_eq!(
+        groq_rpm_used(&router),
+        0,
+        "a minute after the reply it is gone"
+    );
+}
+
+/// When every candidate failed in one round, the loop starts another: the backoffs now
+/// hold them, it waits them out (on the manual clock) and the recovered provider answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_every_provider_failed_a_new_round_gets_the_answer() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audio = wav(dir.path(), "a.wav", 1);
+    let groq = MockServer::start().await;
+    // Both of Groq's Whisper models fail once, then Groq recovers.
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).set_body_raw(
+            r#"{"error":{"message":"Service Unavailable","type":"internal_server_error"}}"#,
+            "application/json",
+        ))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&groq)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(r#"{"text":"back"}"#, "application/json"),
+        )
+        .with_priority(2)
+        .mount(&groq)
+        .await;
+    let clock = Clock::manual(rota::model::now_ms());
+    let router = Router::new(groq_only(&groq.uri()), Arc::new(MemoryStore::default()))
+        .with_clock(clock.clone());
+    let started = clock.now();
+    let (end, ev) = transcribe(&router, &audio).await;
+    assert_eq!(end, End::Answered, "{ev:?}");
+    let rotations = ev
+        .iter()
+        .filter(|e| matches!(e, Event::ModelRotation { .. }))
+        .count();
+    assert_eq!(rotations, 2, "{ev:?}");
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::NoModelsAvailable { task, .. } if task == "transcription")),
+        "waited for the backoff: {ev:?}"
+    );
+    assert!(
+        matches!(ev.last(), Some(Event::Transcript { text, .. }) if text == "back"),
+        "{ev:?}"
+    );
+    assert!(clock.now() > started, "the wait moved the manual clock");
 }

@@ -4,8 +4,8 @@ use super::args::{AskArgs, Global};
 use super::context::Context;
 use super::error::{CliError, exit};
 use crate::model::Task;
-use crate::router::ChatRequest;
 use crate::router::events::Event;
+use crate::router::{ChatRequest, End};
 use base64::Engine as _;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -64,8 +64,9 @@ pub fn run(global: &Global, args: AskArgs) -> Result<i32, CliError> {
         for n in &ctx.notices {
             eprintln!("rota: {n}");
         }
-        let mut rx = ctx.router.ask(req);
-        let mut code = exit::FAILED;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+        let router = std::sync::Arc::clone(&ctx.router);
+        let job = tokio::spawn(async move { router.run(req, &tx).await });
         let stdout = std::io::stdout();
         let mut thinking = Thinking::new(args.show_reasoning);
         loop {
@@ -79,12 +80,6 @@ pub fn run(global: &Global, args: AskArgs) -> Result<i32, CliError> {
                 }
             };
             let Some(ev) = ev else { break };
-            if let Event::Done { .. } = ev {
-                code = exit::OK;
-            }
-            if let Event::Error { kind, .. } = &ev {
-                code = exit_code(kind);
-            }
             let mut out = stdout.lock();
             if args.json {
                 let _ = writeln!(out, "{}", ev.to_json_line());
@@ -112,7 +107,7 @@ pub fn run(global: &Global, args: AskArgs) -> Result<i32, CliError> {
                 }
             }
         }
-        Ok(code)
+        Ok(exit_code(&job.await.unwrap_or(End::Failed)))
     })
 }
 
@@ -165,12 +160,14 @@ impl Thinking {
     }
 }
 
-/// The exit code for an `error` event's kind.
-pub fn exit_code(kind: &str) -> i32 {
-    match kind {
-        "input" | "config" => exit::USAGE,
-        "no_credentials" => exit::NO_CREDENTIALS,
-        _ => exit::FAILED,
+/// The exit code of a job's end.
+pub fn exit_code(end: &End) -> i32 {
+    match end {
+        End::Answered => exit::OK,
+        End::Input | End::Config => exit::USAGE,
+        End::NoCredentials => exit::NO_CREDENTIALS,
+        End::Failed => exit::FAILED,
+        End::Cancelled => exit::INTERRUPTED,
     }
 }
 

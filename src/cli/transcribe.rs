@@ -6,6 +6,7 @@ use super::ask::{exit_code, notice};
 use super::context::Context;
 use super::error::{CliError, exit};
 use crate::model::Task;
+use crate::router::End;
 use crate::router::events::Event;
 use crate::router::transcribe::TranscribeJob;
 use std::io::Write;
@@ -21,8 +22,9 @@ pub fn run(global: &Global, args: TranscribeArgs) -> Result<i32, CliError> {
     let rt = super::context::runtime()?;
     rt.block_on(async move {
         let ctx = Context::open(global, Task::Auto).await?;
-        let mut rx = ctx.router.start_transcribe(job);
-        let mut code = exit::FAILED;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let router = std::sync::Arc::clone(&ctx.router);
+        let job = tokio::spawn(async move { router.transcribe(job, &tx).await });
         let stdout = std::io::stdout();
         loop {
             let ev = tokio::select! {
@@ -34,11 +36,6 @@ pub fn run(global: &Global, args: TranscribeArgs) -> Result<i32, CliError> {
                 }
             };
             let Some(ev) = ev else { break };
-            match &ev {
-                Event::Transcript { .. } => code = exit::OK,
-                Event::Error { kind, .. } => code = exit_code(kind),
-                _ => {}
-            }
             let mut out = stdout.lock();
             if args.json {
                 let _ = writeln!(out, "{}", ev.to_json_line());
@@ -57,7 +54,7 @@ pub fn run(global: &Global, args: TranscribeArgs) -> Result<i32, CliError> {
                 }
             }
         }
-        Ok(code)
+        Ok(exit_code(&job.await.unwrap_or(End::Failed)))
     })
 }
 

@@ -38,11 +38,30 @@ pub fn check_max_tokens(n: u64, name: &str) -> Result<u64, String> {
     }
 }
 
-pub mod drive;
+mod attempt;
+pub mod chat;
+pub mod estimate;
 pub mod task;
 pub mod transcribe;
 
-pub use drive::End;
+pub use crate::clock::Clock;
+
+/// How a job (a chat request, a transcription) ended: faces pick their exit code from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum End {
+    /// The answer arrived whole.
+    Answered,
+    /// Bad input (exit 2).
+    Input,
+    /// The configuration or the state store cannot be used (exit 2).
+    Config,
+    /// No usable key for the task (exit 3).
+    NoCredentials,
+    /// Every candidate failed, or waiting would pass `max_wait` (exit 1).
+    Failed,
+    /// The caller went away (Esc, Ctrl+C, a dropped batch task).
+    Cancelled,
+}
 
 use crate::config::Config;
 use crate::engine::{Candidate, Fleet, KeyRef};
@@ -63,6 +82,7 @@ pub struct Router {
     client: Client,
     endpoints: HashMap<KeyRef, Endpoint>,
     ledger: Option<(Arc<Db>, Ledger)>,
+    clock: Clock,
 }
 
 impl Router {
@@ -88,7 +108,20 @@ impl Router {
             client,
             endpoints,
             ledger: None,
+            clock: Clock::System,
         }
+    }
+
+    /// The same router deciding by `clock` (a manual one in tests and simulations: waiting
+    /// for capacity then moves it on instead of sleeping).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock it decides by.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// The same router over another configuration (a key added or removed): the same state
@@ -111,7 +144,7 @@ impl Router {
                 .collect();
             config.add_discovered(&provider, &known);
         }
-        let mut r = Router::new(config, Arc::clone(&self.store));
+        let mut r = Router::new(config, Arc::clone(&self.store)).with_clock(self.clock.clone());
         r.client = self.client.clone();
         match &self.ledger {
             Some((db, _)) => r.with_ledger(Arc::clone(db)),
@@ -176,10 +209,6 @@ impl Router {
     /// The pools now, read from the shared state.
     pub fn status(&self) -> Result<crate::engine::Status, crate::store::StoreError> {
         let state = self.store.snapshot()?;
-        Ok(crate::engine::status(
-            &self.fleet,
-            &state,
-            crate::model::now_ms(),
-        ))
+        Ok(crate::engine::status(&self.fleet, &state, self.clock.now()))
     }
 }

@@ -1,24 +1,24 @@
 //! One transcription's life: probe the file → check some provider takes it → reserve in the
 //! transcription pool (the first provider of `[transcription] order` whenever it fits, else
-//! round-robin) → upload → classify a failure → rotate at once, or wait for capacity.
+//! round-robin) → upload → classify a failure → rotate at once, or wait for capacity. The
+//! probe is this module's; the rest is the attempt loop every job shares, over an upload.
 //!
 //! Everything is told as [`Event`]s, like a chat request: `model_selected` (with
 //! `estimated_tokens` 0: a transcription reserves audio seconds, not tokens),
 //! `model_rotation`, `no_models_available`, `rate_limit_recovered`, then `transcript` or
 //! `error`. The return value says how it ended.
 
-use super::drive::attempt_row;
+use super::attempt::{Attempt, Called, Job, Out};
 use super::events::Event;
 use super::{End, Router};
-use crate::engine::{self, Candidate, Classified, Decision, Demand, Grant, Pool, Unfit};
-use crate::model::{Millis, Reason, now_ms};
+use crate::engine::{self, Demand, Grant, Pool, Unfit};
+use crate::model::{ModelRef, Reason};
 use crate::providers::{CallError, TranscribeRequest, Transcription};
 use crate::store::ledger::{AttemptRow, Outcome};
 use crate::transcribe::{AudioInfo, ProbeError, check_offers, offers, probe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc::{self, Sender};
 
 /// One file to transcribe, as a face hands it to the router.
@@ -32,49 +32,6 @@ pub struct TranscribeJob {
     pub prompt: Option<String>,
     /// `json` (default when `None`), `text`, `verbose_json`, `srt` or `vtt`.
     pub response_format: Option<String>,
-}
-
-/// The clock a transcription routes by: the system's, or a manual one for tests and
-/// simulations (waiting for capacity then moves the manual clock forward instead of
-/// sleeping).
-#[derive(Clone, Debug, Default)]
-pub enum Clock {
-    /// Wall-clock time; waits really sleep.
-    #[default]
-    System,
-    /// Epoch milliseconds held in the atomic; a wait adds to it and returns at once.
-    Manual(Arc<AtomicU64>),
-}
-
-impl Clock {
-    /// Now, in epoch milliseconds.
-    pub fn now(&self) -> Millis {
-        match self {
-            Clock::System => now_ms(),
-            Clock::Manual(t) => t.load(Ordering::SeqCst),
-        }
-    }
-
-    /// Waits `ms` (or, for a manual clock, moves it `ms` forward).
-    async fn sleep(&self, ms: u64) {
-        match self {
-            Clock::System => tokio::time::sleep(Duration::from_millis(ms)).await,
-            Clock::Manual(t) => {
-                t.fetch_add(ms, Ordering::SeqCst);
-                tokio::task::yield_now().await;
-            }
-        }
-    }
-}
-
-/// Attempts after which a transcription gives up even inside `max_wait` (a loop guard).
-const ATTEMPT_CEILING: u32 = 24;
-
-/// What one upload produced.
-enum CallEnd {
-    Done(Transcription),
-    Rotate(CallError),
-    Cancelled,
 }
 
 impl Router {
@@ -91,185 +48,34 @@ impl Router {
 
     /// Transcribes one file to its end, sending every event on `tx`.
     pub async fn transcribe(&self, job: TranscribeJob, tx: &Sender<Event>) -> End {
-        self.transcribe_with_clock(job, tx, &Clock::System).await
-    }
-
-    /// [`Router::transcribe`] with the clock given (a manual one in tests).
-    pub async fn transcribe_with_clock(
-        &self,
-        job: TranscribeJob,
-        tx: &Sender<Event>,
-        clock: &Clock,
-    ) -> End {
         let info = match self.check_file(&job.file).await {
             Ok(i) => i,
             Err(e) => {
-                error(tx, e.event_kind(), &e.to_string()).await;
+                let _ = tx
+                    .send(Event::Error {
+                        kind: e.event_kind().to_string(),
+                        message: e.to_string(),
+                    })
+                    .await;
                 return End::Input;
             }
         };
         let audio_secs = info.duration_secs.max(0.0).ceil() as u64;
-        let mut demand = Demand {
-            pool: Some(Pool::Transcription),
+        let audio = AudioJob {
+            demand: Demand {
+                pool: Some(Pool::Transcription),
+                audio_secs,
+                file_bytes: info.bytes,
+                audio_format: Some(info.format.name().to_string()),
+                ..Demand::default()
+            },
+            // Providers check the file name's extension: name the upload after its real format.
+            upload: UploadName::for_file(&job.file, info.format.name()),
+            job,
             audio_secs,
-            file_bytes: info.bytes,
-            audio_format: Some(info.format.name().to_string()),
-            ..Demand::default()
+            bytes: info.bytes,
         };
-        // Providers check the file name's extension: name the upload after its real format.
-        let upload = UploadName::for_file(&job.file, info.format.name());
-        let req = |model: &str| TranscribeRequest {
-            model: model.to_string(),
-            language: job.language.clone(),
-            prompt: job.prompt.clone(),
-            response_format: job.response_format.clone(),
-        };
-
-        let started = clock.now();
-        let max_wait = self.config().defaults.max_wait.as_millis() as u64;
-        let max_attempts = self.config().defaults.max_attempts.max(1) as usize;
-        let mut attempts: u32 = 0;
-        let mut rotation: Option<(Candidate, Classified)> = None;
-        loop {
-            let decision = match decide(self, &demand, clock.now()) {
-                Ok(d) => d,
-                Err(msg) => {
-                    error(tx, "config", &msg).await;
-                    return End::Failed;
-                }
-            };
-            if let Some((from, why)) = rotation.take() {
-                let ev = Event::rotation(&from, &why, &decision);
-                if tx.send(ev).await.is_err() {
-                    if let Decision::Grant(g) = &decision {
-                        release(self, g);
-                    }
-                    return End::Cancelled;
-                }
-            }
-            match decision {
-                Decision::Grant(grant) => {
-                    attempts += 1;
-                    let c = &grant.candidate;
-                    let ev = Event::ModelSelected {
-                        provider: c.model.provider.clone(),
-                        model: c.model.id.clone(),
-                        key: c.key.masked.clone(),
-                        account: c.key.account.clone(),
-                        estimated_tokens: 0,
-                        attempt: attempts,
-                    };
-                    if tx.send(ev).await.is_err() {
-                        release(self, &grant);
-                        return End::Cancelled;
-                    }
-                    let sent_at = Instant::now();
-                    match self
-                        .upload(&grant, upload.path(), &req(&c.model.id), tx)
-                        .await
-                    {
-                        CallEnd::Done(t) => {
-                            complete(self, &grant, &t, audio_secs, info.bytes, clock.now());
-                            let latency_ms = sent_at.elapsed().as_millis() as u64;
-                            self.record(&ledger_row(self, &grant, sent_at, Outcome::Ok, None));
-                            if attempts > 1 {
-                                let _ = tx
-                                    .send(Event::RateLimitRecovered {
-                                        provider: c.model.provider.clone(),
-                                        model: c.model.id.clone(),
-                                        attempts,
-                                    })
-                                    .await;
-                            }
-                            let _ = tx
-                                .send(Event::Transcript {
-                                    provider: c.model.provider.clone(),
-                                    model: c.model.id.clone(),
-                                    text: t.text.trim().to_string(),
-                                    bytes: info.bytes,
-                                    latency_ms,
-                                })
-                                .await;
-                            return End::Answered;
-                        }
-                        CallEnd::Cancelled => {
-                            release(self, &grant);
-                            let row = ledger_row(self, &grant, sent_at, Outcome::Cancelled, None);
-                            self.record(&row);
-                            return End::Cancelled;
-                        }
-                        CallEnd::Rotate(err) => {
-                            let why = err.classified.clone();
-                            fail(self, &grant, &err, clock.now());
-                            let mut row = ledger_row(
-                                self,
-                                &grant,
-                                sent_at,
-                                Outcome::Failed,
-                                Some(why.reason),
-                            );
-                            row.rotated = true;
-                            self.record(&row);
-                            if why.reason.skips_model() {
-                                demand.skip_models.push(c.model.clone());
-                            }
-                            demand.tried.push(c.clone());
-                            if demand.tried.len() >= max_attempts {
-                                // Tried enough distinct candidates: from now on only what the
-                                // engine says is ready (cooldowns now hold the failed ones).
-                                demand.tried.clear();
-                            }
-                            if attempts >= ATTEMPT_CEILING {
-                                error(
-                                    tx,
-                                    why.reason.as_str(),
-                                    &format!("gave up after {attempts} attempts: {err}"),
-                                )
-                                .await;
-                                return End::Failed;
-                            }
-                            rotation = Some((c.clone(), why));
-                        }
-                    }
-                }
-                Decision::Wait { until, next } => {
-                    let now = clock.now();
-                    let wait_ms = until.saturating_sub(now);
-                    if now.saturating_add(wait_ms) > started.saturating_add(max_wait) {
-                        error(
-                            tx,
-                            "rate_limited",
-                            &format!(
-                                "every transcription provider is busy: the next one ({next}) \
-                                 frees in {}, longer than max_wait ({}); raise [defaults] \
-                                 max_wait, or add keys of another account or provider",
-                                crate::duration::format(Duration::from_millis(wait_ms)),
-                                crate::duration::format(self.config().defaults.max_wait),
-                            ),
-                        )
-                        .await;
-                        return End::Failed;
-                    }
-                    let ev = Event::NoModelsAvailable {
-                        task: "transcription".to_string(),
-                        wait_ms,
-                        next: next.to_string(),
-                    };
-                    if tx.send(ev).await.is_err() {
-                        return End::Cancelled;
-                    }
-                    tokio::select! {
-                        _ = clock.sleep(wait_ms) => {}
-                        _ = tx.closed() => return End::Cancelled,
-                    }
-                }
-                Decision::Unfit(unfit) => {
-                    let (kind, end, msg) = describe_unfit(&unfit);
-                    error(tx, kind, &msg).await;
-                    return end;
-                }
-            }
-        }
+        self.attempt(&audio, tx).await
     }
 
     /// Probes the file and checks some configured provider takes its format and size.
@@ -290,17 +96,42 @@ impl Router {
             }),
         }
     }
+}
+
+/// One probed file, as the attempt loop runs it.
+struct AudioJob {
+    job: TranscribeJob,
+    demand: Demand,
+    upload: UploadName,
+    audio_secs: u64,
+    bytes: u64,
+}
+
+impl Job for AudioJob {
+    type Answer = Transcription;
+
+    fn demand(&self) -> Demand {
+        self.demand.clone()
+    }
+
+    fn label(&self) -> String {
+        "transcription".to_string()
+    }
+
+    fn estimated_tokens(&self) -> u64 {
+        0
+    }
 
     /// Uploads the file to the granted candidate; cancelled when the receiver goes away.
-    async fn upload(
+    async fn call(
         &self,
+        router: &Router,
         grant: &Grant,
-        file: &Path,
-        req: &TranscribeRequest,
-        tx: &Sender<Event>,
-    ) -> CallEnd {
-        let Some(endpoint) = self.endpoint(&grant.candidate) else {
-            return CallEnd::Rotate(CallError::refused(
+        out: &Out<'_>,
+        _attempt: &mut Attempt,
+    ) -> Called<Transcription> {
+        let Some(endpoint) = router.endpoint(&grant.candidate) else {
+            return Called::Rotate(CallError::refused(
                 Reason::Auth,
                 format!(
                     "no key {} configured for {}",
@@ -308,107 +139,120 @@ impl Router {
                 ),
             ));
         };
+        let req = TranscribeRequest {
+            model: grant.candidate.model.id.clone(),
+            language: self.job.language.clone(),
+            prompt: self.job.prompt.clone(),
+            response_format: self.job.response_format.clone(),
+        };
         tokio::select! {
-            r = self.client().transcribe(&endpoint, file, req) => match r {
-                Ok(t) => CallEnd::Done(t),
-                Err(e) => CallEnd::Rotate(e),
+            r = router.client().transcribe(&endpoint, self.upload.path(), &req) => match r {
+                Ok(t) => Called::Answered(t),
+                Err(e) => Called::Rotate(e),
             },
-            _ = tx.closed() => CallEnd::Cancelled,
+            _ = out.closed() => Called::Cancelled,
         }
     }
-}
 
-/// The ledger row of one transcription attempt: no tokens; an answered one costs its
-/// billed seconds at the model's hourly price, when the price is known.
-fn ledger_row(
-    router: &Router,
-    grant: &Grant,
-    sent_at: Instant,
-    outcome: Outcome,
-    reason: Option<Reason>,
-) -> AttemptRow {
-    let cost = match outcome {
-        Outcome::Ok => router
+    /// Counts the transcription (billed seconds, stats) and learns from the reply's
+    /// headers; the reservation is dated when the reply arrived, as a chat answer's is.
+    async fn settle(
+        &self,
+        router: &Router,
+        grant: &Grant,
+        t: Transcription,
+        attempt: &Attempt,
+    ) -> (AttemptRow, Event) {
+        let readings = engine::learn::rate_readings(
+            crate::model::Dialect::of_provider(&grant.candidate.model.provider),
+            &t.headers,
+        );
+        let (g, secs, bytes) = (grant.clone(), self.audio_secs, self.bytes);
+        let done = router
+            .transact(move |fleet, state, now| {
+                engine::restamp(state, &g, now);
+                engine::complete_transcription(fleet, state, &g, secs, bytes, now);
+                if !readings.is_empty() {
+                    engine::sync_headers(fleet, state, &g.candidate, &readings, now);
+                }
+            })
+            .await;
+        if let Err(e) = done {
+            tracing::warn!("could not record a transcription: {e}");
+        }
+        let mut row = self.row(router, grant, attempt, Outcome::Ok);
+        // Billed seconds at the model's hourly price, when the price is known.
+        row.cost_usd = router
             .fleet()
             .spec(&grant.candidate.model)
             .and_then(|s| s.audio.as_ref())
             .filter(|a| a.cost_per_hour > 0.0)
-            .map(|a| a.cost_per_hour * grant.audio_secs as f64 / 3600.0),
-        _ => None,
-    };
-    attempt_row(
-        Pool::Transcription,
-        grant,
-        0,
-        None,
-        cost,
-        sent_at,
-        None,
-        outcome,
-        reason,
-    )
-}
-
-/// Sends an `error` event (ignoring a receiver that is gone).
-async fn error(tx: &Sender<Event>, kind: &str, message: &str) {
-    let _ = tx
-        .send(Event::Error {
-            kind: kind.to_string(),
-            message: message.to_string(),
-        })
-        .await;
-}
-
-/// Reserves atomically through the store.
-fn decide(router: &Router, demand: &Demand, now: Millis) -> Result<Decision, String> {
-    let mut out = None;
-    router
-        .store()
-        .transact(&mut |state| {
-            out = Some(engine::reserve(router.fleet(), state, demand, now));
-        })
-        .map_err(|e| e.to_string())?;
-    out.ok_or_else(|| "the state store did not run the decision".to_string())
-}
-
-/// Counts the transcription (billed seconds, stats) and learns from the reply's headers.
-fn complete(router: &Router, grant: &Grant, t: &Transcription, secs: u64, bytes: u64, now: u64) {
-    let readings = engine::learn::rate_readings(
-        crate::model::Dialect::of_provider(&grant.candidate.model.provider),
-        &t.headers,
-    );
-    if let Err(e) = router.store().transact(&mut |state| {
-        engine::complete_transcription(router.fleet(), state, grant, secs, bytes, now);
-        if !readings.is_empty() {
-            engine::sync_headers(router.fleet(), state, &grant.candidate, &readings, now);
-        }
-    }) {
-        tracing::warn!("could not record a transcription: {e}");
+            .map(|a| a.cost_per_hour * grant.audio_secs as f64 / 3600.0);
+        let transcript = Event::Transcript {
+            provider: grant.candidate.model.provider.clone(),
+            model: grant.candidate.model.id.clone(),
+            text: t.text.trim().to_string(),
+            bytes: self.bytes,
+            latency_ms: attempt.elapsed_ms(),
+        };
+        (row, transcript)
     }
-}
 
-/// Gives the reservation back (the request was never sent or was cancelled).
-fn release(router: &Router, grant: &Grant) {
-    if let Err(e) = router.store().transact(&mut |state| {
-        engine::release(state, grant);
-    }) {
-        tracing::warn!("could not release a reservation: {e}");
-    }
-}
-
-/// Records a failure: the reply's headers, then the engine's reaction to its reason.
-fn fail(router: &Router, grant: &Grant, err: &CallError, now: Millis) {
-    let readings = engine::learn::rate_readings(
-        crate::model::Dialect::of_provider(&grant.candidate.model.provider),
-        &err.headers,
-    );
-    if let Err(e) = router.store().transact(&mut |state| {
-        if !readings.is_empty() {
-            engine::sync_headers(router.fleet(), state, &grant.candidate, &readings, now);
+    /// A transcription arrives whole: it never breaks half-shown. Should a call report it,
+    /// the reservation is kept counted (the provider saw the upload) and the job fails.
+    async fn broken(
+        &self,
+        router: &Router,
+        grant: &Grant,
+        err: CallError,
+        _shown: usize,
+        attempt: &Attempt,
+    ) -> (AttemptRow, Event) {
+        let g = grant.clone();
+        let (secs, bytes) = (self.audio_secs, self.bytes);
+        let done = router
+            .transact(move |fleet, state, now| {
+                engine::complete_transcription(fleet, state, &g, secs, bytes, now)
+            })
+            .await;
+        if let Err(e) = done {
+            tracing::warn!("could not record a transcription: {e}");
         }
-        engine::fail(router.fleet(), state, grant, &err.classified, now);
-    }) {
-        tracing::warn!("could not record a failure: {e}");
+        let mut row = self.row(router, grant, attempt, Outcome::Failed);
+        row.reason = Some(err.reason());
+        let error = Event::Error {
+            kind: err.reason().as_str().to_string(),
+            message: format!(
+                "the transcription from {} broke: {err}",
+                grant.candidate.model
+            ),
+        };
+        (row, error)
+    }
+
+    /// No tokens: a transcription reserves audio seconds.
+    fn row(
+        &self,
+        router: &Router,
+        grant: &Grant,
+        attempt: &Attempt,
+        outcome: Outcome,
+    ) -> AttemptRow {
+        router.attempt_row(Pool::Transcription, grant, attempt, 0, outcome)
+    }
+
+    fn too_long(&self, next: &ModelRef, wait: Duration, max_wait: Duration) -> String {
+        format!(
+            "every transcription provider is busy: the next one ({next}) frees in {}, longer \
+             than max_wait ({}); raise [defaults] max_wait, or add keys of another account or \
+             provider",
+            crate::duration::format(wait),
+            crate::duration::format(max_wait),
+        )
+    }
+
+    fn unfit(&self, _router: &Router, unfit: &Unfit) -> (&'static str, End, String) {
+        describe_unfit(unfit)
     }
 }
 

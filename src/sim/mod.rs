@@ -130,6 +130,16 @@ impl Drop for SimHandle {
 /// Starts serving `scenario` on `addr` (port 0: an ephemeral port) in the current tokio
 /// runtime.
 pub async fn start(scenario: Scenario, addr: SocketAddr) -> Result<SimHandle, SimError> {
+    start_with_clock(scenario, addr, crate::clock::Clock::System).await
+}
+
+/// [`start`] with the fleet's windows kept by `clock`: tests share a manual clock between
+/// the router and the sim, so waiting out a window takes no real time.
+pub async fn start_with_clock(
+    scenario: Scenario,
+    addr: SocketAddr,
+    clock: crate::clock::Clock,
+) -> Result<SimHandle, SimError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| SimError::Bind { addr, source })?;
@@ -137,7 +147,7 @@ pub async fn start(scenario: Scenario, addr: SocketAddr) -> Result<SimHandle, Si
         .local_addr()
         .map_err(|source| SimError::Bind { addr, source })?;
     let shutdown = CancellationToken::new();
-    let fleet = Arc::new(server::Fleet::new(scenario, shutdown.clone()));
+    let fleet = Arc::new(server::Fleet::new(scenario, shutdown.clone()).with_clock(clock));
     let app = server::router(fleet.clone());
     let signal = shutdown.clone();
     let task = tokio::spawn(async move {

@@ -213,6 +213,8 @@ pub struct Fleet {
     /// Cancelled on shutdown: hangs and streams end.
     pub shutdown: CancellationToken,
     start: Instant,
+    /// A manual clock the windows follow instead, and its reading at the start.
+    manual: Option<(crate::clock::Clock, Millis)>,
 }
 
 impl Fleet {
@@ -230,12 +232,29 @@ impl Fleet {
             scenario,
             shutdown,
             start: Instant::now(),
+            manual: None,
         }
+    }
+
+    /// The same fleet keeping its windows by `clock` (a manual clock shared with the
+    /// router under test: a wait that moves it on frees the sim's windows too).
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.manual = match clock {
+            crate::clock::Clock::System => None,
+            manual => {
+                let at = manual.now();
+                Some((manual, at))
+            }
+        };
+        self
     }
 
     /// Monotonic milliseconds since the fleet started (the windows' clock).
     pub fn now(&self) -> Millis {
-        self.start.elapsed().as_millis() as Millis
+        match &self.manual {
+            Some((clock, at)) => clock.now().saturating_sub(*at),
+            None => self.start.elapsed().as_millis() as Millis,
+        }
     }
 
     /// Sleeps `d`, or until shutdown; `None` sleeps until shutdown.
