@@ -89,10 +89,9 @@ fn setup(full: usize, stagger: bool) -> (Fleet, EngineState) {
 
 fn demand(task: Task) -> Demand {
     Demand {
-        pool: Some(Pool::Chat(task)),
         prompt_tokens: 400,
         max_tokens: 600,
-        ..Demand::default()
+        ..Demand::new(Pool::Chat(task))
     }
 }
 

@@ -14,10 +14,9 @@ use std::time::{Duration, Instant};
 
 fn demand(task: Task) -> Demand {
     Demand {
-        pool: Some(Pool::Chat(task)),
         prompt_tokens: 180,
         max_tokens: 256,
-        ..Demand::default()
+        ..Demand::new(Pool::Chat(task))
     }
 }
 

@@ -152,7 +152,6 @@ impl Ledger {
 
 fn demand(prompt: u64, max: u64, skip_first: bool) -> Demand {
     Demand {
-        pool: Some(Pool::Chat(Task::Fast)),
         prompt_tokens: prompt,
         max_tokens: max,
         skip_models: if skip_first {
@@ -160,7 +159,7 @@ fn demand(prompt: u64, max: u64, skip_first: bool) -> Demand {
         } else {
             vec![]
         },
-        ..Demand::default()
+        ..Demand::new(Pool::Chat(Task::Fast))
     }
 }
 

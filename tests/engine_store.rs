@@ -45,10 +45,9 @@ fn concurrent_reservations_through_the_store_never_pass_the_limit() {
                 let mut grants = 0;
                 for _ in 0..10 {
                     let d = Demand {
-                        pool: Some(Pool::Chat(Task::Fast)),
                         prompt_tokens: 1,
                         max_tokens: 1,
-                        ..Demand::default()
+                        ..Demand::new(Pool::Chat(Task::Fast))
                     };
                     let mut out = None;
                     store

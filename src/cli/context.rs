@@ -23,10 +23,10 @@ pub struct Context {
     pub notices: Vec<String>,
 }
 
-/// The tokio runtime for a command (two workers: the machine has few cores to spare).
+/// The tokio runtime for a command: a worker per core (store transactions and file probes
+/// run on its blocking threads, never on the workers).
 pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| CliError::failed(format!("could not start the async runtime: {e}")))

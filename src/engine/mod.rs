@@ -58,11 +58,12 @@ pub struct Candidate {
     pub key: KeyRef,
 }
 
-/// What one request needs, as the engine sees it.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// What one request needs, as the engine sees it. Start from [`Demand::new`] and set what
+/// the request needs (struct update syntax: `Demand { prompt_tokens, ..Demand::new(pool) }`).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Demand {
-    /// The pool to draw on. `None` is not allowed; `Default` exists for struct update syntax.
-    pub pool: Option<Pool>,
+    /// The pool to draw on (never `Task::Auto`: the router resolves it first).
+    pub pool: Pool,
     /// Estimated prompt tokens (the largest estimate over the pool's model families).
     pub prompt_tokens: u64,
     /// Tokens reserved for the answer at least (`max_tokens`, or the task's default).
@@ -89,6 +90,27 @@ pub struct Demand {
     pub skip_models: Vec<ModelRef>,
     /// Candidates already tried for this request.
     pub tried: Vec<Candidate>,
+}
+
+impl Demand {
+    /// A demand on `pool` that needs nothing yet: no tokens, no capability, no audio.
+    pub fn new(pool: Pool) -> Self {
+        Self {
+            pool,
+            prompt_tokens: 0,
+            max_tokens: 0,
+            answer_ceiling: None,
+            needs_tools: false,
+            needs_parallel_tools: false,
+            images: 0,
+            largest_image_bytes: 0,
+            audio_secs: 0,
+            file_bytes: 0,
+            audio_format: None,
+            skip_models: Vec::new(),
+            tried: Vec::new(),
+        }
+    }
 }
 
 /// A reservation the engine granted; hand it back to `complete`, `fail` or `release`.

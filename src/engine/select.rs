@@ -214,12 +214,12 @@ fn fits_with_caps(
 /// that none ever will. See the module docs of [`crate::engine`] and `docs/engine.md`.
 pub fn reserve(fleet: &Fleet, state: &mut EngineState, demand: &Demand, now: Millis) -> Decision {
     let pool = match demand.pool {
-        None | Some(Pool::Chat(Task::Auto)) => {
+        Pool::Chat(Task::Auto) => {
             return Decision::Unfit(Unfit::NoCapableModel {
                 why: "the request names no pool: resolve task auto to a pool first".to_string(),
             });
         }
-        Some(p) => p,
+        p => p,
     };
     let empty = Vec::new();
     let entries = match pool {

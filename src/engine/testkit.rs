@@ -92,20 +92,18 @@ pub fn fleet(models: Vec<ModelSpec>, keys: Vec<KeyRef>, margin: f64) -> Fleet {
 /// A fast-pool chat demand.
 pub fn chat(prompt: u64, max: u64) -> Demand {
     Demand {
-        pool: Some(Pool::Chat(Task::Fast)),
         prompt_tokens: prompt,
         max_tokens: max,
-        ..Demand::default()
+        ..Demand::new(Pool::Chat(Task::Fast))
     }
 }
 
 /// A transcription demand.
 pub fn audio(secs: u64, bytes: u64, format: &str) -> Demand {
     Demand {
-        pool: Some(Pool::Transcription),
         audio_secs: secs,
         file_bytes: bytes,
         audio_format: Some(format.to_string()),
-        ..Demand::default()
+        ..Demand::new(Pool::Transcription)
     }
 }

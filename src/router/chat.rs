@@ -51,7 +51,6 @@ impl Router {
             .unwrap_or_else(|| crate::tokens::default_max_tokens(task))
             .min(super::MAX_ANSWER_TOKENS);
         let demand = Demand {
-            pool: Some(Pool::Chat(task)),
             prompt_tokens,
             max_tokens,
             answer_ceiling: req
@@ -62,7 +61,7 @@ impl Router {
             needs_parallel_tools: req.parallel_tool_calls && !req.tools.is_empty(),
             images: images.0 as u32,
             largest_image_bytes: images.1,
-            ..Demand::default()
+            ..Demand::new(Pool::Chat(task))
         };
         let job = ChatJob {
             req: &req,

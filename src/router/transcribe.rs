@@ -63,11 +63,10 @@ impl Router {
         let audio_secs = info.duration_secs.max(0.0).ceil() as u64;
         let audio = AudioJob {
             demand: Demand {
-                pool: Some(Pool::Transcription),
                 audio_secs,
                 file_bytes: info.bytes,
                 audio_format: Some(info.format.name().to_string()),
-                ..Demand::default()
+                ..Demand::new(Pool::Transcription)
             },
             // Providers check the file name's extension: name the upload after its real format.
             upload: UploadName::for_file(&job.file, info.format.name()),

@@ -122,17 +122,6 @@ impl ProbeError {
     }
 }
 
-impl From<ProbeError> for crate::cli::CliError {
-    /// A bad input file is a usage error (exit 2): what went wrong, then the hint line.
-    fn from(e: ProbeError) -> Self {
-        let line = e.to_string();
-        match line.rsplit_once("; ") {
-            Some((what, todo)) => crate::cli::CliError::usage(what).hint(todo),
-            None => crate::cli::CliError::usage(line),
-        }
-    }
-}
-
 /// Sizes for messages: "25 MB", "25 MiB", "30.2 MB", "32.0 kB", "512 bytes".
 pub fn human_bytes(bytes: u64) -> String {
     const MB: u64 = 1_000_000;
@@ -462,17 +451,6 @@ mod tests {
             io::Error::from(io::ErrorKind::NotFound),
         );
         assert!(matches!(e, ProbeError::Missing { .. }));
-    }
-
-    #[test]
-    fn becomes_a_usage_error_with_a_hint_line() {
-        let e: crate::cli::CliError = ProbeError::Missing {
-            path: PathBuf::from("/tmp/a; b.wav"),
-        }
-        .into();
-        assert_eq!(e.code, crate::cli::exit::USAGE);
-        assert_eq!(e.message, "/tmp/a; b.wav: no such file");
-        assert_eq!(e.hint.as_deref(), Some("check the path"));
     }
 
     #[test]
