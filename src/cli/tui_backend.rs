@@ -42,6 +42,18 @@ struct KeyEntry {
 /// the user resumed another conversation lands in its own.
 type Slot = Arc<Mutex<Option<i64>>>;
 
+/// A router's published status.
+type StatusFeed = tokio::sync::watch::Receiver<Option<Arc<Status>>>;
+
+/// How often the TUI's status is read from the store (the TUI redraws it once a second).
+const STATUS_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Starts `router`'s status feed on `rt`.
+fn feed(router: &Arc<Router>, rt: &Handle) -> StatusFeed {
+    let _enter = rt.enter();
+    router.status_feed(STATUS_EVERY)
+}
+
 struct Inner {
     /// The router new requests go to; replaced when a key is added or removed.
     router: Mutex<Arc<Router>>,
@@ -50,7 +62,8 @@ struct Inner {
     rt: Handle,
     keys: Mutex<Vec<KeyEntry>>,
     checks: Mutex<BTreeMap<String, KeyCheck>>,
-    last_status: Mutex<Option<Status>>,
+    /// The current router's status, published off the UI task.
+    status: Mutex<StatusFeed>,
     /// The conversation messages are saved to now.
     session: Mutex<Slot>,
     /// Where exports go; `None`: the current directory.
@@ -91,13 +104,13 @@ impl RouterBackend {
         let checks = saved.into_iter().map(|(id, s)| (id, s.check)).collect();
         Self {
             inner: Arc::new(Inner {
+                status: Mutex::new(feed(&router, &rt)),
                 router: Mutex::new(router),
                 db,
                 keys_file,
                 rt,
                 keys: Mutex::new(keys),
                 checks: Mutex::new(checks),
-                last_status: Mutex::new(None),
                 session: Mutex::new(Slot::default()),
                 export_dir: Mutex::new(None),
             }),
@@ -185,6 +198,7 @@ impl Inner {
         let mut config = router.config().clone();
         change(&mut config);
         *router = Arc::new(router.reconfigured(config));
+        *lock(&self.status) = feed(&router, &self.rt);
     }
 
     /// Saves one message into `slot`'s conversation on a blocking thread (SQLite may wait
@@ -405,22 +419,16 @@ impl ChatBackend for RouterBackend {
             })
     }
 
+    /// The last status the router published (at most a feed period old); never reads
+    /// the store on the caller's task.
     fn status(&self) -> Status {
-        match self.inner.router().status() {
-            Ok(s) => {
-                *lock(&self.inner.last_status) = Some(s.clone());
-                s
-            }
-            Err(e) => {
-                tracing::warn!("cannot read the pools: {e}");
-                lock(&self.inner.last_status)
-                    .clone()
-                    .unwrap_or_else(|| Status {
-                        at: now_ms(),
-                        pools: BTreeMap::new(),
-                        transcription: Vec::new(),
-                    })
-            }
+        match lock(&self.inner.status).borrow().as_deref() {
+            Some(s) => s.clone(),
+            None => Status {
+                at: now_ms(),
+                pools: BTreeMap::new(),
+                transcription: Vec::new(),
+            },
         }
     }
 

@@ -206,9 +206,97 @@ impl Router {
         rx
     }
 
-    /// The pools now, read from the shared state.
+    /// Publishes [`Router::status`] every `every`, read on a blocking thread, for views
+    /// that must not read the store on their own task (the TUI's tick). The first reading is
+    /// taken before it returns (so it blocks like [`Router::status`]); `None` only when that
+    /// one failed. A read that fails keeps the last published status (and is logged). The
+    /// feed ends when every receiver is gone. Call it inside a tokio runtime.
+    pub fn status_feed(
+        self: &Arc<Self>,
+        every: std::time::Duration,
+    ) -> tokio::sync::watch::Receiver<Option<Arc<crate::engine::Status>>> {
+        let first = match self.status() {
+            Ok(s) => Some(Arc::new(s)),
+            Err(e) => {
+                tracing::warn!("cannot read the pools: {e}");
+                None
+            }
+        };
+        let (tx, rx) = tokio::sync::watch::channel(first);
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = tx.closed() => return,
+                }
+                let r = Arc::clone(&me);
+                match tokio::task::spawn_blocking(move || r.status()).await {
+                    Ok(Ok(s)) => {
+                        if tx.send(Some(Arc::new(s))).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(Err(e)) => tracing::warn!("cannot read the pools: {e}"),
+                    Err(e) => tracing::warn!("the status read stopped: {e}"),
+                }
+            }
+        });
+        rx
+    }
+
+    /// The pools now, read from the shared state (blocking: it may wait for the store).
     pub fn status(&self) -> Result<crate::engine::Status, crate::store::StoreError> {
         let state = self.store.snapshot()?;
         Ok(crate::engine::status(&self.fleet, &state, self.clock.now()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Demand, Pool};
+    use crate::model::Window;
+
+    fn rpm_used(s: &crate::engine::Status) -> u64 {
+        s.pools[&Task::Fast]
+            .iter()
+            .filter_map(|e| e.windows.get(&Window::Rpm).map(|w| w.used))
+            .sum()
+    }
+
+    #[tokio::test]
+    async fn the_status_feed_publishes_what_changed() {
+        let text = "[state]\nbackend = \"memory\"\n[providers.groq]\nkeys = [\"gsk_test_0001\"]\n";
+        let config = crate::config::parse(text, "(test)", &|_: &str| None).unwrap();
+        let router = Arc::new(Router::new(
+            config,
+            Arc::new(crate::store::MemoryStore::default()),
+        ));
+        let mut feed = router.status_feed(std::time::Duration::from_millis(10));
+        let first = feed.borrow_and_update().clone().expect("the first reading");
+        assert_eq!(rpm_used(&first), 0);
+        let demand = Demand {
+            prompt_tokens: 100,
+            max_tokens: 10,
+            ..Demand::new(Pool::Chat(Task::Fast))
+        };
+        let granted = router
+            .transact(move |fleet, state, now| crate::engine::reserve(fleet, state, &demand, now))
+            .await
+            .unwrap();
+        assert!(matches!(granted, crate::engine::Decision::Grant(_)));
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            loop {
+                feed.changed().await.unwrap();
+                if let Some(s) = feed.borrow_and_update().clone()
+                    && rpm_used(&s) == 1
+                {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(seen.is_ok(), "the feed never showed the reservation");
     }
 }
