@@ -3,11 +3,12 @@
 //! does every turn: long texts' counts are remembered); "cold" estimates new text each time.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use serde_json::{Value, json};
+use rota::message::Message;
+use serde_json::json;
 use std::hint::black_box;
 
 /// A conversation of about 10,000 prompt tokens: 40 turns of varied prose and code.
-fn conversation(seed: u64) -> Vec<Value> {
+fn conversation(seed: u64) -> Vec<Message> {
     let prose = "Rate limits differ per provider: Groq counts requests per day and tokens per minute, \
         OpenAI counts both per minute, and Together reports per-second figures. ";
     let code = "fn main() {\n    let x: Vec<u64> = (0..10).map(|i| i * i).collect();\n    println!(\"{x:?}\");\n}\n";
@@ -21,12 +22,12 @@ fn conversation(seed: u64) -> Vec<Value> {
         };
         msgs.push(json!({"role": role, "content": format!("Turn {i} of {seed}. {body}")}));
     }
-    msgs
+    msgs.iter().map(Message::from).collect()
 }
 
 /// The same size of conversation as model answers often are: lines, a quarter of them with a
 /// curly quote or a dash (text outside ASCII).
-fn mixed_conversation(seed: u64) -> Vec<Value> {
+fn mixed_conversation(seed: u64) -> Vec<Message> {
     let lines = [
         "Groq counts requests per day and tokens per minute for each organization.\n",
         "OpenAI counts both per minute, per model, and the limits grow with the tier.\n",
@@ -39,7 +40,7 @@ fn mixed_conversation(seed: u64) -> Vec<Value> {
         let body: String = (0..16).map(|k| lines[(k + i) % 4]).collect();
         msgs.push(json!({"role": role, "content": format!("Turn {i} of {seed}.\n{body}")}));
     }
-    msgs
+    msgs.iter().map(Message::from).collect()
 }
 
 fn bench(c: &mut Criterion) {

@@ -61,7 +61,7 @@ fn config(sim: &SimHandle, pool: &[ModelRef]) -> Config {
 
 fn request() -> ChatRequest {
     ChatRequest {
-        messages: vec![serde_json::json!({"role": "user", "content": "hello there"})],
+        messages: vec![rota::message::Message::user("hello there")],
         task: Some(Task::Fast),
         max_tokens: Some(40),
         tools: Vec::new(),

@@ -5,7 +5,7 @@
 //! - [`router`]: one request's life, emitting [`router::events::Event`]s;
 //! - [`engine`] (pure decisions, takes `now`) and [`providers`] (HTTP, SSE, dialects);
 //! - [`store`]: where engine state lives, atomically;
-//! - [`config`], [`catalog`], [`tokens`], [`model`], [`secret`], [`duration`], [`clock`]: read
+//! - [`config`], [`catalog`], [`tokens`], [`model`], [`message`], [`secret`], [`duration`], [`clock`]: read
 //!   by all.
 //!
 //! [`sim`] is a fleet of fake providers used by tests, benchmarks and `--demo`.
@@ -17,6 +17,7 @@ pub mod config;
 pub mod duration;
 pub mod engine;
 pub mod fxhash;
+pub mod message;
 pub mod model;
 pub mod providers;
 pub mod router;

@@ -32,7 +32,7 @@ fn alone(sim: &SimHandle, provider: &str) -> Config {
 
 fn ask(text: &str, task: Task) -> ChatRequest {
     ChatRequest {
-        messages: vec![serde_json::json!({"role": "user", "content": text})],
+        messages: vec![rota::message::Message::user(text)],
         task: Some(task),
         ..ChatRequest::default()
     }

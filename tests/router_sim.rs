@@ -76,7 +76,7 @@ fn router(c: Config) -> Router {
 
 fn request(text: &str) -> ChatRequest {
     ChatRequest {
-        messages: vec![serde_json::json!({"role": "user", "content": text})],
+        messages: vec![rota::message::Message::user(text)],
         task: Some(Task::Fast),
         max_tokens: Some(40),
         tools: Vec::new(),

@@ -48,7 +48,7 @@ fn enter_sends_the_conversation_with_the_selected_task() {
     assert_eq!(req.task, Some(Task::Research));
     assert_eq!(
         req.messages,
-        vec![serde_json::json!({"role": "user", "content": "compare rust and go"})]
+        vec![rota::message::Message::user("compare rust and go")]
     );
     assert!(a.streaming);
     a.handle_event(Event::Delta {
@@ -61,8 +61,8 @@ fn enter_sends_the_conversation_with_the_selected_task() {
     let req = send(&mut a, "and zig?");
     assert_eq!(req.task, Some(Task::Code));
     assert_eq!(req.messages.len(), 3);
-    assert_eq!(req.messages[1]["role"], "assistant");
-    assert_eq!(req.messages[1]["content"], "Both are fine.");
+    assert_eq!(req.messages[1].role.as_str(), "assistant");
+    assert_eq!(req.messages[1].as_text().unwrap(), "Both are fine.");
 }
 
 #[test]
@@ -130,7 +130,10 @@ fn up_on_empty_input_recalls_the_last_prompt() {
     assert_eq!(a.input.text(), "first question");
     // Sending the recalled prompt works.
     let req = send(&mut a, "");
-    assert_eq!(req.messages.last().unwrap()["content"], "first question");
+    assert_eq!(
+        req.messages.last().unwrap().as_text().unwrap(),
+        "first question"
+    );
 }
 
 #[test]
@@ -431,14 +434,10 @@ fn f4_and_ctrl_o_open_the_conversations_and_enter_resumes_one() {
     assert_eq!(a.sessions.current, Some(4));
     // The next request carries the loaded conversation, system prompt included.
     let req = send(&mut a, "and by key?");
-    let roles: Vec<&str> = req
-        .messages
-        .iter()
-        .map(|m| m["role"].as_str().unwrap())
-        .collect();
+    let roles: Vec<&str> = req.messages.iter().map(|m| m.role.as_str()).collect();
     assert_eq!(roles, ["system", "user", "assistant", "user"]);
-    assert_eq!(req.messages[2]["content"], "Use `sort`.");
-    assert_eq!(req.messages[3]["content"], "and by key?");
+    assert_eq!(req.messages[2].as_text().unwrap(), "Use `sort`.");
+    assert_eq!(req.messages[3].as_text().unwrap(), "and by key?");
 }
 
 #[test]
@@ -613,9 +612,12 @@ fn a_cut_answer_is_marked_and_alt_c_continues_it_in_the_same_message() {
         other => panic!("Alt+C gave {other:?}"),
     };
     let last = req.messages.last().unwrap();
-    assert_eq!(last["role"], "user");
-    assert_eq!(last["content"], rota::tui::app::CONTINUE_PROMPT);
-    assert_eq!(req.messages[req.messages.len() - 2]["content"], "Roses are");
+    assert_eq!(last.role.as_str(), "user");
+    assert_eq!(last.as_text().unwrap(), rota::tui::app::CONTINUE_PROMPT);
+    assert_eq!(
+        req.messages[req.messages.len() - 2].as_text().unwrap(),
+        "Roses are"
+    );
     assert!(a.streaming);
     a.handle_event(Event::Delta {
         text: " red.".into(),

@@ -14,7 +14,7 @@ use tokio::runtime::Handle;
 /// Asks once; the provider that answered, or the error kind.
 async fn ask(backend: &RouterBackend) -> Result<String, String> {
     let req = ChatRequest {
-        messages: vec![serde_json::json!({"role": "user", "content": "hello"})],
+        messages: vec![rota::message::Message::user("hello")],
         ..Default::default()
     };
     let mut rx = backend.ask(req);

@@ -130,7 +130,7 @@ async fn a_whole_session_through_the_loop() {
 
     assert_eq!(fake.asked().len(), 1);
     assert_eq!(
-        fake.asked()[0].messages[0]["content"],
+        fake.asked()[0].messages[0].as_text().unwrap(),
         serde_json::json!("reverse a string")
     );
     assert!(app.chat.last_answer().unwrap().contains("fn reverse"));
@@ -224,7 +224,7 @@ async fn resume_export_and_new_through_the_loop() {
     let first: Vec<(&str, &str)> = asked[0]
         .messages
         .iter()
-        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .map(|m| (m.role.as_str(), m.as_text().unwrap()))
         .collect();
     assert_eq!(
         first,

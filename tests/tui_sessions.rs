@@ -133,7 +133,7 @@ async fn list_resume_send_export_and_start_new() {
     let history: Vec<(&str, &str)> = req
         .messages
         .iter()
-        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .map(|m| (m.role.as_str(), m.as_text().unwrap()))
         .collect();
     assert_eq!(
         history,
@@ -212,7 +212,7 @@ async fn a_stopped_answer_is_saved_to_its_own_conversation_after_a_resume() {
     let (a, b) = seed(&db);
     backend.open_session(a).unwrap();
     let mut rx = backend.ask(ChatRequest {
-        messages: vec![serde_json::json!({"role": "user", "content": "tell me more"})],
+        messages: vec![rota::message::Message::user("tell me more")],
         ..Default::default()
     });
     // Stop at the first bit of answer, then resume `b` at once.
@@ -284,9 +284,9 @@ async fn a_continued_answer_is_saved_into_the_answer_it_continues() {
     // What Alt+C sends: the history, then rota's own continue prompt.
     let req = ChatRequest {
         messages: vec![
-            serde_json::json!({"role": "user", "content": "tell me a long story"}),
-            serde_json::json!({"role": "assistant", "content": first[1].content}),
-            serde_json::json!({"role": "user", "content": rota::tui::app::CONTINUE_PROMPT}),
+            rota::message::Message::user("tell me a long story"),
+            rota::message::Message::assistant(first[1].content.clone()),
+            rota::message::Message::user(rota::tui::app::CONTINUE_PROMPT),
         ],
         task: Some(Task::Fast),
         ..ChatRequest::default()

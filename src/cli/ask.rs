@@ -3,6 +3,7 @@
 use super::args::{AskArgs, Global};
 use super::context::Context;
 use super::error::{CliError, exit};
+use crate::message::{ContentPart, ImageUrl, Message};
 use crate::model::Task;
 use crate::router::events::Event;
 use crate::router::{ChatRequest, End};
@@ -26,7 +27,7 @@ pub fn run(global: &Global, args: AskArgs) -> Result<i32, CliError> {
     };
     let mut content = Vec::new();
     if !prompt.trim().is_empty() {
-        content.push(serde_json::json!({"type": "text", "text": prompt}));
+        content.push(ContentPart::Text(prompt.clone()));
     }
     for path in &args.image {
         content.push(image_part(path)?);
@@ -37,14 +38,13 @@ pub fn run(global: &Global, args: AskArgs) -> Result<i32, CliError> {
     }
     let mut messages = Vec::new();
     if let Some(system) = &args.system {
-        messages.push(serde_json::json!({"role": "system", "content": system}));
+        messages.push(Message::system(system.clone()));
     }
-    let user_content = if args.image.is_empty() {
-        serde_json::Value::String(prompt)
+    messages.push(if args.image.is_empty() {
+        Message::user(prompt)
     } else {
-        serde_json::Value::Array(content)
-    };
-    messages.push(serde_json::json!({"role": "user", "content": user_content}));
+        Message::user_parts(content)
+    });
     let req = ChatRequest {
         messages,
         task,
@@ -236,7 +236,7 @@ fn read_stdin() -> Result<String, CliError> {
 }
 
 /// Reads an image file into an `image_url` content part with a data URL.
-fn image_part(path: &Path) -> Result<serde_json::Value, CliError> {
+fn image_part(path: &Path) -> Result<ContentPart, CliError> {
     let shown = path.display();
     let meta = std::fs::metadata(path)
         .map_err(|e| CliError::usage(format!("cannot read image {shown}: {e}")))?;
@@ -254,9 +254,9 @@ fn image_part(path: &Path) -> Result<serde_json::Value, CliError> {
     let mime = image_mime(&bytes)
         .ok_or_else(|| CliError::usage(format!("{shown} is not a PNG, JPEG, GIF or WebP image")))?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
-    Ok(serde_json::json!({
-        "type": "image_url",
-        "image_url": {"url": format!("data:{mime};base64,{b64}")}
+    Ok(ContentPart::Image(ImageUrl {
+        url: format!("data:{mime};base64,{b64}"),
+        detail: None,
     }))
 }
 

@@ -5,6 +5,7 @@
 use super::args::{BatchArgs, Global};
 use super::context::Context;
 use super::error::{CliError, exit};
+use crate::message::Message;
 use crate::model::{Task, Usage};
 use crate::router::events::Event;
 use crate::router::{ChatRequest, Router};
@@ -22,7 +23,7 @@ use tokio::sync::{Semaphore, mpsc};
 struct Line {
     id: serde_json::Value,
     prompt: Option<String>,
-    messages: Option<Vec<serde_json::Value>>,
+    messages: Option<Vec<Message>>,
     task: Option<String>,
     max_tokens: Option<u64>,
 }
@@ -364,7 +365,7 @@ fn parse_line(line: &str, n: usize, default_task: Option<Task>) -> Job {
     };
     let messages = match (parsed.prompt, parsed.messages) {
         (Some(p), None) if !p.trim().is_empty() => {
-            vec![serde_json::json!({"role": "user", "content": p})]
+            vec![Message::user(p)]
         }
         (None, Some(m)) if !m.is_empty() => m,
         (Some(_), Some(_)) => {

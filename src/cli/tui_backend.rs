@@ -5,6 +5,7 @@
 //! are listed, resumed (later messages append to them) and exported to Markdown files.
 
 use crate::engine::{KeyRef, Status};
+use crate::message::{Content, ContentPart, Message};
 use crate::model::{ModelRef, Usage, now_ms};
 use crate::providers::Endpoint;
 use crate::providers::check::{self, Checks, KeyCheck};
@@ -135,24 +136,25 @@ impl RouterBackend {
     }
 }
 
-/// The text of an OpenAI-format message's content (text parts joined; images named).
-fn content_text(v: &serde_json::Value) -> String {
-    match v.get("content") {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(serde_json::Value::Array(parts)) => parts
+/// The text of a message as a conversation saves it: text parts joined by newlines, other
+/// parts named (`[image_url]`).
+fn content_text(m: &Message) -> String {
+    match &m.content {
+        Some(Content::Text(s)) => s.clone(),
+        Some(Content::Parts(parts)) => parts
             .iter()
-            .map(|p| match p.get("type").and_then(|t| t.as_str()) {
-                Some("text") => p
-                    .get("text")
+            .map(|p| match p {
+                ContentPart::Text(t) => t.clone(),
+                ContentPart::Image(_) => "[image_url]".to_string(),
+                ContentPart::Other(v) => v
+                    .get("type")
                     .and_then(|t| t.as_str())
-                    .unwrap_or("")
-                    .to_string(),
-                Some(other) => format!("[{other}]"),
-                None => String::new(),
+                    .map(|t| format!("[{t}]"))
+                    .unwrap_or_default(),
             })
             .collect::<Vec<_>>()
             .join("\n"),
-        _ => String::new(),
+        None => String::new(),
     }
 }
 
@@ -391,7 +393,7 @@ impl ChatBackend for RouterBackend {
             .messages
             .iter()
             .rev()
-            .find(|m| m.get("role").and_then(|r| r.as_str()) == Some("user"))
+            .find(|m| m.role == crate::message::Role::User)
             .map(content_text)
             .unwrap_or_default();
         let _enter = self.inner.rt.enter();
@@ -563,7 +565,7 @@ mod tests {
         );
         for prompt in ["hello there", "and again"] {
             let req = ChatRequest {
-                messages: vec![serde_json::json!({"role": "user", "content": prompt})],
+                messages: vec![Message::user(prompt)],
                 ..Default::default()
             };
             let mut rx = b.ask(req);
@@ -603,12 +605,11 @@ mod tests {
 
     #[test]
     fn content_text_reads_strings_and_parts() {
-        let s = serde_json::json!({"role": "user", "content": "hi"});
-        assert_eq!(content_text(&s), "hi");
-        let p = serde_json::json!({"role": "user", "content": [
+        assert_eq!(content_text(&Message::user("hi")), "hi");
+        let p = Message::from(serde_json::json!({"role": "user", "content": [
             {"type": "text", "text": "what is this"},
             {"type": "image_url", "image_url": {"url": "data:…"}}
-        ]});
+        ]}));
         assert_eq!(content_text(&p), "what is this\n[image_url]");
     }
 

@@ -7,6 +7,7 @@ use super::estimate::{ENCODERS_WARM, estimate_pool, quick_bound, warm_encoders};
 use super::events::Event;
 use super::{ChatRequest, End, Router, task};
 use crate::engine::{Demand, Grant, Pool, Unfit};
+use crate::message::{count_images, last_user_text};
 use crate::model::{Dialect, ModelRef, Reason, Task, Usage};
 use crate::providers::{CallError, StreamEvent};
 use crate::store::ledger::{AttemptRow, Outcome};
@@ -414,49 +415,6 @@ pub fn no_candidate_message(task: Task, config: &crate::config::Config) -> Strin
     msg
 }
 
-/// The text of the last user message (text parts joined).
-pub fn last_user_text(messages: &[serde_json::Value]) -> String {
-    let Some(m) = messages
-        .iter()
-        .rev()
-        .find(|m| m.get("role").and_then(|r| r.as_str()) == Some("user"))
-    else {
-        return String::new();
-    };
-    match m.get("content") {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(serde_json::Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(|t| t.as_str()))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
-}
-
-/// Image parts in the messages: how many, and the largest data-URL payload in bytes.
-pub fn count_images(messages: &[serde_json::Value]) -> (usize, u64) {
-    let mut count = 0;
-    let mut largest = 0u64;
-    for m in messages {
-        if let Some(serde_json::Value::Array(parts)) = m.get("content") {
-            for p in parts {
-                if p.get("type").and_then(|t| t.as_str()) == Some("image_url") {
-                    count += 1;
-                    let url = p
-                        .pointer("/image_url/url")
-                        .and_then(|u| u.as_str())
-                        .unwrap_or("");
-                    if let Some((_, b64)) = url.split_once(";base64,") {
-                        largest = largest.max(b64.len() as u64 * 3 / 4);
-                    }
-                }
-            }
-        }
-    }
-    (count, largest)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,7 +443,7 @@ mod tests {
     fn the_body_names_the_answer_length_as_the_model_takes_it() {
         let config = crate::config::parse("", "(test)", &|_: &str| None).unwrap();
         let req = ChatRequest {
-            messages: vec![serde_json::json!({"role": "user", "content": "hi"})],
+            messages: vec![crate::message::Message::user("hi")],
             tools: vec![serde_json::json!({"type": "function", "function": {"name": "f"}})],
             parallel_tool_calls: true,
             ..ChatRequest::default()

@@ -2,6 +2,7 @@
 //! model families) once the encoders are warm, or a quick bound that needs no encoder for a
 //! short first request, so a one-shot `rota ask` never waits for them to load.
 
+use crate::message::Message;
 use crate::model::ModelRef;
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,27 +21,13 @@ pub const QUICK_MAX_BYTES: usize = 1024;
 /// each message adds its role framing and every template at most its fixed preamble (Llama's
 /// default system header, harmony's system message). `None` for longer prompts, images or
 /// tool calls. Checked against the exact estimate of every catalog model in the tests.
-pub fn quick_bound(messages: &[serde_json::Value]) -> Option<u64> {
+pub fn quick_bound(messages: &[Message]) -> Option<u64> {
     let mut bytes = 0usize;
     for m in messages {
-        if m.get("tool_calls").is_some() {
+        if !m.tool_calls.is_empty() || m.has_non_text() {
             return None;
         }
-        bytes += m.get("role").and_then(|r| r.as_str()).map_or(0, str::len);
-        match m.get("content") {
-            Some(serde_json::Value::String(s)) => bytes += s.len(),
-            Some(serde_json::Value::Array(parts)) => {
-                for p in parts {
-                    let is_text = p.get("type").and_then(|t| t.as_str()) == Some("text");
-                    match p.get("text").and_then(|t| t.as_str()) {
-                        Some(t) if is_text => bytes += t.len(),
-                        _ => return None,
-                    }
-                }
-            }
-            Some(serde_json::Value::Null) | None => {}
-            Some(_) => return None,
-        }
+        bytes += m.role.as_str().len() + m.texts().map(str::len).sum::<usize>();
         if bytes > QUICK_MAX_BYTES {
             return None;
         }
@@ -55,7 +42,7 @@ pub(crate) fn warm_encoders(models: &[ModelRef]) {
         let spawned = std::thread::Builder::new()
             .name("rota-warm-encoders".into())
             .spawn(move || {
-                let hi = [serde_json::json!({"role": "user", "content": "hi"})];
+                let hi = [Message::user("hi")];
                 let _ = estimate_pool(&models, &hi, &[]);
                 ENCODERS_WARM.store(true, Ordering::Release);
             });
@@ -68,7 +55,7 @@ pub(crate) fn warm_encoders(models: &[ModelRef]) {
 /// The largest estimate of a request over the pool's model families.
 pub(crate) fn estimate_pool(
     models: &[ModelRef],
-    messages: &[serde_json::Value],
+    messages: &[Message],
     tools: &[serde_json::Value],
 ) -> u64 {
     models
@@ -99,9 +86,9 @@ mod tests {
             for system in [None, Some("You are concise.")] {
                 let mut msgs = Vec::new();
                 if let Some(s) = system {
-                    msgs.push(serde_json::json!({"role": "system", "content": s}));
+                    msgs.push(Message::system(s));
                 }
-                msgs.push(serde_json::json!({"role": "user", "content": p}));
+                msgs.push(Message::user(p));
                 let Some(bound) = quick_bound(&msgs) else {
                     panic!("{} bytes should get a bound", p.len());
                 };
@@ -118,12 +105,12 @@ mod tests {
     #[test]
     fn no_quick_bound_for_long_prompts_images_or_tool_calls() {
         let long = "x".repeat(QUICK_MAX_BYTES + 1);
-        let msg = serde_json::json!({"role": "user", "content": long});
-        assert_eq!(quick_bound(&[msg]), None);
-        let image = serde_json::json!({"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]});
+        assert_eq!(quick_bound(&[Message::user(long)]), None);
+        let image = Message::from(serde_json::json!({"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}));
         assert_eq!(quick_bound(&[image]), None);
-        let call = serde_json::json!({"role": "assistant", "content": null, "tool_calls": []});
+        let call = Message::from(serde_json::json!({"role": "assistant", "content": null,
+            "tool_calls": [{"id": "a", "function": {"name": "f", "arguments": "{}"}}]}));
         assert_eq!(quick_bound(&[call]), None);
     }
 }

@@ -3,13 +3,14 @@
 
 pub mod events;
 
+use crate::message::Message;
 use crate::model::Task;
 
 /// One chat request as a face hands it to the router.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ChatRequest {
-    /// OpenAI-format messages (`{"role", "content"}`; content may hold image parts).
-    pub messages: Vec<serde_json::Value>,
+    /// The conversation, oldest first.
+    pub messages: Vec<Message>,
     /// The task, or `Task::Auto` to pick from the prompt.
     pub task: Option<Task>,
     /// Largest answer; `None` reserves the task's default.

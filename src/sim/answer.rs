@@ -14,26 +14,17 @@ pub fn hash(bytes: &[u8]) -> u64 {
     splitmix64(h)
 }
 
-/// The text of the last user message (string content or the text parts).
+/// The text of the last user message of a request body (string content, or the text parts
+/// joined by spaces).
 pub fn last_user_text(body: &Value) -> String {
-    let Some(msgs) = body.get("messages").and_then(Value::as_array) else {
-        return String::new();
-    };
-    let Some(m) = msgs
-        .iter()
-        .rev()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
-    else {
-        return String::new();
-    };
-    match m.get("content") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => String::new(),
+    use crate::message::{Content, Role};
+    let messages = crate::message::messages_of(body);
+    match messages.iter().rev().find(|m| m.role == Role::User) {
+        Some(m) => match &m.content {
+            Some(Content::Text(s)) => s.clone(),
+            _ => m.texts().collect::<Vec<_>>().join(" "),
+        },
+        None => String::new(),
     }
 }
 

@@ -14,6 +14,7 @@ mod parse;
 mod render;
 pub mod split;
 
+use crate::message::Message;
 use crate::model::{ModelRef, Task};
 use serde::Serialize;
 use serde_json::Value;
@@ -49,9 +50,9 @@ pub fn answer_ceiling(task: Task) -> u64 {
     }
 }
 
-/// Prompt tokens of `messages` (OpenAI format) and `tools` for a model named `PROVIDER/ID`
+/// Prompt tokens of `messages` and `tools` (OpenAI format) for a model named `PROVIDER/ID`
 /// or by a bare id.
-pub fn estimate_prompt(model: &str, messages: &[Value], tools: &[Value]) -> u64 {
+pub fn estimate_prompt(model: &str, messages: &[Message], tools: &[Value]) -> u64 {
     let msgs: Vec<parse::Message<'_>> = messages.iter().map(parse::message).collect();
     let tools: Vec<parse::Tool<'_>> = tools.iter().map(parse::tool).collect();
     render::prompt_tokens(profile(model), &msgs, &tools)
@@ -59,7 +60,7 @@ pub fn estimate_prompt(model: &str, messages: &[Value], tools: &[Value]) -> u64 
 
 /// Prompt tokens of `messages` and `tools` for `model`: what the router puts in
 /// `Demand::prompt_tokens` (it takes the largest over a pool's models).
-pub fn estimate_messages(model: &ModelRef, messages: &[Value], tools: &[Value]) -> u64 {
+pub fn estimate_messages(model: &ModelRef, messages: &[Message], tools: &[Value]) -> u64 {
     estimate_prompt(&model.to_string(), messages, tools)
 }
 
@@ -76,15 +77,12 @@ pub fn estimate_request(body: &Value, model: Option<&str>) -> Estimate {
         .or_else(|| body.get("model").and_then(Value::as_str))
         .unwrap_or("");
     let empty = Vec::new();
-    let messages = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .unwrap_or(&empty);
+    let messages = crate::message::messages_of(body);
     let tools = body
         .get("tools")
         .and_then(Value::as_array)
         .unwrap_or(&empty);
-    let prompt_tokens = estimate_prompt(model, messages, tools);
+    let prompt_tokens = estimate_prompt(model, &messages, tools);
     let max = body
         .get("max_tokens")
         .or_else(|| body.get("max_completion_tokens"))

@@ -1,4 +1,4 @@
-//! Reads OpenAI-format messages and tools into the parts a template renders.
+//! Reads typed messages and OpenAI-format tools into the parts a template renders.
 
 use super::image::{self, Detail, ImageInfo};
 use serde_json::Value;
@@ -18,53 +18,25 @@ pub struct Message<'a> {
     pub images: Vec<ImageInfo>,
 }
 
-/// Flattens one OpenAI message; non-objects read as an empty user message.
-pub fn message(v: &Value) -> Message<'_> {
-    let mut m = Message {
-        role: v.get("role").and_then(Value::as_str).unwrap_or("user"),
-        name: v.get("name").and_then(Value::as_str),
-        ..Message::default()
-    };
-    match v.get("content") {
-        Some(Value::String(s)) => m.texts.push(s),
-        Some(Value::Array(parts)) => {
-            for part in parts {
-                if let Some(t) = part.get("text").and_then(Value::as_str) {
-                    m.texts.push(t);
-                } else if let Some(img) = part.get("image_url") {
-                    let (url, detail) = match img {
-                        Value::String(u) => (u.as_str(), None),
-                        other => (
-                            other.get("url").and_then(Value::as_str).unwrap_or(""),
-                            other.get("detail").and_then(Value::as_str),
-                        ),
-                    };
-                    m.images.push(ImageInfo {
-                        size: image::size_of_data_url(url),
-                        detail: Detail::parse(detail),
-                    });
-                } else if let Some(s) = part.as_str() {
-                    m.texts.push(s);
-                }
-            }
-        }
-        _ => {}
+/// Flattens one message into what a template renders.
+pub fn message(m: &crate::message::Message) -> Message<'_> {
+    Message {
+        role: m.role.as_str(),
+        texts: m.texts().collect(),
+        name: m.name.as_deref(),
+        tool_calls: m
+            .tool_calls
+            .iter()
+            .map(|c| (c.function.name.as_str(), c.function.arguments.as_str()))
+            .collect(),
+        images: m
+            .images()
+            .map(|i| ImageInfo {
+                size: image::size_of_data_url(&i.url),
+                detail: Detail::parse(i.detail.as_deref()),
+            })
+            .collect(),
     }
-    if let Some(Value::Array(calls)) = v.get("tool_calls") {
-        for call in calls {
-            let f = call.get("function");
-            let name = f
-                .and_then(|f| f.get("name"))
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let args = f
-                .and_then(|f| f.get("arguments"))
-                .and_then(Value::as_str)
-                .unwrap_or("{}");
-            m.tool_calls.push((name, args));
-        }
-    }
-    m
 }
 
 /// One tool definition, flattened from `{"type":"function","function":{…}}` (or a bare

@@ -3,6 +3,12 @@
 use super::*;
 use serde_json::json;
 
+/// [`super::estimate_prompt`] over messages written as JSON (read as the faces read them).
+fn estimate_prompt(model: &str, messages: &[Value], tools: &[Value]) -> u64 {
+    let typed: Vec<Message> = messages.iter().map(Message::from).collect();
+    super::estimate_prompt(model, &typed, tools)
+}
+
 fn hello() -> Vec<Value> {
     vec![
         json!({"role": "system", "content": "You are concise."}),
@@ -178,7 +184,11 @@ fn reservation_uses_max_tokens_or_the_task_default() {
 fn model_ref_entry_point_matches_the_string_one() {
     let m: ModelRef = "groq/llama-3.3-70b-versatile".parse().unwrap();
     assert_eq!(
-        estimate_messages(&m, &hello(), &[]),
+        estimate_messages(
+            &m,
+            &hello().iter().map(Message::from).collect::<Vec<_>>(),
+            &[]
+        ),
         estimate_prompt("groq/llama-3.3-70b-versatile", &hello(), &[])
     );
 }

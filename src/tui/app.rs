@@ -271,7 +271,7 @@ pub const CONTINUE_PROMPT: &str =
     "Your answer above was cut off. Continue exactly where it stopped, without repeating anything.";
 
 impl App {
-    fn conversation(&self) -> Vec<serde_json::Value> {
+    fn conversation(&self) -> Vec<crate::message::Message> {
         self.chat
             .messages
             .iter()
@@ -280,11 +280,11 @@ impl App {
             })
             .map(|m| {
                 let role = match m.role {
-                    Role::System => "system",
-                    Role::User => "user",
-                    _ => "assistant",
+                    Role::System => crate::message::Role::System,
+                    Role::User => crate::message::Role::User,
+                    _ => crate::message::Role::Assistant,
                 };
-                serde_json::json!({"role": role, "content": m.text})
+                crate::message::Message::text_of(role, m.text.clone())
             })
             .collect()
     }
@@ -352,7 +352,7 @@ impl App {
         m.streaming = true;
         m.invalidate();
         let mut messages = self.conversation();
-        messages.push(serde_json::json!({"role": "user", "content": CONTINUE_PROMPT}));
+        messages.push(crate::message::Message::user(CONTINUE_PROMPT));
         self.chat.offset = 0;
         self.streaming = true;
         self.statusline.busy = true;

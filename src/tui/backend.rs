@@ -208,9 +208,11 @@ impl ChatBackend for FakeBackend {
             .messages
             .iter()
             .rev()
-            .find(|m| m.get("role").and_then(|r| r.as_str()) == Some("user"))
-            .and_then(|m| m.get("content").and_then(|c| c.as_str()))
-            .map(str::to_string);
+            .find(|m| m.role == crate::message::Role::User)
+            .and_then(|m| match &m.content {
+                Some(crate::message::Content::Text(s)) => Some(s.clone()),
+                _ => None,
+            });
         if let Ok(mut a) = self.asked.lock() {
             a.push(req);
         }
