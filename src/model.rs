@@ -283,7 +283,8 @@ impl Limits {
     }
 }
 
-/// Why a call failed: CONTRACT §2's `reason` values.
+/// Why a call failed: the `reason` of events and of the ledger. What each one does to the
+/// reservation, the key, the model and the provider is [`crate::engine::policy::policy`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
@@ -314,9 +315,31 @@ pub enum Reason {
     InvalidRequest,
     /// A 403 that does not deny the key: this account may not use this model.
     ModelDenied,
+    /// A failure on rota's side before anything reached the provider: a file it cannot
+    /// read, no key configured for the endpoint, a request it cannot build or will not send.
+    /// Says nothing about the provider, the model or the key.
+    Local,
 }
 
 impl Reason {
+    /// Every reason, in declaration order.
+    pub const ALL: [Reason; 14] = [
+        Reason::RateLimited,
+        Reason::RequestTooLarge,
+        Reason::ContextLength,
+        Reason::QuotaExhausted,
+        Reason::Auth,
+        Reason::Decommissioned,
+        Reason::Overloaded,
+        Reason::ServerError,
+        Reason::Timeout,
+        Reason::Connection,
+        Reason::BadResponse,
+        Reason::InvalidRequest,
+        Reason::ModelDenied,
+        Reason::Local,
+    ];
+
     /// The snake_case name used in events.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -333,33 +356,21 @@ impl Reason {
             Reason::BadResponse => "bad_response",
             Reason::InvalidRequest => "invalid_request",
             Reason::ModelDenied => "model_denied",
+            Reason::Local => "local",
         }
     }
 
     /// Whether the failure rules the model out for the rest of this request (it can never
-    /// take this request, or this account may not use it), so the router skips it.
+    /// take this request, or this account may not use it), so the router skips it. Read
+    /// from the failure policy.
     pub fn skips_model(self) -> bool {
-        matches!(
-            self,
-            Reason::RequestTooLarge
-                | Reason::ContextLength
-                | Reason::Decommissioned
-                | Reason::ModelDenied
-                | Reason::InvalidRequest
-        )
+        crate::engine::policy::policy(self).skips_model
     }
 
-    /// Whether the same model and key may succeed later (after a wait).
+    /// Whether the same model and key may succeed later (after a wait). Read from the
+    /// failure policy.
     pub fn is_retryable(self) -> bool {
-        matches!(
-            self,
-            Reason::RateLimited
-                | Reason::Overloaded
-                | Reason::ServerError
-                | Reason::Timeout
-                | Reason::Connection
-                | Reason::BadResponse
-        )
+        crate::engine::policy::policy(self).retry
     }
 }
 
@@ -400,6 +411,34 @@ mod tests {
         assert_eq!(c.to_string(), "custom:local/qwen");
         assert!("nomodel".parse::<ModelRef>().is_err());
         assert!("/x".parse::<ModelRef>().is_err());
+    }
+
+    #[test]
+    fn all_lists_every_reason_once_under_its_serialized_name() {
+        // A new reason breaks this match until it is placed in `ALL` too.
+        let place = |r: Reason| match r {
+            Reason::RateLimited => 0,
+            Reason::RequestTooLarge => 1,
+            Reason::ContextLength => 2,
+            Reason::QuotaExhausted => 3,
+            Reason::Auth => 4,
+            Reason::Decommissioned => 5,
+            Reason::Overloaded => 6,
+            Reason::ServerError => 7,
+            Reason::Timeout => 8,
+            Reason::Connection => 9,
+            Reason::BadResponse => 10,
+            Reason::InvalidRequest => 11,
+            Reason::ModelDenied => 12,
+            Reason::Local => 13,
+        };
+        for (i, r) in Reason::ALL.into_iter().enumerate() {
+            assert_eq!(place(r), i, "{r}");
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(json, format!("\"{r}\""));
+            assert_eq!(serde_json::from_str::<Reason>(&json).unwrap(), r);
+        }
+        assert_eq!(Reason::Local.as_str(), "local");
     }
 
     #[test]

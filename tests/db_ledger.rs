@@ -177,3 +177,19 @@ fn prunes_past_the_horizon_at_most_hourly() {
     assert_eq!(l.prune(&db, T0 + 11 * DAY).unwrap(), 4);
     assert!(ledger::attempts(&db, None).unwrap().is_empty());
 }
+
+#[test]
+fn every_reason_reads_back_rotas_own_local_failures_too() {
+    let db = Db::open_in_memory().unwrap();
+    let l = Ledger::default();
+    for (i, r) in Reason::ALL.into_iter().enumerate() {
+        l.record(&db, &failed("groq/m", T0 + i as u64, r, true))
+            .unwrap();
+    }
+    let back: Vec<Option<Reason>> = ledger::attempts(&db, None)
+        .unwrap()
+        .iter()
+        .map(|a| a.reason)
+        .collect();
+    assert_eq!(back, Reason::ALL.map(Some));
+}

@@ -527,7 +527,7 @@ async fn a_key_is_never_sent_over_http_to_a_remote_host() {
     let client = Client::new(timeouts());
     let ep = endpoint("http://api.example.invalid/v1", Dialect::OpenAi, Some(KEY));
     let e = client.chat(&ep, &json!({"model": "m"})).await.unwrap_err();
-    assert_eq!((e.kind, e.reason()), (ErrorKind::Refused, Reason::Auth));
+    assert_eq!((e.kind, e.reason()), (ErrorKind::Refused, Reason::Local));
     assert!(e.to_string().contains("https://"), "{e}");
     assert!(!e.to_string().contains(KEY));
     let e = client.list_models(&ep).await.unwrap_err();
@@ -560,7 +560,7 @@ fn which_urls_may_carry_a_key() {
     ] {
         assert_eq!(
             check_url(bad, true).unwrap_err().reason(),
-            Reason::Auth,
+            Reason::Local,
             "{bad}"
         );
     }
@@ -794,7 +794,7 @@ async fn transcription_as_plain_text_and_its_errors() {
 
     let missing = dir.path().join("missing.wav");
     let e = client.transcribe(&ok, &missing, &req).await.unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Refused);
+    assert_eq!((e.kind, e.reason()), (ErrorKind::Refused, Reason::Local));
     assert!(e.to_string().contains("missing.wav"));
 }
 

@@ -7,6 +7,7 @@
 
 pub mod fleet;
 pub mod learn;
+pub mod policy;
 pub mod react;
 pub mod report;
 pub mod reset;
@@ -19,6 +20,7 @@ pub(crate) mod testkit;
 pub mod window;
 
 pub use fleet::{Fleet, FleetParts, ProviderParts};
+pub use policy::{Mark, Policy, Scope, policy};
 pub use react::{complete, complete_transcription, fail, release, restamp, sync_headers};
 pub use report::status;
 pub use reset::{Cleared, ResetScope, reset};

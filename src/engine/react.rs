@@ -2,9 +2,10 @@
 //! and what a reply's rate-limit headers teach.
 
 use super::fleet::{Fleet, key_id, slot_id};
+use super::policy::{Mark, Scope, policy};
 use super::state::{Backoff, Disabled, EngineState, jitter};
 use super::{Candidate, Classified, Grant, RateReading};
-use crate::model::{Millis, Reason, Usage, Window};
+use crate::model::{Millis, Usage, Window};
 
 /// First backoff after a 429 without `retry-after`.
 pub const RATE_BACKOFF_BASE_MS: u64 = 1_000;
@@ -132,103 +133,96 @@ fn learn(state: &mut EngineState, slot: &str, w: Window, limit: u64) {
     }
 }
 
-/// The call failed as `c` says. Reactions:
-/// - `rate_limited`: release the reservation (a 429 is not counted), cool that account on
-///   that model until `retry_after_ms` or an exponential backoff with deterministic jitter
-///   (1 s doubling per repeat, capped at 60 s, cleared on success), learn the stated limit;
-/// - `request_too_large`, `context_length`: release, learn the stated window limit (the
-///   router skips the model for this request);
-/// - `quota_exhausted`, `auth`: release, disable the key;
-/// - `decommissioned` (also `model_not_found`) and `model_denied` (a 403 that does not deny
-///   the key): release, mark the model unavailable to that account (the next `GET /models`
-///   that lists it again lifts it);
-/// - `invalid_request`: release; no cooldown, no backoff (the router decides whether
-///   another candidate may take the request);
-/// - `overloaded`, `connection`: release, short provider-wide backoff;
-/// - `server_error`, `timeout`, `bad_response`: the request reached the model and may have
-///   been counted: keep the reservation as it is, short provider-wide backoff.
+/// The call failed as `c` says; what follows is the reason's [`policy`]:
+/// - the reservation is released (the provider did not count the request), or kept counted
+///   as it is (the request reached the model);
+/// - where the policy says so, a limit the failure states for a window becomes that
+///   window's learned limit;
+/// - the mark: [`Mark::Cooldown`] cools that account on that model until `retry_after_ms`,
+///   else an exponential backoff with deterministic jitter (1 s doubling per repeat, capped
+///   at 60 s, cleared on success), never longer than [`cooldown_cap`];
+///   [`Mark::ProviderBackoff`] backs the whole provider off briefly; [`Mark::DisableKey`]
+///   takes the key out of rotation; [`Mark::Unavailable`] makes the model unavailable to
+///   that account (the next `GET /models` that lists it lifts it);
+/// - the model's last error and the provider's transcription failures are recorded, except
+///   for a [`Scope::Local`] failure: the provider never saw that request.
 pub fn fail(fleet: &Fleet, state: &mut EngineState, grant: &Grant, c: &Classified, now: Millis) {
     let cand = &grant.candidate;
     let slot = slot_id(&cand.key.account, &cand.model);
-    state.last_error.insert(
-        cand.model.to_string(),
-        format!("{}: {}", c.reason, c.message),
-    );
-    if fleet.spec(&cand.model).is_some_and(|s| s.transcription) {
-        state
-            .transcription_stats
-            .entry(cand.model.provider.clone())
-            .or_default()
-            .failures += 1;
+    let p = policy(c.reason);
+    if p.releases {
+        release(state, grant);
+    } else {
+        // Settle the reservation as it is, so a later `release` cannot remove it.
+        state.inflight.remove(&grant.id);
     }
-    match c.reason {
-        Reason::RateLimited => {
-            release(state, grant);
-            if let (Some(w), Some(l)) = (c.window, c.limit) {
-                learn(state, &slot, w, l);
-            }
-            let seed = state.next_grant_id;
-            let s = state.slots.get_or_default(&slot);
-            let wait = match c.retry_after_ms {
-                Some(ms) => ms,
-                None => {
-                    let base = RATE_BACKOFF_BASE_MS
-                        .saturating_mul(1u64 << s.backoff.min(20))
-                        .min(RATE_BACKOFF_CAP_MS);
-                    base + jitter(seed, s.backoff as u64, base / 4)
-                }
-            };
-            let wait = wait.min(cooldown_cap(fleet, c.window));
-            s.backoff = s.backoff.saturating_add(1);
-            s.cool_until = s.cool_until.max(now.saturating_add(wait));
+    if p.scope != Scope::Local {
+        state.last_error.insert(
+            cand.model.to_string(),
+            format!("{}: {}", c.reason, c.message),
+        );
+        if fleet.spec(&cand.model).is_some_and(|s| s.transcription) {
+            state
+                .transcription_stats
+                .entry(cand.model.provider.clone())
+                .or_default()
+                .failures += 1;
         }
-        Reason::RequestTooLarge | Reason::ContextLength => {
-            release(state, grant);
-            if c.reason == Reason::RequestTooLarge
-                && let (Some(w), Some(l)) = (c.window, c.limit)
-            {
-                learn(state, &slot, w, l);
-            }
+    }
+    if p.learns_limit
+        && let (Some(w), Some(l)) = (c.window, c.limit)
+    {
+        learn(state, &slot, w, l);
+    }
+    match p.mark {
+        Mark::Nothing => {}
+        Mark::Cooldown => cool(fleet, state, &slot, c, now),
+        Mark::ProviderBackoff => {
+            provider_backoff(state, &cand.model.provider, c.retry_after_ms, now);
         }
-        Reason::QuotaExhausted | Reason::Auth => {
-            release(state, grant);
+        Mark::DisableKey(cause) => {
             state.disabled_keys.insert(
                 key_id(&cand.key),
                 Disabled {
                     key: Some(cand.key.clone()),
-                    reason: format!("{}: {}", c.reason, c.message),
+                    cause,
+                    message: c.message.clone(),
                     at: now,
                 },
             );
         }
-        Reason::InvalidRequest => {
-            // The provider refused this request, not the key or the model: nothing to back
-            // off from, and a refused request is not counted.
-            release(state, grant);
-        }
-        Reason::Decommissioned | Reason::ModelDenied => {
-            // Per account: one project may lack a model others have; `GET /models` lifts it.
-            release(state, grant);
+        Mark::Unavailable(cause) => {
+            // Per account: one project may lack a model others have.
             state.unavailable.insert(
                 slot,
                 Disabled {
                     key: None,
-                    reason: format!("{}: {}", c.reason, c.message),
+                    cause,
+                    message: c.message.clone(),
                     at: now,
                 },
             );
         }
-        Reason::Overloaded | Reason::Connection => {
-            release(state, grant);
-            provider_backoff(state, &cand.model.provider, c.retry_after_ms, now);
-        }
-        Reason::ServerError | Reason::Timeout | Reason::BadResponse => {
-            // Kept counted: the provider most likely received (and counted) it. Settle the
-            // reservation as it is so a later `release` cannot remove it.
-            state.inflight.remove(&grant.id);
-            provider_backoff(state, &cand.model.provider, c.retry_after_ms, now);
-        }
     }
+}
+
+/// Cools one slot after a 429: until `retry_after_ms`, else 1 s doubling per repeat (capped
+/// at 60 s) plus jitter; never longer than [`cooldown_cap`].
+fn cool(fleet: &Fleet, state: &mut EngineState, slot: &str, c: &Classified, now: Millis) {
+    let seed = state.next_grant_id;
+    let s = state.slots.get_or_default(slot);
+    let wait = match c.retry_after_ms {
+        Some(ms) => ms,
+        None => {
+            let base = RATE_BACKOFF_BASE_MS
+                .saturating_mul(1u64 << s.backoff.min(20))
+                .min(RATE_BACKOFF_CAP_MS);
+            base + jitter(seed, s.backoff as u64, base / 4)
+        }
+    };
+    let wait = wait.min(cooldown_cap(fleet, c.window));
+    s.backoff = s.backoff.saturating_add(1);
+    s.cool_until = s.cool_until.max(now.saturating_add(wait));
 }
 
 fn provider_backoff(
@@ -298,9 +292,10 @@ pub fn sync_headers(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::state::DisableCause;
     use crate::engine::testkit::*;
     use crate::engine::{Decision, Unfit, reserve};
-    use crate::model::ModelRef;
+    use crate::model::{ModelRef, Reason};
 
     fn granted(d: Decision) -> Grant {
         match d {
@@ -621,6 +616,35 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(used(&st, "acc@groq/a", Window::Rpm, 6), 0);
+        let causes: Vec<DisableCause> = st.disabled_keys.values().map(|d| d.cause).collect();
+        assert_eq!(
+            causes,
+            [
+                DisableCause::Auth,
+                DisableCause::QuotaExhausted,
+                DisableCause::Auth
+            ]
+        );
+    }
+
+    #[test]
+    fn a_local_failure_releases_and_marks_nothing() {
+        let mut w = whisper("groq", "whisper-large-v3", 100, None, &["wav"]);
+        w.limits.rpm = Some(30);
+        let f = fleet(vec![w], vec![key("groq", "g", 1)], 0.0);
+        let mut st = EngineState::default();
+        let g = granted(reserve(&f, &mut st, &audio(60, 1_000, "wav"), 1_000));
+        let c = classified(Reason::Local, None, None, Some(5_000));
+        fail(&f, &mut st, &g, &c, 1_100);
+        let s = &st.slots["g@groq/whisper-large-v3"];
+        assert_eq!((s.cool_until, s.backoff), (0, 0));
+        assert_eq!(s.windows.used(Window::Rpm, 1_100), 0, "released");
+        assert!(st.provider_backoff.is_empty());
+        assert!(st.disabled_keys.is_empty() && st.unavailable.is_empty());
+        assert!(st.last_error.is_empty() && st.transcription_stats.is_empty());
+        // Nothing holds the candidate back.
+        let again = granted(reserve(&f, &mut st, &audio(60, 1_000, "wav"), 1_200));
+        assert_eq!(again.candidate, g.candidate);
     }
 
     #[test]

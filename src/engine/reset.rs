@@ -130,7 +130,7 @@ pub fn reset(fleet: &Fleet, state: &mut EngineState, scope: &ResetScope, now: Mi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::state::{Backoff, Disabled};
+    use crate::engine::state::{Backoff, DisableCause, Disabled};
 
     fn held(state: &mut EngineState, slot: &str) {
         let s = state.slots.get_or_default(slot);
@@ -141,7 +141,8 @@ mod tests {
     fn disabled() -> Disabled {
         Disabled {
             key: None,
-            reason: "quota_exhausted: test".into(),
+            cause: DisableCause::QuotaExhausted,
+            message: "test".into(),
             at: 1,
         }
     }

@@ -330,7 +330,7 @@ fn try_model(
         .provider_backoff
         .get(&m.spec.model.provider)
         .map_or(0, |b| b.until);
-    let model_off = state.disabled_models.get(&m.name).map(|d| d.reason.clone());
+    let model_off = state.disabled_models.get(&m.name).map(|d| d.to_string());
     let skipped = demand.skip_models.contains(&m.spec.model);
     for acc in &m.accounts {
         let pos = state.slots.position(&acc.slot, fleet.id, acc.ix);
@@ -384,8 +384,8 @@ fn try_model(
         }
         if let Some(d) = state.unavailable.get(&acc.slot) {
             tally.exhausted.push(format!(
-                "{} is unavailable to account {} ({})",
-                m.name, acc.name, d.reason
+                "{} is unavailable to account {} ({d})",
+                m.name, acc.name
             ));
             continue;
         }
@@ -473,8 +473,8 @@ fn usable_key(
     for (i, k) in acc.keys.iter().enumerate() {
         if let Some(d) = state.disabled_keys.get(&k.id) {
             tally.exhausted.push(format!(
-                "key {} ({}) is disabled ({})",
-                k.key.masked, k.key.account, d.reason
+                "key {} ({}) is disabled ({d})",
+                k.key.masked, k.key.account
             ));
             continue;
         }

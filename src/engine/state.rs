@@ -8,6 +8,7 @@ use super::window::Windows;
 use crate::model::{Limits, Millis, Window};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// One account on one model: its windows, cooldown and what was learned about it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,15 +49,128 @@ pub struct Reservation {
     pub audio_secs: u64,
 }
 
-/// A key or model taken out of rotation, and why.
+/// A key or model taken out of rotation: by what, why, and when.
+///
+/// Serialized as `{key, cause, message, at}`. A record written before causes were typed
+/// (`{key, reason: "quota_exhausted: …", at}`) still loads: its cause is read once from the
+/// reason's prefix (see [`DisableCause::from_legacy`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "DisabledRecord")]
 pub struct Disabled {
     /// The key, for keys.
     pub key: Option<KeyRef>,
-    /// Why, for the user (`quota_exhausted: …`).
-    pub reason: String,
+    /// What took it out of rotation; decides what puts it back.
+    pub cause: DisableCause,
+    /// The provider's or rota's message, for the user.
+    pub message: String,
     /// When.
     pub at: Millis,
+}
+
+/// For the user: `cause: message` (`quota_exhausted: You exceeded your current quota…`).
+impl fmt::Display for Disabled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.cause, self.message)
+    }
+}
+
+/// What took a key or a model out of rotation. What may put it back follows from it (a
+/// passing key check, a `GET /models` that lists the model: see `providers::check`);
+/// `rota reset` lifts any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisableCause {
+    /// A request's 401, or a 403 that denies the key (reason `auth`).
+    Auth,
+    /// A request found the key spent (reason `quota_exhausted`).
+    QuotaExhausted,
+    /// A key check (`GET /models`, by `rota keys check` or the keys view) was refused.
+    KeyCheck,
+    /// A request found the model retired, or gone for the account (reason `decommissioned`,
+    /// which `model_not_found` also reads as).
+    Decommissioned,
+    /// A request's 403 denied the account this model (reason `model_denied`).
+    ModelDenied,
+    /// The account's `GET /models` does not list the model.
+    Unlisted,
+}
+
+impl DisableCause {
+    /// The snake_case name, as serialized and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisableCause::Auth => "auth",
+            DisableCause::QuotaExhausted => "quota_exhausted",
+            DisableCause::KeyCheck => "key_check",
+            DisableCause::Decommissioned => "decommissioned",
+            DisableCause::ModelDenied => "model_denied",
+            DisableCause::Unlisted => "unlisted",
+        }
+    }
+
+    /// Reads the cause of a record written before causes were typed, from the prefix of its
+    /// `reason` (`auth: key check: …`, `auth: …`, `quota_exhausted: …`, `decommissioned: …`,
+    /// `model_denied: …`), and returns it with the rest of the reason as the message. A
+    /// reason without a known prefix was a key refused ([`DisableCause::Auth`]: a passing
+    /// check or `rota reset` lifts it) when the record names a key, else a model its account
+    /// did not list ([`DisableCause::Unlisted`]: a listing that names it lifts it).
+    pub fn from_legacy(reason: &str, for_key: bool) -> (Self, String) {
+        const PREFIXES: [(&str, DisableCause); 5] = [
+            ("auth: key check: ", DisableCause::KeyCheck),
+            ("auth: ", DisableCause::Auth),
+            ("quota_exhausted: ", DisableCause::QuotaExhausted),
+            ("decommissioned: ", DisableCause::Decommissioned),
+            ("model_denied: ", DisableCause::ModelDenied),
+        ];
+        for (prefix, cause) in PREFIXES {
+            if let Some(rest) = reason.strip_prefix(prefix) {
+                return (cause, rest.to_string());
+            }
+        }
+        let cause = if for_key {
+            DisableCause::Auth
+        } else {
+            DisableCause::Unlisted
+        };
+        (cause, reason.to_string())
+    }
+}
+
+impl fmt::Display for DisableCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// [`Disabled`] as stored: the typed form, or the older `reason` string.
+#[derive(Deserialize)]
+struct DisabledRecord {
+    key: Option<KeyRef>,
+    #[serde(default)]
+    cause: Option<DisableCause>,
+    #[serde(default)]
+    message: Option<String>,
+    /// Written before causes were typed: `cause: message` in one string.
+    #[serde(default)]
+    reason: Option<String>,
+    at: Millis,
+}
+
+impl From<DisabledRecord> for Disabled {
+    fn from(r: DisabledRecord) -> Self {
+        let (cause, message) = match (r.cause, r.reason) {
+            (Some(cause), _) => (cause, r.message.unwrap_or_default()),
+            (None, reason) => {
+                DisableCause::from_legacy(reason.as_deref().unwrap_or(""), r.key.is_some())
+            }
+        };
+        Self {
+            key: r.key,
+            cause,
+            message,
+            at: r.at,
+        }
+    }
 }
 
 /// A short provider-wide backoff after overload, 5xx, timeouts or broken connections.
@@ -175,7 +289,8 @@ mod tests {
             "a@groq/m".into(),
             Disabled {
                 key: None,
-                reason: "not listed".into(),
+                cause: DisableCause::Unlisted,
+                message: "not listed".into(),
                 at: 1,
             },
         );
@@ -184,5 +299,74 @@ mod tests {
         let back: EngineState = serde_json::from_value(json).unwrap();
         assert!(back.unavailable.is_empty());
         assert_eq!(back.next_grant_id, st.next_grant_id);
+    }
+
+    #[test]
+    fn state_written_before_disable_causes_were_typed_still_loads() {
+        // As an older rota wrote it: every disable a `reason` string.
+        let key = |masked: &str| serde_json::json!({"provider": "groq", "account": "a", "masked": masked});
+        let old = serde_json::json!({
+            "slots": {},
+            "inflight": {},
+            "disabled_keys": {
+                "groq|a|…0001": {"key": key("…0001"), "reason": "auth: key check: HTTP 401: bad", "at": 1},
+                "groq|a|…0002": {"key": key("…0002"), "reason": "quota_exhausted: You exceeded your current quota", "at": 2},
+                "groq|a|…0003": {"key": key("…0003"), "reason": "auth: invalid api key", "at": 3},
+                "groq|a|…0004": {"key": key("…0004"), "reason": "something else", "at": 4}
+            },
+            "disabled_models": {
+                "groq/old": {"key": null, "reason": "decommissioned: retired", "at": 5}
+            },
+            "unavailable": {
+                "a@groq/m1": {"key": null, "reason": "not in the account's GET /models", "at": 6},
+                "a@groq/m2": {"key": null, "reason": "model_denied: not allowed", "at": 7}
+            },
+            "provider_backoff": {},
+            "last_error": {},
+            "transcription_rr": 0,
+            "transcription_stats": {},
+            "next_grant_id": 8
+        });
+        let st: EngineState = serde_json::from_value(old).unwrap();
+        fn cause(d: &Disabled) -> (DisableCause, &str, Millis) {
+            (d.cause, d.message.as_str(), d.at)
+        }
+        let keys: Vec<_> = st.disabled_keys.values().map(cause).collect();
+        assert_eq!(
+            keys,
+            [
+                (DisableCause::KeyCheck, "HTTP 401: bad", 1),
+                (
+                    DisableCause::QuotaExhausted,
+                    "You exceeded your current quota",
+                    2
+                ),
+                (DisableCause::Auth, "invalid api key", 3),
+                (DisableCause::Auth, "something else", 4),
+            ]
+        );
+        assert_eq!(
+            cause(&st.disabled_models["groq/old"]),
+            (DisableCause::Decommissioned, "retired", 5)
+        );
+        assert_eq!(
+            cause(&st.unavailable["a@groq/m1"]),
+            (
+                DisableCause::Unlisted,
+                "not in the account's GET /models",
+                6
+            )
+        );
+        assert_eq!(
+            st.unavailable["a@groq/m2"].to_string(),
+            "model_denied: not allowed"
+        );
+        assert_eq!(st.next_grant_id, 8);
+        // Written again, it is in the typed form, and reads back the same.
+        let json = serde_json::to_value(&st).unwrap();
+        let d = &json["disabled_keys"]["groq|a|…0002"];
+        assert_eq!(d["cause"], "quota_exhausted");
+        assert!(d.get("reason").is_none());
+        assert_eq!(serde_json::from_value::<EngineState>(json).unwrap(), st);
     }
 }

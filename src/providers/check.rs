@@ -12,7 +12,7 @@ use super::{CallError, Client, Endpoint, ErrorKind};
 use crate::config::ProviderConfig;
 use crate::engine::KeyRef;
 use crate::engine::fleet::{Fleet, key_id};
-use crate::engine::state::Disabled;
+use crate::engine::state::{DisableCause, Disabled};
 use crate::model::{Millis, Reason};
 use crate::store::Store;
 use crate::store::db::{Db, DbError};
@@ -25,10 +25,6 @@ pub const CHECKS_BLOB: &str = "key-checks";
 
 /// The longest one key check may take before it counts as unreachable.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// The prefix of the reason rota writes when a key check disables a key; a later valid
-/// check lifts only such a disable (not one the provider gave during a real request).
-const DISABLED_BY_CHECK: &str = "auth: key check: ";
 
 /// The result of the last check of one key (`GET {base_url}/models`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +64,8 @@ impl KeyCheck {
         }
     }
 
-    /// Reads a failed `GET /models`: 401/403 → invalid; anything else → unreachable.
+    /// Reads a failed `GET /models`: 401/403 → invalid; anything else (a transport error, a
+    /// 5xx, a request rota would not send) → unreachable.
     pub fn from_error(e: &CallError) -> Self {
         let why = match (e.kind, e.status) {
             (ErrorKind::Reply, Some(s)) => format!("HTTP {s}: {}", e.classified.message),
@@ -249,7 +246,8 @@ pub fn apply_visibility(
                     .entry(acc.slot.clone())
                     .or_insert_with(|| Disabled {
                         key: None,
-                        reason: "not in the account's GET /models".into(),
+                        cause: DisableCause::Unlisted,
+                        message: "not in the account's GET /models".into(),
                         at: now,
                     });
             }
@@ -318,8 +316,28 @@ pub fn save_checks(db: &Db, results: &[(KeyRef, KeyCheck)], at: Millis) -> Resul
     })
 }
 
+/// Whether a key check the provider passes puts back a key disabled for `cause`: every
+/// cause about the key being accepted or funded (see [`apply_to_engine`]). Marks on a model
+/// are not a key's: a listing that names the model lifts them ([`apply_visibility`]).
+fn lifted_by_a_passing_check(cause: DisableCause) -> bool {
+    match cause {
+        DisableCause::KeyCheck | DisableCause::Auth | DisableCause::QuotaExhausted => true,
+        DisableCause::Decommissioned | DisableCause::ModelDenied | DisableCause::Unlisted => false,
+    }
+}
+
 /// Takes keys the provider refused out of rotation (as a 401 during a request would), and
-/// puts back keys a check had disabled once they check valid again.
+/// puts back disabled keys that check valid again.
+///
+/// A passing check puts back a key whatever disabled it: a check
+/// ([`DisableCause::KeyCheck`]), a request's 401 ([`DisableCause::Auth`]: the key was
+/// restored, or the provider erred) or a spent key ([`DisableCause::QuotaExhausted`]: the
+/// account may have been topped up). A listing proves neither that the account has credit
+/// nor that the key may call models (a key restricted to reading lists models and is
+/// refused a chat), so a key still refused or spent fails its next request, which is
+/// released and disables it again: one wasted request per check, against a restored or
+/// topped-up key left out of rotation until `rota reset`. Checks run when the user asks
+/// (`rota keys check`, the keys view) and once when the TUI starts.
 pub fn apply_to_engine(
     store: &dyn Store,
     results: &[(KeyRef, KeyCheck)],
@@ -340,7 +358,8 @@ pub fn apply_to_engine(
                         id,
                         Disabled {
                             key: Some(k.clone()),
-                            reason: format!("{DISABLED_BY_CHECK}{why}"),
+                            cause: DisableCause::KeyCheck,
+                            message: why.clone(),
                             at: now,
                         },
                     );
@@ -349,7 +368,7 @@ pub fn apply_to_engine(
                     if state
                         .disabled_keys
                         .get(&id)
-                        .is_some_and(|d| d.reason.starts_with(DISABLED_BY_CHECK)) =>
+                        .is_some_and(|d| lifted_by_a_passing_check(d.cause)) =>
                 {
                     state.disabled_keys.remove(&id);
                 }
@@ -524,29 +543,71 @@ mod tests {
     }
 
     #[test]
-    fn invalid_disables_and_a_later_valid_check_lifts_only_its_own_disable() {
+    fn invalid_disables_and_a_later_valid_check_lifts_it() {
         let store = MemoryStore::default();
         let bad = key("…0002");
         apply_to_engine(&store, &[(bad.clone(), KeyCheck::Invalid("401".into()))], 5).unwrap();
         let s = store.snapshot().unwrap();
-        assert!(s.disabled_keys.contains_key(&key_id(&bad)));
+        assert_eq!(s.disabled_keys[&key_id(&bad)].cause, DisableCause::KeyCheck);
+        assert_eq!(s.disabled_keys[&key_id(&bad)].to_string(), "key_check: 401");
         apply_to_engine(&store, &[(bad.clone(), KeyCheck::Valid)], 6).unwrap();
         assert!(store.snapshot().unwrap().disabled_keys.is_empty());
+    }
 
-        // Disabled by a real request's 401: a check does not overrule it.
-        store
-            .transact(&mut |st| {
-                st.disabled_keys.insert(
-                    key_id(&bad),
-                    Disabled {
-                        key: Some(bad.clone()),
-                        reason: "auth: invalid api key".into(),
-                        at: 1,
-                    },
-                );
-            })
-            .unwrap();
-        apply_to_engine(&store, &[(bad.clone(), KeyCheck::Valid)], 7).unwrap();
-        assert!(!store.snapshot().unwrap().disabled_keys.is_empty());
+    #[test]
+    fn a_key_a_request_disabled_is_put_back_by_a_passing_check() {
+        // Spent (the account was topped up since) or refused (the key was restored): a
+        // check that passes puts it back; an unreachable provider proves nothing.
+        for cause in [DisableCause::QuotaExhausted, DisableCause::Auth] {
+            let store = MemoryStore::default();
+            let k = key("…0003");
+            store
+                .transact(&mut |st| {
+                    st.disabled_keys.insert(
+                        key_id(&k),
+                        Disabled {
+                            key: Some(k.clone()),
+                            cause,
+                            message: "from a request".into(),
+                            at: 1,
+                        },
+                    );
+                })
+                .unwrap();
+            let down = KeyCheck::Unreachable("timeout".into());
+            apply_to_engine(&store, &[(k.clone(), down)], 6).unwrap();
+            assert!(
+                !store.snapshot().unwrap().disabled_keys.is_empty(),
+                "{cause}"
+            );
+            apply_to_engine(&store, &[(k.clone(), KeyCheck::Valid)], 7).unwrap();
+            assert!(
+                store.snapshot().unwrap().disabled_keys.is_empty(),
+                "{cause}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_key_causes_are_lifted_by_a_passing_check() {
+        let lifted: Vec<DisableCause> = [
+            DisableCause::Auth,
+            DisableCause::QuotaExhausted,
+            DisableCause::KeyCheck,
+            DisableCause::Decommissioned,
+            DisableCause::ModelDenied,
+            DisableCause::Unlisted,
+        ]
+        .into_iter()
+        .filter(|&c| lifted_by_a_passing_check(c))
+        .collect();
+        assert_eq!(
+            lifted,
+            [
+                DisableCause::Auth,
+                DisableCause::QuotaExhausted,
+                DisableCause::KeyCheck
+            ]
+        );
     }
 }

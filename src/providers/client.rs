@@ -254,13 +254,10 @@ impl Client {
             .user_agent(concat!("rota/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| {
-                CallError::refused(
-                    Reason::Connection,
-                    format!(
-                        "could not set up HTTP for {base_url} ({}): check the TLS setup",
-                        chain(&e)
-                    ),
-                )
+                CallError::local(format!(
+                    "could not set up HTTP for {base_url} ({}): check the TLS setup",
+                    chain(&e)
+                ))
             })?;
         pools.insert(base_url.to_string(), c.clone());
         Ok(c)
@@ -278,8 +275,7 @@ impl Client {
     /// reply becomes a [`CallError`] read by `classify`, keeping status, headers and body.
     pub async fn chat(&self, ep: &Endpoint, body: &Value) -> Result<ChatStream, CallError> {
         let body = chat_body(body).ok_or_else(|| {
-            CallError::refused(
-                Reason::BadResponse,
+            CallError::local(
                 "the chat request body must be a JSON object (a bug in rota: please report it)",
             )
         })?;
@@ -373,13 +369,10 @@ impl Client {
         let (http, url) = self.prepare(ep, "audio/transcriptions")?;
         let host = host_of(&url);
         let unreadable = |e: std::io::Error| {
-            CallError::refused(
-                Reason::BadResponse,
-                format!(
-                    "cannot read {} ({e}): check the path and permissions",
-                    file.display()
-                ),
-            )
+            CallError::local(format!(
+                "cannot read {} ({e}): check the path and permissions",
+                file.display()
+            ))
         };
         let f = tokio::fs::File::open(file).await.map_err(unreadable)?;
         let len = f.metadata().await.map_err(unreadable)?.len();
@@ -394,9 +387,7 @@ impl Client {
             reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(body), len)
                 .file_name(name)
                 .mime_str(audio_mime(file))
-                .map_err(|e| {
-                    CallError::refused(Reason::BadResponse, format!("bad MIME type: {e}"))
-                })?;
+                .map_err(|e| CallError::local(format!("bad MIME type: {e}")))?;
         let mut form = reqwest::multipart::Form::new()
             .part("file", part)
             .text("model", req.model.clone());
@@ -483,29 +474,22 @@ impl Client {
 /// (and any scheme other than http/https).
 pub fn check_url(url: &str, has_key: bool) -> Result<Url, CallError> {
     let parsed = Url::parse(url).map_err(|e| {
-        CallError::refused(
-            Reason::Connection,
-            format!(
-                "`{}` is not a valid URL ({e}): fix base_url in the config",
-                crate::config::url::shown(url)
-            ),
-        )
+        CallError::local(format!(
+            "`{}` is not a valid URL ({e}): fix base_url in the config",
+            crate::config::url::shown(url)
+        ))
     })?;
     match parsed.scheme() {
         "https" => Ok(parsed),
         "http" if !has_key || is_loopback(&parsed) => Ok(parsed),
-        "http" => Err(CallError::refused(
-            Reason::Auth,
-            format!(
-                "refusing to send an API key over plain http to {}: use an https:// base_url \
+        "http" => Err(CallError::local(format!(
+            "refusing to send an API key over plain http to {}: use an https:// base_url \
                  (keys go over http only to 127.0.0.1, ::1 or localhost)",
-                host_of(&parsed)
-            ),
-        )),
-        other => Err(CallError::refused(
-            Reason::Connection,
-            format!("`{other}:` URLs are not supported: base_url must start with https://"),
-        )),
+            host_of(&parsed)
+        ))),
+        other => Err(CallError::local(format!(
+            "`{other}:` URLs are not supported: base_url must start with https://"
+        ))),
     }
 }
 

@@ -17,7 +17,9 @@ pub enum ErrorKind {
     Transport,
     /// A 2xx reply whose body or stream could not be understood.
     Malformed,
-    /// rota refused to send the request (a key over plain http to a remote host, a bad URL).
+    /// rota did not send the request: it could not build it (a file it cannot read, a bad
+    /// URL, no key configured for the endpoint) or would not (a key over plain http to a
+    /// remote host).
     Refused,
 }
 
@@ -42,7 +44,7 @@ pub const MAX_ERROR_BODY: usize = 64 * 1024;
 
 impl CallError {
     /// A failure rota diagnosed itself (no provider reading): reason and message given.
-    fn local(reason: Reason, kind: ErrorKind, message: impl Into<String>) -> Self {
+    fn diagnosed(reason: Reason, kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             classified: Classified {
                 reason,
@@ -60,22 +62,31 @@ impl CallError {
 
     /// Connect, first byte or an idle gap took too long ([`Reason::Timeout`]).
     pub fn timeout(message: impl Into<String>) -> Self {
-        Self::local(Reason::Timeout, ErrorKind::Transport, message)
+        Self::diagnosed(Reason::Timeout, ErrorKind::Transport, message)
     }
 
     /// The connection failed or broke ([`Reason::Connection`]).
     pub fn connection(message: impl Into<String>) -> Self {
-        Self::local(Reason::Connection, ErrorKind::Transport, message)
+        Self::diagnosed(Reason::Connection, ErrorKind::Transport, message)
     }
 
     /// A 2xx body or stream that could not be understood ([`Reason::BadResponse`]).
     pub fn bad_response(message: impl Into<String>) -> Self {
-        Self::local(Reason::BadResponse, ErrorKind::Malformed, message)
+        Self::diagnosed(Reason::BadResponse, ErrorKind::Malformed, message)
     }
 
-    /// rota would not send the request; `reason` says how rotation should treat it.
+    /// A failure on rota's side before anything reached the provider — a file it cannot
+    /// read, no key configured for the endpoint, a request it cannot build or will not send
+    /// ([`Reason::Local`]): the reservation is released and nothing is marked on the
+    /// provider, the model or the key.
+    pub fn local(message: impl Into<String>) -> Self {
+        Self::diagnosed(Reason::Local, ErrorKind::Refused, message)
+    }
+
+    /// rota would not send the request; `reason` says how rotation should treat it. A
+    /// failure that is rota's own, not the provider's, is [`CallError::local`].
     pub fn refused(reason: Reason, message: impl Into<String>) -> Self {
-        Self::local(reason, ErrorKind::Refused, message)
+        Self::diagnosed(reason, ErrorKind::Refused, message)
     }
 
     /// A provider's error (non-2xx reply, or an error object inside a stream) read by

@@ -190,4 +190,24 @@ mod tests {
         }
         assert_eq!(s.snapshot().unwrap().next_grant_id, 200);
     }
+
+    #[test]
+    fn a_state_an_older_rota_saved_loads_with_its_disables() {
+        use crate::engine::state::DisableCause;
+        let dir = tempfile::tempdir().unwrap();
+        let s = file_store(dir.path());
+        // Disables as reason strings, as rota wrote them before causes were typed.
+        let old = br#"{"slots":{},"inflight":{},"disabled_keys":{"groq|a|\u20260002":{"key":{"provider":"groq","account":"a","masked":"\u20260002"},"reason":"quota_exhausted: spent","at":2}},"disabled_models":{},"unavailable":{"a@groq/m":{"key":null,"reason":"not in the account's GET /models","at":3}},"provider_backoff":{},"last_error":{},"transcription_rr":0,"transcription_stats":{},"next_grant_id":7}"#;
+        s.db()
+            .transact_blob(ENGINE_BLOB, &mut |_| old.to_vec())
+            .unwrap();
+        let st = s.snapshot().unwrap();
+        assert_eq!(st.next_grant_id, 7, "not started fresh");
+        let d = &st.disabled_keys["groq|a|…0002"];
+        assert_eq!(
+            (d.cause, d.message.as_str()),
+            (DisableCause::QuotaExhausted, "spent")
+        );
+        assert_eq!(st.unavailable["a@groq/m"].cause, DisableCause::Unlisted);
+    }
 }

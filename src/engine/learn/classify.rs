@@ -2,7 +2,7 @@
 
 use super::headers::{header, reset_ms, retry_after_ms};
 use super::text::{excerpt, stated_context, stated_limit, stated_wait_ms, window_named};
-use crate::engine::{Classified, Headers};
+use crate::engine::{Classified, Headers, policy};
 use crate::model::{Dialect, Millis, Reason, Window};
 
 /// The longest message kept from a body that is not the providers' error JSON.
@@ -96,18 +96,13 @@ pub fn classify(
         Reason::RateLimited | Reason::RequestTooLarge => stated_limit(&lower),
         _ => None,
     };
-    let retry_after_ms = match reason {
-        // Waiting never helps these: no wait is reported.
-        Reason::RequestTooLarge
-        | Reason::ContextLength
-        | Reason::QuotaExhausted
-        | Reason::Auth
-        | Reason::Decommissioned
-        | Reason::InvalidRequest
-        | Reason::ModelDenied => None,
-        _ => stated_wait_ms(&lower)
+    // Where the failure policy says waiting never helps, no wait is reported.
+    let retry_after_ms = if policy(reason).retry {
+        stated_wait_ms(&lower)
             .or_else(|| retry_after_ms(headers, now))
-            .or_else(|| together_suggested_retry(dialect, reason, headers)),
+            .or_else(|| together_suggested_retry(dialect, reason, headers))
+    } else {
+        None
     };
     Classified {
         reason,
