@@ -83,12 +83,6 @@ impl CallError {
         Self::diagnosed(Reason::Local, ErrorKind::Refused, message)
     }
 
-    /// rota would not send the request; `reason` says how rotation should treat it. A
-    /// failure that is rota's own, not the provider's, is [`CallError::local`].
-    pub fn refused(reason: Reason, message: impl Into<String>) -> Self {
-        Self::diagnosed(reason, ErrorKind::Refused, message)
-    }
-
     /// A provider's error (non-2xx reply, or an error object inside a stream) read by
     /// [`crate::engine::learn::classify`]. `key` is the key the request was sent with:
     /// it is masked in the message and body if the provider echoed it.

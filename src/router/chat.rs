@@ -8,7 +8,7 @@ use super::events::Event;
 use super::{ChatRequest, End, Router, task};
 use crate::engine::{Demand, Grant, Pool, Unfit};
 use crate::message::{count_images, last_user_text};
-use crate::model::{Dialect, ModelRef, Reason, Task, Usage};
+use crate::model::{Dialect, ModelRef, Task, Usage};
 use crate::providers::{CallError, StreamEvent};
 use crate::store::ledger::{AttemptRow, Outcome};
 use std::sync::atomic::Ordering;
@@ -125,14 +125,9 @@ impl Job for ChatJob<'_> {
         out: &Out<'_>,
         attempt: &mut Attempt,
     ) -> Called<Answered> {
-        let Some(endpoint) = router.endpoint(&grant.candidate) else {
-            return Called::Rotate(CallError::refused(
-                Reason::Auth,
-                format!(
-                    "no key {} configured for {}",
-                    grant.candidate.key.masked, grant.candidate.model.provider
-                ),
-            ));
+        let endpoint = match router.endpoint_for(&grant.candidate) {
+            Ok(e) => e,
+            Err(e) => return Called::Rotate(e),
         };
         let body = request_body(
             router.config.model(&grant.candidate.model),

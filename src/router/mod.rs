@@ -66,7 +66,7 @@ pub enum End {
 
 use crate::config::Config;
 use crate::engine::{Candidate, Fleet, KeyRef};
-use crate::providers::{Client, Endpoint, Timeouts};
+use crate::providers::{CallError, Client, Endpoint, Timeouts};
 use crate::store::Store;
 use crate::store::db::Db;
 use crate::store::ledger::{AttemptRow, Ledger};
@@ -194,6 +194,18 @@ impl Router {
     /// The endpoint (base URL + key) of a candidate.
     pub fn endpoint(&self, c: &Candidate) -> Option<Endpoint> {
         self.endpoints.get(&c.key).cloned()
+    }
+
+    /// The endpoint of a candidate, or the local failure that rotates past it (a key the
+    /// fleet names but this router has no endpoint for: nothing was sent, nothing is
+    /// marked).
+    pub(crate) fn endpoint_for(&self, c: &Candidate) -> Result<Endpoint, CallError> {
+        self.endpoint(c).ok_or_else(|| {
+            CallError::local(format!(
+                "no key {} configured for {}",
+                c.key.masked, c.model.provider
+            ))
+        })
     }
 
     /// Starts a request in the background; events arrive on the receiver, dropping it

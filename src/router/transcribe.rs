@@ -12,7 +12,7 @@ use super::attempt::{Attempt, Called, Job, Out};
 use super::events::Event;
 use super::{End, Router};
 use crate::engine::{self, Demand, Grant, Pool, Unfit};
-use crate::model::{ModelRef, Reason};
+use crate::model::ModelRef;
 use crate::providers::{CallError, TranscribeRequest, Transcription};
 use crate::store::ledger::{AttemptRow, Outcome};
 use crate::transcribe::{AudioInfo, ProbeError, check_offers, offers, probe};
@@ -129,14 +129,9 @@ impl Job for AudioJob {
         out: &Out<'_>,
         _attempt: &mut Attempt,
     ) -> Called<Transcription> {
-        let Some(endpoint) = router.endpoint(&grant.candidate) else {
-            return Called::Rotate(CallError::refused(
-                Reason::Auth,
-                format!(
-                    "no key {} configured for {}",
-                    grant.candidate.key.masked, grant.candidate.model.provider
-                ),
-            ));
+        let endpoint = match router.endpoint_for(&grant.candidate) {
+            Ok(e) => e,
+            Err(e) => return Called::Rotate(e),
         };
         let req = TranscribeRequest {
             model: grant.candidate.model.id.clone(),
