@@ -57,12 +57,10 @@ impl Context {
     }
 
     /// Starts reading every account's `GET /models` in the background (see
-    /// [`crate::providers::check::refresh_availability`]); the first request does not wait
+    /// [`Router::refresh_availability`]); the first request does not wait
     /// for it. Call from inside the runtime.
     pub fn check_models_in_background(&self) {
-        tokio::spawn(crate::providers::check::refresh_availability(Arc::clone(
-            &self.router,
-        )));
+        tokio::spawn(Arc::clone(&self.router).refresh_availability());
     }
 
     /// Opens config (or the demo fleet), store and router, with or without keys.

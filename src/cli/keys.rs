@@ -6,7 +6,8 @@ use super::context::Context;
 use super::error::{CliError, exit};
 use crate::config::{self, edit};
 use crate::engine::KeyRef;
-use crate::providers::check::{self, Checks, KeyCheck};
+use crate::providers::check::{self, KeyCheck};
+use crate::router::checks::Checks;
 use crate::store::db::Db;
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
@@ -146,7 +147,7 @@ fn saved_checks(c: &config::Config) -> Checks {
         return Checks::new();
     }
     Db::open(&path)
-        .and_then(|db| check::load_checks(&db))
+        .and_then(|db| crate::router::checks::load_checks(&db))
         .unwrap_or_default()
 }
 
@@ -174,17 +175,16 @@ fn check(global: &Global) -> Result<i32, CliError> {
         let results: Vec<_> = listed.into_iter().map(|(k, c, _)| (k, c)).collect();
         let now = crate::model::now_ms();
         let router = &ctx.router;
-        let unseen = check::apply_visibility(router.fleet(), router.store().as_ref(), &listings, now)
-            .unwrap_or_else(|e| {
-                eprintln!("rota: note: cannot record which models each account sees: {e}");
-                Vec::new()
-            });
+        let unseen = router.apply_listings(&listings).await.unwrap_or_else(|e| {
+            eprintln!("rota: note: cannot record which models each account sees: {e}");
+            Vec::new()
+        });
         if let Some(db) = &ctx.db
-            && let Err(e) = check::save_checks(db, &results, now)
+            && let Err(e) = crate::router::checks::save_checks(db, &results, now)
         {
             eprintln!("rota: note: cannot save the check results: {e}");
         }
-        if let Err(e) = check::apply_to_engine(ctx.router.store().as_ref(), &results, now) {
+        if let Err(e) = router.apply_key_checks(&results).await {
             eprintln!("rota: note: cannot take invalid keys out of rotation: {e}");
         }
         let _ = write!(
@@ -229,7 +229,7 @@ pub fn check_report(results: &[(KeyRef, KeyCheck)]) -> String {
 }
 
 /// The `keys check` lines for models an account's `GET /models` did not list.
-pub fn unseen_report(unseen: &[check::Unseen]) -> String {
+pub fn unseen_report(unseen: &[crate::engine::availability::Unseen]) -> String {
     unseen
         .iter()
         .map(|u| {

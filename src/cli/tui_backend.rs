@@ -8,7 +8,8 @@ use crate::engine::{KeyRef, Status};
 use crate::message::{Content, ContentPart, Message};
 use crate::model::{ModelRef, Usage, now_ms};
 use crate::providers::Endpoint;
-use crate::providers::check::{self, Checks, KeyCheck};
+use crate::providers::check::{self, KeyCheck};
+use crate::router::checks::Checks;
 use crate::router::events::Event;
 use crate::router::{ChatRequest, Router};
 use crate::secret::ApiKey;
@@ -96,7 +97,7 @@ impl RouterBackend {
         let saved: Checks = db
             .as_deref()
             .map(|d| {
-                check::load_checks(d).unwrap_or_else(|e| {
+                crate::router::checks::load_checks(d).unwrap_or_else(|e| {
                     tracing::warn!("cannot read the last key checks: {e}");
                     Checks::new()
                 })
@@ -343,21 +344,21 @@ impl Inner {
             }
         }
         let now = now_ms();
-        let (db, store) = (me.db.clone(), Arc::clone(me.router().store()));
+        let db = me.db.clone();
         let record = results.clone();
-        let r = tokio::task::spawn_blocking(move || {
+        let saved = tokio::task::spawn_blocking(move || {
             if let Some(db) = db
-                && let Err(e) = check::save_checks(&db, &record, now)
+                && let Err(e) = crate::router::checks::save_checks(&db, &record, now)
             {
                 tracing::warn!("cannot save the key checks: {e}");
             }
-            if let Err(e) = check::apply_to_engine(store.as_ref(), &record, now) {
-                tracing::warn!("cannot take invalid keys out of rotation: {e}");
-            }
         })
         .await;
-        if let Err(e) = r {
-            tracing::warn!("recording the key checks stopped: {e}");
+        if let Err(e) = saved {
+            tracing::warn!("saving the key checks stopped: {e}");
+        }
+        if let Err(e) = me.router().apply_key_checks(&results).await {
+            tracing::warn!("cannot take invalid keys out of rotation: {e}");
         }
         results
     }

@@ -5,6 +5,7 @@
 //! answer arrives, and learns from errors and headers. Nothing here reads the clock, the
 //! network or the disk: every function takes `now` and the caller stores the state.
 
+pub mod availability;
 pub mod fleet;
 pub mod learn;
 pub mod policy;

@@ -41,6 +41,7 @@ pub fn check_max_tokens(n: u64, name: &str) -> Result<u64, String> {
 
 mod attempt;
 pub mod chat;
+pub mod checks;
 pub mod estimate;
 pub mod task;
 pub mod transcribe;
