@@ -284,7 +284,8 @@ impl Limits {
 }
 
 /// Why a call failed: the `reason` of events and of the ledger. What each one does to the
-/// reservation, the key, the model and the provider is [`crate::engine::policy::policy`].
+/// reservation, the key, the model and the provider is the engine's failure policy
+/// (`engine::policy`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
@@ -358,19 +359,6 @@ impl Reason {
             Reason::ModelDenied => "model_denied",
             Reason::Local => "local",
         }
-    }
-
-    /// Whether the failure rules the model out for the rest of this request (it can never
-    /// take this request, or this account may not use it), so the router skips it. Read
-    /// from the failure policy.
-    pub fn skips_model(self) -> bool {
-        crate::engine::policy::policy(self).skips_model
-    }
-
-    /// Whether the same model and key may succeed later (after a wait). Read from the
-    /// failure policy.
-    pub fn is_retryable(self) -> bool {
-        crate::engine::policy::policy(self).retry
     }
 }
 

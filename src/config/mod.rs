@@ -24,6 +24,9 @@ pub use providers::{BUILTIN_PROVIDERS, KEYLESS_ACCOUNT, valid_custom_name};
 /// The commented starter config (`config.example.toml`), written by `rota config init`.
 pub const EXAMPLE: &str = include_str!("../../config.example.toml");
 
+/// The default of `[defaults] max_cooldown`: an hour.
+pub const DEFAULT_MAX_COOLDOWN: Duration = Duration::from_secs(3_600);
+
 use crate::catalog::ModelSpec;
 use crate::model::{ModelRef, Task};
 use crate::secret::ApiKey;
@@ -88,7 +91,7 @@ impl Default for Defaults {
             connect_timeout: Duration::from_secs(10),
             first_byte_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(30),
-            max_cooldown: Duration::from_millis(crate::engine::fleet::DEFAULT_MAX_COOLDOWN_MS),
+            max_cooldown: DEFAULT_MAX_COOLDOWN,
         }
     }
 }

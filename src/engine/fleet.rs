@@ -107,9 +107,6 @@ pub struct Fleet {
     pub max_cooldown_ms: Millis,
 }
 
-/// The default of `[defaults] max_cooldown`: an hour.
-pub const DEFAULT_MAX_COOLDOWN_MS: Millis = 3_600_000;
-
 /// The state's id for a key: `provider|account|masked`.
 pub fn key_id(k: &KeyRef) -> String {
     format!("{}|{}|{}", k.provider, k.account, k.masked)
@@ -175,7 +172,7 @@ impl Fleet {
             transcription_order: parts.transcription_order.clone(),
             safety_margin: parts.safety_margin,
             max_file_bytes: parts.max_file_bytes,
-            max_cooldown_ms: DEFAULT_MAX_COOLDOWN_MS,
+            max_cooldown_ms: crate::config::DEFAULT_MAX_COOLDOWN.as_millis() as Millis,
         };
         let mut index: BTreeMap<ModelRef, usize> = BTreeMap::new();
         let mut intern = |fleet: &mut Fleet, m: &ModelRef| -> usize {

@@ -126,7 +126,7 @@ impl CallError {
 
     /// Whether the same model and key may succeed later (after a wait).
     pub fn is_retryable(&self) -> bool {
-        self.classified.reason.is_retryable()
+        crate::engine::policy::policy(self.classified.reason).retry
     }
 
     /// Masks `key` wherever it appears (message and body).

@@ -276,7 +276,7 @@ impl Router {
                         return End::Failed;
                     }
                     refused_once |= refused;
-                    if why.reason.skips_model() {
+                    if engine::policy::policy(why.reason).skips_model {
                         demand.skip_models.push(c.model.clone());
                     }
                     demand.tried.push(c.clone());
