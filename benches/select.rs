@@ -65,6 +65,7 @@ fn setup(full: usize, stagger: bool) -> (Fleet, EngineState) {
         transcription_order: vec![],
         safety_margin: 0.0,
         max_file_bytes: 25_000_000,
+        max_cooldown_ms: 3_600_000,
     });
     let mut st = EngineState::default();
     for m in &fleet.models {

@@ -76,6 +76,7 @@ fn build(margin: f64, rpm: u64, tpm: u64, rpd: u64) -> Fleet {
         transcription_order: vec![],
         safety_margin: margin,
         max_file_bytes: 25_000_000,
+        max_cooldown_ms: 3_600_000,
     })
 }
 

@@ -31,6 +31,7 @@ fn fleet() -> Fleet {
         transcription_order: vec![],
         safety_margin: 0.0,
         max_file_bytes: 1,
+        max_cooldown_ms: 3_600_000,
     })
 }
 

@@ -35,6 +35,8 @@ pub struct FleetParts {
     pub safety_margin: f64,
     /// Upload limit for transcription providers that publish none.
     pub max_file_bytes: u64,
+    /// The longest cooldown a 429 that names no window may set (`[defaults] max_cooldown`).
+    pub max_cooldown_ms: Millis,
 }
 
 /// One key of an account, with its id in the state.
@@ -146,18 +148,16 @@ impl Fleet {
                     .collect(),
             })
             .collect();
-        let mut fleet = Fleet::from_parts(FleetParts {
+        Fleet::from_parts(FleetParts {
             models: config.models.clone(),
             providers,
             pools: config.pools.clone(),
             transcription_order: config.transcription.order.clone(),
             safety_margin: config.defaults.safety_margin,
             max_file_bytes: config.transcription.max_file_mb.saturating_mul(1_000_000),
-        });
-        fleet.max_cooldown_ms = u64::try_from(config.defaults.max_cooldown.as_millis())
-            .unwrap_or(Millis::MAX)
-            .max(1);
-        fleet
+            max_cooldown_ms: u64::try_from(config.defaults.max_cooldown.as_millis())
+                .unwrap_or(Millis::MAX),
+        })
     }
 
     /// Builds the fleet from parts. Pool models missing from `models` get a bare spec (no
@@ -172,7 +172,7 @@ impl Fleet {
             transcription_order: parts.transcription_order.clone(),
             safety_margin: parts.safety_margin,
             max_file_bytes: parts.max_file_bytes,
-            max_cooldown_ms: crate::config::DEFAULT_MAX_COOLDOWN.as_millis() as Millis,
+            max_cooldown_ms: parts.max_cooldown_ms.max(1),
         };
         let mut index: BTreeMap<ModelRef, usize> = BTreeMap::new();
         let mut intern = |fleet: &mut Fleet, m: &ModelRef| -> usize {

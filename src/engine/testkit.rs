@@ -86,6 +86,7 @@ pub fn fleet(models: Vec<ModelSpec>, keys: Vec<KeyRef>, margin: f64) -> Fleet {
         transcription_order: order,
         safety_margin: margin,
         max_file_bytes: 25_000_000,
+        max_cooldown_ms: 3_600_000,
     })
 }
 

@@ -225,7 +225,7 @@ impl Router {
             match called {
                 Called::Answered(answer) => {
                     let (row, last) = job.settle(self, &grant, answer, &attempt).await;
-                    self.record(&row);
+                    self.record(row).await;
                     if attempts > 1 {
                         out.send(Event::RateLimitRecovered {
                             provider: c.model.provider.clone(),
@@ -239,13 +239,14 @@ impl Router {
                 }
                 Called::Broken(err, shown) => {
                     let (row, last) = job.broken(self, &grant, err, shown, &attempt).await;
-                    self.record(&row);
+                    self.record(row).await;
                     out.send(last).await;
                     return End::Failed;
                 }
                 Called::Cancelled => {
                     self.release(&grant).await;
-                    self.record(&job.row(self, &grant, &attempt, Outcome::Cancelled));
+                    self.record(job.row(self, &grant, &attempt, Outcome::Cancelled))
+                        .await;
                     return End::Cancelled;
                 }
                 Called::Rotate(err) => {
@@ -269,7 +270,7 @@ impl Router {
                         && !refused_once
                         && crate::engine::learn::model_specific(&why.message);
                     row.rotated = !refused || elsewhere;
-                    self.record(&row);
+                    self.record(row).await;
                     if refused && !elsewhere {
                         let msg = format!("{} refused the request: {}", c.model, why.message);
                         out.error("invalid_request", &msg).await;

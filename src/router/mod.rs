@@ -83,7 +83,7 @@ pub struct Router {
     store: Arc<dyn Store>,
     client: Client,
     endpoints: HashMap<KeyRef, Endpoint>,
-    ledger: Option<(Arc<Db>, Ledger)>,
+    ledger: Option<(Arc<Db>, Arc<Ledger>)>,
     clock: Clock,
 }
 
@@ -159,16 +159,22 @@ impl Router {
     pub fn with_ledger(mut self, db: Arc<Db>) -> Self {
         let days = self.config.state.ledger_days;
         let horizon = std::time::Duration::from_secs(days.saturating_mul(86_400));
-        self.ledger = Some((db, Ledger::new(horizon)));
+        self.ledger = Some((db, Arc::new(Ledger::new(horizon))));
         self
     }
 
-    /// Appends one attempt to the ledger, if there is one; a failure is logged, not fatal.
-    pub(crate) fn record(&self, row: &AttemptRow) {
-        if let Some((db, ledger)) = &self.ledger
-            && let Err(e) = ledger.record(db, row)
-        {
-            tracing::warn!("could not record an attempt in the ledger: {e}");
+    /// Appends one attempt to the ledger, if there is one, on a blocking thread (SQLite may
+    /// wait for another process); a failure is logged, not fatal.
+    pub(crate) async fn record(&self, row: AttemptRow) {
+        let Some((db, ledger)) = &self.ledger else {
+            return;
+        };
+        let (db, ledger) = (Arc::clone(db), Arc::clone(ledger));
+        let written = tokio::task::spawn_blocking(move || ledger.record(&db, &row)).await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("could not record an attempt in the ledger: {e}"),
+            Err(e) => tracing::warn!("the ledger write stopped: {e}"),
         }
     }
 
