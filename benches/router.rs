@@ -64,8 +64,7 @@ fn request() -> ChatRequest {
         messages: vec![rota::message::Message::user("hello there")],
         task: Some(Task::Fast),
         max_tokens: Some(40),
-        tools: Vec::new(),
-        parallel_tool_calls: false,
+        ..ChatRequest::default()
     }
 }
 

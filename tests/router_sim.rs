@@ -79,8 +79,7 @@ fn request(text: &str) -> ChatRequest {
         messages: vec![rota::message::Message::user(text)],
         task: Some(Task::Fast),
         max_tokens: Some(40),
-        tools: Vec::new(),
-        parallel_tool_calls: false,
+        ..ChatRequest::default()
     }
 }
 

@@ -611,6 +611,7 @@ fn a_cut_answer_is_marked_and_alt_c_continues_it_in_the_same_message() {
         Some(Action::Send(req)) => req,
         other => panic!("Alt+C gave {other:?}"),
     };
+    assert!(req.continues, "Alt+C marks its request as a continuation");
     let last = req.messages.last().unwrap();
     assert_eq!(last.role.as_str(), "user");
     assert_eq!(last.as_text().unwrap(), rota::tui::app::CONTINUE_PROMPT);

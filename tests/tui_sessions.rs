@@ -289,6 +289,7 @@ async fn a_continued_answer_is_saved_into_the_answer_it_continues() {
             rota::message::Message::user(rota::tui::app::CONTINUE_PROMPT),
         ],
         task: Some(Task::Fast),
+        continues: true,
         ..ChatRequest::default()
     };
     answer(&backend, &mut app, req).await;

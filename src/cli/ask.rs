@@ -51,6 +51,7 @@ pub fn run(global: &Global, args: AskArgs) -> Result<i32, CliError> {
         max_tokens: args.max_tokens,
         tools: Vec::new(),
         parallel_tool_calls: false,
+        continues: false,
     };
     if let Some(Err(e)) = args
         .max_tokens

@@ -395,6 +395,7 @@ fn parse_line(line: &str, n: usize, default_task: Option<Task>) -> Job {
             max_tokens: parsed.max_tokens,
             tools: Vec::new(),
             parallel_tool_calls: false,
+            continues: false,
         },
     }
 }

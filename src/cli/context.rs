@@ -21,6 +21,8 @@ pub struct Context {
     /// What the user should hear about before the first request (a custom endpoint whose
     /// models could not be listed); commands without a full-screen UI print them.
     pub notices: Vec<String>,
+    /// Custom providers whose models were just read from their own `GET /models`.
+    discovered: Vec<String>,
 }
 
 /// The tokio runtime for a command: a worker per core (store transactions and file probes
@@ -60,7 +62,8 @@ impl Context {
     /// [`Router::refresh_availability`]); the first request does not wait
     /// for it. Call from inside the runtime.
     pub fn check_models_in_background(&self) {
-        tokio::spawn(Arc::clone(&self.router).refresh_availability());
+        let router = Arc::clone(&self.router);
+        tokio::spawn(router.refresh_availability(self.discovered.clone()));
     }
 
     /// Opens config (or the demo fleet), store and router, with or without keys.
@@ -73,10 +76,20 @@ impl Context {
         };
         let client =
             crate::providers::Client::new(crate::providers::Timeouts::from(&config.defaults));
+        let undeclared: Vec<String> = config
+            .undeclared_custom_providers()
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
         let notices =
             crate::providers::discover::discover_custom_models(&mut config, &client).await;
+        // Their lists were read a moment ago: the background check need not read them again.
+        let discovered = undeclared
+            .into_iter()
+            .filter(|p| config.models.iter().any(|m| &m.model.provider == p))
+            .collect();
         let (store, db) = open_store(&config)?;
-        let mut router = Router::new(config, store);
+        let mut router = Router::new(config, store).with_client(client);
         if let Some(db) = &db {
             router = router.with_ledger(Arc::clone(db));
         }
@@ -85,6 +98,7 @@ impl Context {
             demo,
             db,
             notices,
+            discovered,
         })
     }
 }

@@ -251,12 +251,12 @@ impl Inner {
         self: Arc<Self>,
         slot: Slot,
         prompt: String,
+        continues: bool,
         mut rx: Receiver<Event>,
         tx: Sender<Event>,
     ) {
         // A cut answer continued: its text belongs to the answer already saved, and the
         // request's own prompt is rota's, not the user's.
-        let continues = prompt == crate::tui::app::CONTINUE_PROMPT;
         if !continues && !prompt.trim().is_empty() {
             self.save(&slot, Role::User, prompt, None, None).await;
         }
@@ -397,6 +397,7 @@ impl ChatBackend for RouterBackend {
             .find(|m| m.role == crate::message::Role::User)
             .map(content_text)
             .unwrap_or_default();
+        let continues = req.continues;
         let _enter = self.inner.rt.enter();
         let rx = self.inner.router().ask(req);
         if self.inner.db.is_none() {
@@ -406,7 +407,7 @@ impl ChatBackend for RouterBackend {
         let slot = Arc::clone(&lock(&self.inner.session));
         self.inner
             .rt
-            .spawn(Arc::clone(&self.inner).forward(slot, prompt, rx, tx));
+            .spawn(Arc::clone(&self.inner).forward(slot, prompt, continues, rx, tx));
         out
     }
 

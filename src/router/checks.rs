@@ -49,10 +49,13 @@ impl Router {
     }
 
     /// Reads every account's `GET /models` and applies it ([`Router::apply_listings`]);
-    /// what `ask`, `chat`, `batch` and `transcribe` run in the background at start.
-    /// Problems are logged, never shown: requests go on with what the state knew.
-    pub async fn refresh_availability(self: Arc<Self>) {
-        let accounts = account_endpoints(&self.config().providers);
+    /// what `ask`, `chat`, `batch` and `transcribe` run in the background at start. The
+    /// providers in `listed` are left out (their models were just discovered from that
+    /// same list). Problems are logged, never shown: requests go on with what the state
+    /// knew.
+    pub async fn refresh_availability(self: Arc<Self>, listed: Vec<String>) {
+        let mut accounts = account_endpoints(&self.config().providers);
+        accounts.retain(|(k, _)| !listed.contains(&k.provider));
         let listings = list_accounts(self.client(), &accounts).await;
         match self.apply_listings(&listings).await {
             Ok(unseen) => {

@@ -20,6 +20,9 @@ pub struct ChatRequest {
     /// The caller wants several tool calls in one turn: only models with parallel tool calls
     /// are candidates, and `parallel_tool_calls: true` is sent.
     pub parallel_tool_calls: bool,
+    /// The request asks the model to go on with its last answer, which was cut: faces
+    /// save what comes into that answer. The router sends it like any other.
+    pub continues: bool,
 }
 
 /// The largest `max_tokens` rota accepts: more than any model writes in one answer. Faces
@@ -114,6 +117,13 @@ impl Router {
         }
     }
 
+    /// The same router calling providers through `client` (one pool of connections for a
+    /// process: the one that discovered custom models at start, say).
+    pub fn with_client(mut self, client: Client) -> Self {
+        self.client = client;
+        self
+    }
+
     /// The same router deciding by `clock` (a manual one in tests and simulations: waiting
     /// for capacity then moves it on instead of sleeping).
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -146,8 +156,9 @@ impl Router {
                 .collect();
             config.add_discovered(&provider, &known);
         }
-        let mut r = Router::new(config, Arc::clone(&self.store)).with_clock(self.clock.clone());
-        r.client = self.client.clone();
+        let r = Router::new(config, Arc::clone(&self.store))
+            .with_clock(self.clock.clone())
+            .with_client(self.client.clone());
         match &self.ledger {
             Some((db, _)) => r.with_ledger(Arc::clone(db)),
             None => r,

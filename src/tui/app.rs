@@ -327,6 +327,7 @@ impl App {
             max_tokens: None,
             tools: Vec::new(),
             parallel_tool_calls: false,
+            continues: false,
         };
         self.streaming = true;
         self.statusline.busy = true;
@@ -362,6 +363,7 @@ impl App {
             max_tokens: None,
             tools: Vec::new(),
             parallel_tool_calls: false,
+            continues: true,
         }))
     }
 
