@@ -34,6 +34,7 @@ fn setup(full: usize, stagger: bool) -> (Fleet, EngineState) {
                     provider: provider.clone(),
                     account: format!("acct-{a}"),
                     masked: format!("…{a:04}"),
+                    ..KeyRef::default()
                 })
                 .collect(),
         });

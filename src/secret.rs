@@ -29,6 +29,43 @@ impl ApiKey {
     pub fn masked(&self) -> String {
         format!("…{}", self.suffix())
     }
+
+    /// A stable identity of the whole key that does not reveal it: the first 16 hex digits
+    /// of HMAC-SHA256 of the key under rota's own constant key. Two keys that end in the
+    /// same four characters get different identities; one key gets the same identity in
+    /// every process and on every machine (a shared state's records must agree), and the
+    /// constant key keeps it from matching a plain SHA-256 of the key found elsewhere.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(self.expose().as_bytes())
+    }
+}
+
+/// The key of rota's key fingerprints (see [`ApiKey::fingerprint`]).
+const FINGERPRINT_KEY: &[u8] = b"rota key identity v1";
+
+/// HMAC-SHA256 of `message` under [`FINGERPRINT_KEY`], its first 8 bytes in hex.
+fn fingerprint(message: &[u8]) -> String {
+    hmac_sha256(FINGERPRINT_KEY, message)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// HMAC-SHA256 (RFC 2104) for a key of at most one block (64 bytes).
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    block[..key.len().min(64)].copy_from_slice(&key[..key.len().min(64)]);
+    let pad = |byte: u8| block.map(|k| k ^ byte);
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
 }
 
 impl fmt::Debug for ApiKey {
@@ -117,6 +154,31 @@ mod tests {
         assert_eq!(format!("{k:?}"), "ApiKey(…abcd)");
         assert!(!format!("{k:?}{k}").contains("gsk_test"));
         assert_eq!(k.expose(), "gsk_test_0001_abcd");
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        // RFC 4231, test case 2.
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn fingerprints_tell_keys_with_one_suffix_apart_and_hide_them() {
+        let a = ApiKey::new("gsk_first_secret_abcd");
+        let b = ApiKey::new("gsk_other_secret_abcd");
+        assert_eq!(a.masked(), b.masked());
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_eq!(
+            a.fingerprint(),
+            ApiKey::new("gsk_first_secret_abcd").fingerprint()
+        );
+        assert_eq!(a.fingerprint().len(), 16);
+        assert!(!a.fingerprint().contains("abcd"));
     }
 
     #[test]

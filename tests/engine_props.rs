@@ -19,6 +19,7 @@ fn key(provider: &str, account: &str, n: u32) -> KeyRef {
         provider: provider.into(),
         account: account.into(),
         masked: format!("…{n:04}"),
+        ..KeyRef::default()
     }
 }
 

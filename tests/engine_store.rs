@@ -23,6 +23,7 @@ fn fleet() -> Fleet {
                 provider: "groq".into(),
                 account: "a".into(),
                 masked: "…0001".into(),
+                ..KeyRef::default()
             }],
         }],
         pools: [(Task::Fast, vec![ModelRef::new("groq", "m")])]

@@ -668,3 +668,75 @@ async fn unknown_limits_are_learned_from_the_first_429_of_each_slot() {
     assert_eq!(sim.stats()["totals"]["429"], 4);
     sim.shutdown().await;
 }
+
+/// Two keys of one account that end in the same four characters are two keys: both are
+/// used, and the provider refusing one takes only that one out of rotation.
+#[tokio::test]
+async fn keys_with_the_same_last_four_are_told_apart() {
+    use wiremock::matchers::header;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let answer = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":1}}"#;
+    Mock::given(header("authorization", "Bearer gsk_refused_key_0001"))
+        .respond_with(ResponseTemplate::new(401).set_body_raw(
+            r#"{"error":{"message":"Invalid API Key","type":"invalid_request_error","code":"invalid_api_key"}}"#,
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(header("authorization", "Bearer gsk_working_key_0001"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(answer, "application/json"))
+        .mount(&server)
+        .await;
+    let text = format!(
+        r#"[state]
+backend = "memory"
+[providers.groq]
+keys = [
+  {{ key = "gsk_refused_key_0001", account = "org" }},
+  {{ key = "gsk_working_key_0001", account = "org" }},
+]
+base_url = "{}/v1"
+[providers.openai]
+enabled = false
+[providers.together]
+enabled = false
+[pools]
+fast = ["groq/openai/gpt-oss-20b"]
+"#,
+        server.uri()
+    );
+    let config = rota::config::parse(&text, "(test)", &|_: &str| None).unwrap();
+    let store = Arc::new(MemoryStore::default());
+    let r = Router::new(config, store.clone());
+    for i in 0..3 {
+        let (end, ev) = run(&r, request(&format!("question {i}"))).await;
+        assert_eq!(end, End::Answered, "{ev:#?}");
+    }
+    let used: std::collections::BTreeSet<String> = server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|q| {
+            q.headers
+                .get("authorization")?
+                .to_str()
+                .ok()
+                .map(String::from)
+        })
+        .collect();
+    assert_eq!(used.len(), 2, "both keys were called: {used:?}");
+    use rota::store::Store;
+    let disabled = store.snapshot().unwrap().disabled_keys;
+    assert_eq!(
+        disabled.len(),
+        1,
+        "only the refused key is out: {disabled:?}"
+    );
+    assert!(
+        disabled
+            .keys()
+            .all(|id| !id.contains("0001_") && !id.contains("gsk_"))
+    );
+}

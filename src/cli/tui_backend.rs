@@ -492,6 +492,7 @@ impl ChatBackend for RouterBackend {
                 provider: provider.to_string(),
                 account,
                 masked,
+                fingerprint: key.fingerprint(),
             },
             endpoint,
         });

@@ -126,6 +126,24 @@ impl KeyConfig {
             .map(ApiKey::masked)
             .unwrap_or_else(|| "none".to_string())
     }
+
+    /// The key's identity (see [`ApiKey::fingerprint`]); empty for a keyless endpoint.
+    pub fn fingerprint(&self) -> String {
+        self.key
+            .as_ref()
+            .map(ApiKey::fingerprint)
+            .unwrap_or_default()
+    }
+
+    /// The key as the engine knows it, for `provider`.
+    pub fn key_ref(&self, provider: &str) -> crate::engine::KeyRef {
+        crate::engine::KeyRef {
+            provider: provider.to_string(),
+            account: self.account.clone(),
+            masked: self.masked(),
+            fingerprint: self.fingerprint(),
+        }
+    }
 }
 
 /// `[transcription]`.

@@ -147,6 +147,7 @@ mod tests {
             provider: "groq".into(),
             account: "a".into(),
             masked: masked.into(),
+            ..KeyRef::default()
         }
     }
 

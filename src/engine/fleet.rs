@@ -109,9 +109,14 @@ pub struct Fleet {
     pub max_cooldown_ms: Millis,
 }
 
-/// The state's id for a key: `provider|account|masked`.
+/// The state's id for a key: `provider|account|fingerprint` (`provider|account|masked` for
+/// a keyless endpoint, and in records saved before fingerprints).
 pub fn key_id(k: &KeyRef) -> String {
-    format!("{}|{}|{}", k.provider, k.account, k.masked)
+    if k.fingerprint.is_empty() {
+        format!("{}|{}|{}", k.provider, k.account, k.masked)
+    } else {
+        format!("{}|{}|{}", k.provider, k.account, k.fingerprint)
+    }
 }
 
 /// The state's slot for an account on a model: `account@provider/model`.
@@ -137,15 +142,7 @@ impl Fleet {
             .map(|p| ProviderParts {
                 name: p.name.clone(),
                 enabled: p.enabled,
-                keys: p
-                    .keys
-                    .iter()
-                    .map(|k| KeyRef {
-                        provider: p.name.clone(),
-                        account: k.account.clone(),
-                        masked: k.masked(),
-                    })
-                    .collect(),
+                keys: p.keys.iter().map(|k| k.key_ref(&p.name)).collect(),
             })
             .collect();
         Fleet::from_parts(FleetParts {

@@ -41,15 +41,20 @@ pub enum Pool {
     Transcription,
 }
 
-/// One key as the engine knows it: stable across processes and restarts.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// One key as the engine knows it: stable across processes, restarts and machines.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct KeyRef {
     /// The provider name (`groq`, `custom:local`, …).
     pub provider: String,
     /// The account whose limits the key draws on.
     pub account: String,
-    /// The masked key (`…a1b2`, or `none` for a keyless endpoint).
+    /// The masked key (`…a1b2`, or `none` for a keyless endpoint): what is shown.
     pub masked: String,
+    /// The whole key's identity (`ApiKey::fingerprint`): what tells two keys that end in
+    /// the same four characters apart. Empty for a keyless endpoint, and in records saved
+    /// before it existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
 }
 
 /// A model and a key to call it with.

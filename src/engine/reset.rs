@@ -105,12 +105,14 @@ pub fn reset(fleet: &Fleet, state: &mut EngineState, scope: &ResetScope, now: Mi
                 cleared.provider_backoffs += 1;
             }
         }
-        state.disabled_keys.retain(|id, _| {
+        state.disabled_keys.retain(|id, d| {
+            // The record names its key; an id of `provider|account|masked` (older records)
+            // names it too.
             let mut parts = id.splitn(3, '|');
-            let (Some(p), Some(_account), Some(masked)) =
-                (parts.next(), parts.next(), parts.next())
-            else {
-                return true;
+            let (p, masked) = match (&d.key, parts.next(), parts.next(), parts.next()) {
+                (Some(k), ..) => (k.provider.as_str(), k.masked.as_str()),
+                (None, Some(p), Some(_account), Some(masked)) => (p, masked),
+                _ => return true,
             };
             if provider_ok(p) && key_ok(masked) {
                 cleared.keys.push(format!("{p} {masked}"));

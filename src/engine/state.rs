@@ -191,7 +191,7 @@ pub struct EngineState {
     pub slots: SlotTable,
     /// Reservations granted and not yet settled, by grant id.
     pub inflight: BTreeMap<u64, Reservation>,
-    /// Keys out of rotation, by `provider|account|masked`.
+    /// Keys out of rotation, by [`super::fleet::key_id`].
     pub disabled_keys: BTreeMap<String, Disabled>,
     /// Models out of rotation, by `provider/model`.
     pub disabled_models: BTreeMap<String, Disabled>,

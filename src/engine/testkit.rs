@@ -11,6 +11,7 @@ pub fn key(provider: &str, account: &str, n: u32) -> KeyRef {
         provider: provider.to_string(),
         account: account.to_string(),
         masked: format!("…{n:04}"),
+        ..KeyRef::default()
     }
 }
 

@@ -134,11 +134,7 @@ pub fn endpoints_of(config: &crate::config::Config) -> Vec<(KeyRef, Endpoint)> {
     let mut out = Vec::new();
     for p in config.providers.iter().filter(|p| p.enabled) {
         for k in p.keys.iter().filter(|k| k.key.is_some()) {
-            let key = KeyRef {
-                provider: p.name.clone(),
-                account: k.account.clone(),
-                masked: k.masked(),
-            };
+            let key = k.key_ref(&p.name);
             out.push((key, Endpoint::new(p, k)));
         }
     }
@@ -178,11 +174,7 @@ pub fn account_endpoints(providers: &[ProviderConfig]) -> Vec<(KeyRef, Endpoint)
             {
                 continue;
             }
-            let key = KeyRef {
-                provider: p.name.clone(),
-                account: k.account.clone(),
-                masked: k.masked(),
-            };
+            let key = k.key_ref(&p.name);
             out.push((key, Endpoint::new(p, k)));
         }
     }

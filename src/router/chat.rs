@@ -424,6 +424,7 @@ mod tests {
                     provider: model.provider.clone(),
                     account: "a".into(),
                     masked: "…0001".into(),
+                    ..crate::engine::KeyRef::default()
                 },
                 model,
             },

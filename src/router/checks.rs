@@ -77,7 +77,7 @@ pub struct StoredCheck {
     pub at: Millis,
 }
 
-/// The last check of every key, by the engine's key id (`provider|account|masked`).
+/// The last check of every key, by the engine's key id ([`crate::engine::fleet::key_id`]).
 pub type Checks = BTreeMap<String, StoredCheck>;
 
 fn decode(bytes: Option<&[u8]>) -> Checks {
@@ -120,6 +120,7 @@ mod tests {
             provider: "groq".into(),
             account: "a".into(),
             masked: masked.into(),
+            ..KeyRef::default()
         }
     }
 

@@ -98,11 +98,7 @@ impl Router {
         let mut endpoints = HashMap::new();
         for p in &config.providers {
             for k in &p.keys {
-                let key = KeyRef {
-                    provider: p.name.clone(),
-                    account: k.account.clone(),
-                    masked: k.masked(),
-                };
+                let key = k.key_ref(&p.name);
                 endpoints.insert(key, Endpoint::new(p, k));
             }
         }
