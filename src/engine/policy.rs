@@ -5,8 +5,8 @@
 //! It is one table, [`policy`], and everything that reacts to a failure reads it:
 //! [`super::react::fail`] (the reservation and the mark), the router through
 //! [`Reason::skips_model`] (the model is skipped for the rest of the request) and
-//! [`Reason::is_retryable`], and [`super::learn::classify`] (no wait is reported where
-//! waiting cannot help). It lives in the engine, not beside [`Reason`] in `model`, because
+//! [`Reason::is_retryable`], and the providers' reading of a failed reply (no wait is
+//! reported where waiting cannot help). It lives in the engine, not beside [`Reason`] in `model`, because
 //! every entry is a statement about engine state (reservations, cooldowns, provider
 //! backoffs, disabled keys, unavailable models); `Reason`'s own methods only read it.
 
