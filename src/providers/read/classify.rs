@@ -1,4 +1,6 @@
-//! Error bodies: the reason, window, limit and wait a failed reply states.
+//! Error bodies: the reason, window, limit and wait a failed reply states. The codes and
+//! phrases here are read from every dialect (a proxy passes a provider's on unchanged);
+//! what a dialect reads differently comes from its [`crate::providers::DialectRules`].
 
 use super::headers::retry_after_ms;
 use super::text::{excerpt, stated_context, stated_limit, stated_wait_ms, window_named};
@@ -114,8 +116,8 @@ pub fn classify(
     }
 }
 
-/// The reason, by the rules in `docs/estimate.md` (§ Learning) and providers.md. The order
-/// matters: specific codes and messages first, the HTTP status last.
+/// The reason, by the rules in `docs/providers.md` (Reading replies). The order matters:
+/// specific codes and messages first, the HTTP status last.
 fn reason_of(status: u16, lower: &str, is: &dyn Fn(&str) -> bool) -> Reason {
     let rate_message = window_named(lower).is_some()
         || lower.contains("rate limit")

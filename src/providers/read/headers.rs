@@ -1,5 +1,6 @@
 //! Rate-limit headers: the core's `x-ratelimit-*` names, read with each dialect's meaning
-//! (its [`crate::providers::DialectRules::header_windows`], and its own headers when the core's are absent).
+//! (its [`header_windows`](crate::providers::DialectRules::header_windows), and its own
+//! headers when the core's are absent).
 //!
 //! | dialect | `-requests` | `-tokens` | notes |
 //! |---|---|---|---|
@@ -23,7 +24,8 @@ pub struct RateHeaders {
 }
 
 /// `x-ratelimit-{limit,remaining,reset}-requests`: the request window, in every dialect
-/// that sends it (which window that is: [`crate::providers::DialectRules::header_windows`]).
+/// that sends it (which window that is:
+/// [`header_windows`](crate::providers::DialectRules::header_windows)).
 pub const REQUESTS: RateHeaders = RateHeaders {
     limit: "x-ratelimit-limit-requests",
     remaining: "x-ratelimit-remaining-requests",
