@@ -471,6 +471,44 @@ mod tests {
         "The input (170071 tokens) is longer than the model's context length (131072 tokens).";
 
     #[test]
+    fn the_client_reads_back_the_headers_each_dialect_writes() {
+        let reading = |limit, remaining, reset_ms| Reading {
+            limit,
+            remaining,
+            reset_ms,
+        };
+        let read_back = |d, per_second| {
+            let (req, tok) = header_windows(d);
+            let mut out = Vec::new();
+            rate_headers(
+                d,
+                req.map(|_| reading(600, 540, 1_500)),
+                tok.map(|_| reading(60_000, 48_000, 30)),
+                per_second,
+                &mut out,
+            );
+            let hs: crate::engine::Headers =
+                out.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            let got: Vec<_> = crate::providers::rate_readings(d, &hs)
+                .into_iter()
+                .map(|r| (r.window, r.limit, r.remaining))
+                .collect();
+            got
+        };
+        let both = |requests| {
+            vec![
+                (requests, Some(600), Some(540)),
+                (Window::Tpm, Some(60_000), Some(48_000)),
+            ]
+        };
+        assert_eq!(read_back(Dialect::Groq, false), both(Window::Rpd));
+        assert_eq!(read_back(Dialect::OpenAi, false), both(Window::Rpm));
+        assert_eq!(read_back(Dialect::Together, true), both(Window::Rpm));
+        assert!(read_back(Dialect::Together, false).is_empty());
+        assert!(read_back(Dialect::Generic, false).is_empty());
+    }
+
+    #[test]
     fn messages_have_the_real_wording() {
         let over = |w, limit, used, requested, wait_ms| Refusal::Over {
             window: w,
