@@ -75,7 +75,8 @@ impl<'de> Deserialize<'de> for ModelRef {
     }
 }
 
-/// The wire dialect of a provider: how its headers and error bodies are read.
+/// The wire dialect of a provider: how its headers and error bodies are read. Each has a
+/// module in `providers` holding its rules (`providers::rules` picks it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Dialect {

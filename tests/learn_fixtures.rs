@@ -4,8 +4,8 @@
 mod shared_fixtures;
 
 use rota::engine::Headers;
-use rota::engine::learn::classify;
 use rota::model::{Dialect, Reason, Window};
+use rota::providers::classify;
 
 fn reason_named(s: &str) -> Reason {
     serde_json::from_value(serde_json::Value::String(s.to_string()))

@@ -1085,8 +1085,8 @@ fn lower_headers(r: &reqwest::Response) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn the_engine_reads_each_dialects_429_and_headers() {
-    use rota::engine::learn::{classify, rate_readings};
     use rota::model::{Dialect, Reason, Window};
+    use rota::providers::{classify, rate_readings};
     let sim = fleet(SMALL).await;
     let c = Client::new();
     // Groq: TPM 429; headers: requests per day, tokens per minute.

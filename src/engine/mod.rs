@@ -4,10 +4,12 @@
 //! that has headroom in every window, reserves for it, trues the reservation up when the
 //! answer arrives, and learns from errors and headers. Nothing here reads the clock, the
 //! network or the disk: every function takes `now` and the caller stores the state.
+//!
+//! The engine does not read the wire: the providers turn error bodies and rate-limit
+//! headers into the typed results it consumes ([`Classified`], [`RateReading`]).
 
 pub mod availability;
 pub mod fleet;
-pub mod learn;
 pub mod policy;
 pub mod react;
 pub mod report;
@@ -182,7 +184,7 @@ pub enum Decision {
     Unfit(Unfit),
 }
 
-/// What a failed call taught (from the error body and headers): see [`learn::classify`].
+/// What a failed call taught, as the providers read it from the error body and headers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Classified {
     /// Why it failed.

@@ -4,11 +4,11 @@
 //!
 //! It is one table, [`policy`], and everything that reacts to a failure reads it:
 //! [`super::react::fail`] (the reservation and the mark), the router (`skips_model`: the
-//! model is skipped for the rest of the request), `CallError::is_retryable`, and
-//! [`super::learn::classify`] (no wait is reported where waiting cannot help). It lives in
-//! the engine, not beside [`Reason`] in `model`, because every entry is a statement about
-//! engine state (reservations, cooldowns, provider backoffs, disabled keys, unavailable
-//! models), and `model` sits below the engine.
+//! model is skipped for the rest of the request), `CallError::is_retryable`, and the
+//! providers' reading of a failed reply (no wait is reported where waiting cannot help). It
+//! lives in the engine, not beside [`Reason`] in `model`, because every entry is a
+//! statement about engine state (reservations, cooldowns, provider backoffs, disabled keys,
+//! unavailable models), and `model` sits below the engine.
 
 use super::state::DisableCause;
 use crate::model::Reason;

@@ -10,7 +10,7 @@
 use super::core::{WireChunk, WireToolCall, arguments_text, content_text};
 use super::error::{CallError, ErrorKind};
 use super::sse::{MAX_EVENT_BYTES, SseEvent, SseParser};
-use super::{Quirks, quirks};
+use super::{DialectRules, rules};
 use crate::engine::Headers;
 use crate::model::{Dialect, Usage};
 use crate::secret::ApiKey;
@@ -81,7 +81,7 @@ struct CallSlot {
 /// Turns chunk JSON into events for one choice (index 0), remembering what was seen.
 #[derive(Debug)]
 struct ChunkDecoder {
-    quirks: &'static Quirks,
+    rules: &'static dyn DialectRules,
     calls: Vec<CallSlot>,
     usage: Option<Usage>,
     finish: Option<String>,
@@ -100,7 +100,7 @@ enum Step {
 impl ChunkDecoder {
     fn new(dialect: Dialect) -> Self {
         Self {
-            quirks: quirks(dialect),
+            rules: rules(dialect),
             calls: Vec::new(),
             usage: None,
             finish: None,
@@ -150,7 +150,7 @@ impl ChunkDecoder {
 
     /// Handles one parsed chunk (or whole completion).
     fn chunk(&mut self, chunk: &WireChunk, out: &mut Vec<StreamEvent>) {
-        if let Some(u) = chunk.usage(self.quirks) {
+        if let Some(u) = chunk.usage(self.rules) {
             self.usage = Some(u);
         }
         for choice in chunk.choices.iter().flatten() {
@@ -171,7 +171,7 @@ impl ChunkDecoder {
                         self.tool_fragment(frag, out);
                     }
                 }
-                None if !self.quirks.legacy_text_field => {
+                None if !self.rules.legacy_text_field() => {
                     if let Some(t) = choice.text.as_ref().filter(|t| !t.is_empty()) {
                         out.push(StreamEvent::Text(t.clone()));
                     }

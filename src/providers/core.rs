@@ -1,7 +1,8 @@
 //! The shared OpenAI-compatible core: the wire shapes of chat chunks, whole completions and
-//! model lists, and the request body rota sends. Dialects adjust it through [`Quirks`].
+//! model lists, and the request body rota sends. Dialects adjust it through their
+//! [`DialectRules`].
 
-use super::Quirks;
+use super::DialectRules;
 use crate::model::Usage;
 use serde::Deserialize;
 use serde_json::Value;
@@ -103,11 +104,11 @@ impl WireUsage {
 impl WireChunk {
     /// The usage this chunk reports, reading `x_groq.usage` where the dialect puts it there
     /// (the top-level one wins when both are present: they are the same numbers).
-    pub fn usage(&self, quirks: &Quirks) -> Option<Usage> {
+    pub fn usage(&self, rules: &dyn DialectRules) -> Option<Usage> {
         if let Some(u) = self.usage.as_ref().and_then(WireUsage::to_usage) {
             return Some(u);
         }
-        if quirks.usage_in_x_groq {
+        if rules.usage_in_x_groq() {
             return self
                 .x_groq
                 .as_ref()

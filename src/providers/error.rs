@@ -1,4 +1,4 @@
-//! Why a provider call failed: the engine's [`Classified`] reading plus what the reply
+//! Why a provider call failed: its [`Classified`] reading plus what the reply
 //! carried (status, headers, a bounded body), and where in the call it went wrong.
 
 use crate::engine::{Classified, Headers};
@@ -9,7 +9,7 @@ use std::fmt;
 /// Where in a call the failure happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
-    /// The provider answered with a non-2xx status; read by [`crate::engine::learn::classify`].
+    /// The provider answered with a non-2xx status; read by [`super::classify`].
     Reply,
     /// The provider sent an error object inside a 2xx stream; also read by `classify`.
     InStream,
@@ -84,7 +84,7 @@ impl CallError {
     }
 
     /// A provider's error (non-2xx reply, or an error object inside a stream) read by
-    /// [`crate::engine::learn::classify`]. `key` is the key the request was sent with:
+    /// [`super::classify`]. `key` is the key the request was sent with:
     /// it is masked in the message and body if the provider echoed it.
     pub fn from_reply(
         kind: ErrorKind,
@@ -96,7 +96,7 @@ impl CallError {
     ) -> Self {
         let body = truncate(body, MAX_ERROR_BODY);
         let mut classified =
-            crate::engine::learn::classify(dialect, status, &headers, body, crate::model::now_ms());
+            super::classify(dialect, status, &headers, body, crate::model::now_ms());
         let keys: Vec<&ApiKey> = key.into_iter().collect();
         classified.message = redact(&classified.message, &keys);
         Self {

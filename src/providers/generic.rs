@@ -1,10 +1,11 @@
 //! Any other OpenAI-compatible server (vLLM, llama.cpp, Ollama, LM Studio, …): OpenAI's
-//! shapes, read leniently. Nothing is assumed beyond the core.
+//! shapes, read leniently. Nothing is assumed beyond the core: `x-ratelimit-*-requests`
+//! headers, when a server sends them, count per minute.
 
-use super::Quirks;
+use super::DialectRules;
 
-/// A generic server's differences (none assumed).
-pub const QUIRKS: Quirks = Quirks {
-    usage_in_x_groq: false,
-    legacy_text_field: false,
-};
+/// A generic server's rules (the core's).
+#[derive(Debug)]
+pub struct Generic;
+
+impl DialectRules for Generic {}

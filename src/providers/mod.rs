@@ -1,5 +1,6 @@
-//! Providers: HTTP calls to OpenAI-compatible endpoints, SSE parsing and each dialect's
-//! quirks. A shared core plus one small module per dialect.
+//! Providers: HTTP calls to OpenAI-compatible endpoints, SSE parsing, and reading replies
+//! (error bodies, rate-limit headers) into what the engine learns from. A shared core plus
+//! one small module per dialect.
 //!
 //! - [`Client`]: one pooled HTTP client per base URL; [`Client::chat`] streams an answer,
 //!   [`Client::list_models`] checks a key, [`Client::transcribe`] uploads audio.
@@ -7,18 +8,23 @@
 //!   them into a [`ChatOutcome`].
 //! - [`discover`]: the models of a custom endpoint that declares none, from its `/models`.
 //! - [`sse`]: the incremental SSE parser; [`assemble`]: chunks → events → answer.
-//! - [`groq`], [`openai`], [`together`], [`generic`]: only what differs per dialect.
-//! - [`CallError`]: every failure, with the engine's [`crate::engine::Classified`] reading.
+//! - [`read`]: error bodies → [`crate::engine::Classified`] ([`classify`]), rate-limit
+//!   headers → [`crate::engine::RateReading`]s ([`rate_readings`]), [`model_specific`].
+//! - [`DialectRules`] and [`rules`]: what a dialect does differently; [`groq`], [`openai`],
+//!   [`together`], [`generic`] each implement it with only what differs.
+//! - [`CallError`]: every failure, with its [`crate::engine::Classified`] reading.
 
 pub mod assemble;
 pub mod check;
 pub mod client;
 pub mod core;
+pub mod dialect;
 pub mod discover;
 pub mod error;
 pub mod generic;
 pub mod groq;
 pub mod openai;
+pub mod read;
 pub mod sse;
 pub mod together;
 
@@ -26,7 +32,9 @@ pub use assemble::{
     Assembler, ChatOutcome, StreamDecoder, StreamEvent, ToolCall, ToolCallDelta, decode_stream,
 };
 pub use client::{ChatStream, Client, TranscribeRequest, Transcription};
+pub use dialect::{DialectRules, rules};
 pub use error::{CallError, ErrorKind};
+pub use read::{classify, model_specific, rate_readings, retry_after_ms};
 
 use crate::config::{Defaults, KeyConfig, ProviderConfig};
 use crate::model::Dialect;
@@ -89,25 +97,5 @@ impl From<&Defaults> for Timeouts {
 impl Default for Timeouts {
     fn default() -> Self {
         Self::from(&Defaults::default())
-    }
-}
-
-/// What a dialect does differently from the OpenAI-compatible core.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Quirks {
-    /// Usage may (also) sit in `x_groq.usage`.
-    pub usage_in_x_groq: bool,
-    /// Choices carry a legacy `text` field duplicating `delta.content`: never read it.
-    /// (Elsewhere `text` is read only from choices that have no `delta`.)
-    pub legacy_text_field: bool,
-}
-
-/// The quirks of a dialect.
-pub fn quirks(dialect: Dialect) -> &'static Quirks {
-    match dialect {
-        Dialect::Groq => &groq::QUIRKS,
-        Dialect::OpenAi => &openai::QUIRKS,
-        Dialect::Together => &together::QUIRKS,
-        Dialect::Generic => &generic::QUIRKS,
     }
 }

@@ -1,11 +1,22 @@
 //! OpenAI: the reference dialect. With `include_usage` it sends one extra chunk with
-//! `choices: []` and the usage; other chunks carry `usage: null`. Nothing differs from the
-//! core.
+//! `choices: []` and the usage; other chunks carry `usage: null`. Replies read as the core
+//! reads them.
+//!
+//! One request quirk: its reasoning models (GPT-5+, the o-series) refuse `max_tokens` and
+//! take the answer's length as `max_completion_tokens`.
 
-use super::Quirks;
+use super::DialectRules;
 
-/// OpenAI's differences (none).
-pub const QUIRKS: Quirks = Quirks {
-    usage_in_x_groq: false,
-    legacy_text_field: false,
-};
+/// OpenAI's rules.
+#[derive(Debug)]
+pub struct OpenAi;
+
+impl DialectRules for OpenAi {
+    fn answer_length_field(&self, reasoning: bool) -> &'static str {
+        if reasoning {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        }
+    }
+}

@@ -266,9 +266,8 @@ impl Router {
                     let refused = why.reason == Reason::InvalidRequest;
                     // A refused request goes to one other model only when what was refused
                     // is plausibly this model's (a parameter, a feature).
-                    let elsewhere = refused
-                        && !refused_once
-                        && crate::engine::learn::model_specific(&why.message);
+                    let elsewhere =
+                        refused && !refused_once && crate::providers::model_specific(&why.message);
                     row.rotated = !refused || elsewhere;
                     self.record(row).await;
                     if refused && !elsewhere {
@@ -409,7 +408,7 @@ impl Router {
 
 /// The provider's rate-limit readings in a reply's headers.
 fn rate_readings(grant: &Grant, headers: &Headers) -> Vec<engine::RateReading> {
-    engine::learn::rate_readings(
+    crate::providers::rate_readings(
         crate::model::Dialect::of_provider(&grant.candidate.model.provider),
         headers,
     )

@@ -305,11 +305,8 @@ pub(crate) fn request_body(
         "messages": req.messages,
     });
     let reasoning = spec.is_some_and(|s| s.reasoning);
-    let length_field = if reasoning && Dialect::of_provider(&model.provider) == Dialect::OpenAi {
-        "max_completion_tokens"
-    } else {
-        "max_tokens"
-    };
+    let length_field = crate::providers::rules(Dialect::of_provider(&model.provider))
+        .answer_length_field(reasoning);
     body[length_field] = grant.max_tokens.into();
     if let (Some(e), Some(s)) = (effort, spec)
         && s.reasoning_efforts.iter().any(|x| x == e)

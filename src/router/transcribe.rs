@@ -157,7 +157,7 @@ impl Job for AudioJob {
         t: Transcription,
         attempt: &Attempt,
     ) -> (AttemptRow, Event) {
-        let readings = engine::learn::rate_readings(
+        let readings = crate::providers::rate_readings(
             crate::model::Dialect::of_provider(&grant.candidate.model.provider),
             &t.headers,
         );

@@ -1,8 +1,11 @@
 //! What each provider says when it refuses: error bodies worded like the real ones
-//! (../fixtures/provider-errors.json) and the rate-limit headers with each provider's meaning.
+//! (../fixtures/provider-errors.json) and the rate-limit headers with each provider's
+//! meaning — their names and windows taken from the dialect's module in `providers`, so the
+//! simulator writes what the client reads.
 
 use super::limits::{Reading, Refusal};
 use crate::model::{Dialect, Millis, Window};
+use crate::providers::{self, read, together};
 use serde_json::{Value, json};
 
 /// A status, headers and a JSON body.
@@ -371,19 +374,21 @@ pub fn overloaded(d: Dialect, model: &str) -> Reply {
     )
 }
 
-/// Which windows the `-requests` and `-tokens` headers describe for a dialect (Together:
-/// the windows its per-second headers are derived from).
+/// Which windows the `-requests` and `-tokens` headers describe for a dialect: the ones its
+/// rules read them as (Together: the windows its per-second headers are derived from). A
+/// generic server sends none.
 pub fn header_windows(d: Dialect) -> (Option<Window>, Option<Window>) {
-    match d {
-        Dialect::Groq => (Some(Window::Rpd), Some(Window::Tpm)),
-        Dialect::OpenAi | Dialect::Together => (Some(Window::Rpm), Some(Window::Tpm)),
-        Dialect::Generic => (None, None),
+    if d == Dialect::Generic {
+        return (None, None);
     }
+    let (requests, tokens) = providers::rules(d).header_windows();
+    (Some(requests), Some(tokens))
 }
 
-/// The rate-limit headers of one reply. `requests`/`tokens` are the readings of the windows
-/// [`header_windows`] names (OpenAI falls back to RPD when it has no RPM); `per_second` are
-/// Together's older per-second figures (rpm and tpm readings).
+/// The rate-limit headers of one reply, under the names the dialect's module reads.
+/// `requests`/`tokens` are the readings of the windows [`header_windows`] names (OpenAI
+/// falls back to RPD when it has no RPM); `per_second` are Together's older per-second
+/// figures (rpm and tpm readings).
 pub fn rate_headers(
     d: Dialect,
     requests: Option<Reading>,
@@ -393,37 +398,25 @@ pub fn rate_headers(
 ) {
     match d {
         Dialect::Groq | Dialect::OpenAi => {
-            if let Some(r) = requests {
-                out.push(("x-ratelimit-limit-requests", r.limit.to_string()));
-                out.push(("x-ratelimit-remaining-requests", r.remaining.to_string()));
-                out.push(("x-ratelimit-reset-requests", go_duration(r.reset_ms)));
-            }
-            if let Some(t) = tokens {
-                out.push(("x-ratelimit-limit-tokens", t.limit.to_string()));
-                out.push(("x-ratelimit-remaining-tokens", t.remaining.to_string()));
-                out.push(("x-ratelimit-reset-tokens", go_duration(t.reset_ms)));
+            for (names, r) in [(read::REQUESTS, requests), (read::TOKENS, tokens)] {
+                if let Some(r) = r {
+                    names.write(r.limit, r.remaining, go_duration(r.reset_ms), out);
+                }
             }
         }
         Dialect::Together if per_second => {
-            if let Some(r) = requests {
-                let per_sec = (r.limit / 60).max(1);
-                out.push(("x-ratelimit-limit", per_sec.to_string()));
-                out.push((
-                    "x-ratelimit-remaining",
-                    (r.remaining / 60).min(per_sec).to_string(),
-                ));
-                out.push((
-                    "x-ratelimit-reset",
-                    retry_after_secs(r.reset_ms).to_string(),
-                ));
-            }
-            if let Some(t) = tokens {
-                let per_sec = (t.limit / 60).max(1);
-                out.push(("x-tokenlimit-limit", per_sec.to_string()));
-                out.push((
-                    "x-tokenlimit-remaining",
-                    (t.remaining / 60).min(per_sec).to_string(),
-                ));
+            let scale = together::PER_SECOND_SCALE;
+            let pairs = [
+                (together::PER_SECOND_REQUESTS, requests),
+                (together::PER_SECOND_TOKENS, tokens),
+            ];
+            for (names, r) in pairs {
+                if let Some(r) = r {
+                    let per_sec = (r.limit / scale).max(1);
+                    let remaining = (r.remaining / scale).min(per_sec);
+                    let reset = retry_after_secs(r.reset_ms).to_string();
+                    names.write(per_sec, remaining, reset, out);
+                }
             }
         }
         _ => {}
@@ -476,6 +469,44 @@ mod tests {
     const OPENAI_CONTEXT: &str = "This model's maximum context length is 8192 tokens. However, your messages resulted in 8227 tokens. Please reduce the length of the messages.";
     const TOGETHER_CONTEXT: &str =
         "The input (170071 tokens) is longer than the model's context length (131072 tokens).";
+
+    #[test]
+    fn the_client_reads_back_the_headers_each_dialect_writes() {
+        let reading = |limit, remaining, reset_ms| Reading {
+            limit,
+            remaining,
+            reset_ms,
+        };
+        let read_back = |d, per_second| {
+            let (req, tok) = header_windows(d);
+            let mut out = Vec::new();
+            rate_headers(
+                d,
+                req.map(|_| reading(600, 540, 1_500)),
+                tok.map(|_| reading(60_000, 48_000, 30)),
+                per_second,
+                &mut out,
+            );
+            let hs: crate::engine::Headers =
+                out.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            let got: Vec<_> = crate::providers::rate_readings(d, &hs)
+                .into_iter()
+                .map(|r| (r.window, r.limit, r.remaining))
+                .collect();
+            got
+        };
+        let both = |requests| {
+            vec![
+                (requests, Some(600), Some(540)),
+                (Window::Tpm, Some(60_000), Some(48_000)),
+            ]
+        };
+        assert_eq!(read_back(Dialect::Groq, false), both(Window::Rpd));
+        assert_eq!(read_back(Dialect::OpenAi, false), both(Window::Rpm));
+        assert_eq!(read_back(Dialect::Together, true), both(Window::Rpm));
+        assert!(read_back(Dialect::Together, false).is_empty());
+        assert!(read_back(Dialect::Generic, false).is_empty());
+    }
 
     #[test]
     fn messages_have_the_real_wording() {

@@ -1,9 +1,12 @@
-//! Error bodies: the reason, window, limit and wait a failed reply states.
+//! Error bodies: the reason, window, limit and wait a failed reply states. The codes and
+//! phrases here are read from every dialect (a proxy passes a provider's on unchanged);
+//! what a dialect reads differently comes from its [`crate::providers::DialectRules`].
 
-use super::headers::{header, reset_ms, retry_after_ms};
+use super::headers::retry_after_ms;
 use super::text::{excerpt, stated_context, stated_limit, stated_wait_ms, window_named};
 use crate::engine::{Classified, Headers, policy};
 use crate::model::{Dialect, Millis, Reason, Window};
+use crate::providers::rules;
 
 /// The longest message kept from a body that is not the providers' error JSON.
 const EXCERPT_CHARS: usize = 200;
@@ -100,7 +103,7 @@ pub fn classify(
     let retry_after_ms = if policy(reason).retry {
         stated_wait_ms(&lower)
             .or_else(|| retry_after_ms(headers, now))
-            .or_else(|| together_suggested_retry(dialect, reason, headers))
+            .or_else(|| rules(dialect).implied_wait_ms(reason, headers))
     } else {
         None
     };
@@ -113,17 +116,8 @@ pub fn classify(
     }
 }
 
-/// Together 2026: on a 429 without `retry-after`, `x-ratelimit-reset` is a suggested retry
-/// in seconds.
-fn together_suggested_retry(dialect: Dialect, reason: Reason, headers: &Headers) -> Option<u64> {
-    if dialect != Dialect::Together || reason != Reason::RateLimited {
-        return None;
-    }
-    header(headers, "x-ratelimit-reset").and_then(reset_ms)
-}
-
-/// The reason, by the rules in `docs/estimate.md` (§ Learning) and providers.md. The order
-/// matters: specific codes and messages first, the HTTP status last.
+/// The reason, by the rules in `docs/providers.md` (Reading replies). The order matters:
+/// specific codes and messages first, the HTTP status last.
 fn reason_of(status: u16, lower: &str, is: &dyn Fn(&str) -> bool) -> Reason {
     let rate_message = window_named(lower).is_some()
         || lower.contains("rate limit")

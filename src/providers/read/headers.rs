@@ -1,13 +1,79 @@
-//! Rate-limit headers, read with each provider's meaning.
+//! Rate-limit headers: the core's `x-ratelimit-*` names, read with each dialect's meaning
+//! (its [`header_windows`](crate::providers::DialectRules::header_windows), and its own
+//! headers when the core's are absent).
 //!
 //! | dialect | `-requests` | `-tokens` | notes |
 //! |---|---|---|---|
 //! | OpenAI, Generic | RPM | TPM | reset is a Go-style duration (`6m0s`, `20ms`) |
 //! | Groq | **RPD** | TPM | nothing reports RPM or TPD |
-//! | Together | — | — | older `x-ratelimit-{limit,remaining,reset}` and `x-tokenlimit-{limit,remaining}` count **per second**: rota reports them ×60 as RPM / TPM readings; 2026's `x-ratelimit-reset` is a suggested retry in seconds |
+//! | Together | RPM | TPM | older `x-ratelimit-{limit,remaining,reset}` and `x-tokenlimit-{limit,remaining}` count **per second**: read ×60 as RPM / TPM when the core's names are absent; 2026's `x-ratelimit-reset` is a suggested retry in seconds |
 
 use crate::engine::{Headers, RateReading};
 use crate::model::{Dialect, Millis, Window};
+use crate::providers::rules;
+
+/// The names of one window's rate-limit headers, as a dialect writes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateHeaders {
+    /// The window's limit.
+    pub limit: &'static str,
+    /// What remains of it now.
+    pub remaining: &'static str,
+    /// The time until it is full again, when the dialect sends it.
+    pub reset: Option<&'static str>,
+}
+
+/// `x-ratelimit-{limit,remaining,reset}-requests`: the request window, in every dialect
+/// that sends it (which window that is:
+/// [`header_windows`](crate::providers::DialectRules::header_windows)).
+pub const REQUESTS: RateHeaders = RateHeaders {
+    limit: "x-ratelimit-limit-requests",
+    remaining: "x-ratelimit-remaining-requests",
+    reset: Some("x-ratelimit-reset-requests"),
+};
+
+/// `x-ratelimit-{limit,remaining,reset}-tokens`: the token window.
+pub const TOKENS: RateHeaders = RateHeaders {
+    limit: "x-ratelimit-limit-tokens",
+    remaining: "x-ratelimit-remaining-tokens",
+    reset: Some("x-ratelimit-reset-tokens"),
+};
+
+impl RateHeaders {
+    /// The reading of `window` these headers give, with counts multiplied by `scale` (1,
+    /// or 60 for per-second counts read as per-minute); `None` when none of them is present.
+    pub fn read(&self, headers: &Headers, window: Window, scale: u64) -> Option<RateReading> {
+        let scaled = |name| count(headers, name).map(|n| n.saturating_mul(scale));
+        let reading = RateReading {
+            window,
+            limit: scaled(self.limit),
+            remaining: scaled(self.remaining),
+            reset_ms: self
+                .reset
+                .and_then(|name| header(headers, name))
+                .and_then(reset_ms),
+        };
+        let any =
+            reading.limit.is_some() || reading.remaining.is_some() || reading.reset_ms.is_some();
+        any.then_some(reading)
+    }
+
+    /// Writes a reading under these names (the reset only when the dialect sends one): how
+    /// the simulator answers in a dialect.
+    pub fn write(
+        &self,
+        limit: u64,
+        remaining: u64,
+        reset: String,
+        out: &mut Vec<(&'static str, String)>,
+    ) {
+        out.push((self.limit, limit.to_string()));
+        out.push((self.remaining, remaining.to_string()));
+        if let Some(name) = self.reset {
+            out.push((name, reset));
+        }
+    }
+}
 
 /// The value of one header (names are compared case-insensitively), trimmed.
 pub fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
@@ -42,56 +108,20 @@ pub fn reset_ms(value: &str) -> Option<u64> {
     Some(ms.ceil() as u64)
 }
 
-/// Reads the `x-ratelimit-*` headers of any reply with the dialect's meaning. Windows with
-/// no header at all are left out.
+/// Reads the rate-limit headers of any reply with the dialect's meaning. Windows with no
+/// header at all are left out.
 pub fn rate_readings(dialect: Dialect, headers: &Headers) -> Vec<RateReading> {
-    let mut out = Vec::new();
-    let (req_window, tok_window) = match dialect {
-        Dialect::Groq => (Window::Rpd, Window::Tpm),
-        Dialect::OpenAi | Dialect::Generic | Dialect::Together => (Window::Rpm, Window::Tpm),
-    };
-    for (suffix, window) in [("requests", req_window), ("tokens", tok_window)] {
-        let reading = RateReading {
-            window,
-            limit: count(headers, &format!("x-ratelimit-limit-{suffix}")),
-            remaining: count(headers, &format!("x-ratelimit-remaining-{suffix}")),
-            reset_ms: header(headers, &format!("x-ratelimit-reset-{suffix}")).and_then(reset_ms),
-        };
-        if reading.limit.is_some() || reading.remaining.is_some() || reading.reset_ms.is_some() {
-            out.push(reading);
-        }
+    let rules = rules(dialect);
+    let (requests, tokens) = rules.header_windows();
+    let out: Vec<RateReading> = [(REQUESTS, requests), (TOKENS, tokens)]
+        .iter()
+        .filter_map(|(names, window)| names.read(headers, *window, 1))
+        .collect();
+    if out.is_empty() {
+        rules.own_readings(headers)
+    } else {
+        out
     }
-    if dialect == Dialect::Together && out.is_empty() {
-        out.extend(together_per_second(headers));
-    }
-    out
-}
-
-/// Together's older per-second headers, scaled to per-minute readings (×60). The reset of
-/// a per-second window is at most a second; the 2026 `x-ratelimit-reset` (a suggested retry
-/// in seconds) is read the same way.
-fn together_per_second(headers: &Headers) -> Vec<RateReading> {
-    let per_min = |v: Option<u64>| v.map(|n| n.saturating_mul(60));
-    let mut out = Vec::new();
-    let req = RateReading {
-        window: Window::Rpm,
-        limit: per_min(count(headers, "x-ratelimit-limit")),
-        remaining: per_min(count(headers, "x-ratelimit-remaining")),
-        reset_ms: header(headers, "x-ratelimit-reset").and_then(reset_ms),
-    };
-    if req.limit.is_some() || req.remaining.is_some() || req.reset_ms.is_some() {
-        out.push(req);
-    }
-    let tok = RateReading {
-        window: Window::Tpm,
-        limit: per_min(count(headers, "x-tokenlimit-limit")),
-        remaining: per_min(count(headers, "x-tokenlimit-remaining")),
-        reset_ms: None,
-    };
-    if tok.limit.is_some() || tok.remaining.is_some() {
-        out.push(tok);
-    }
-    out
 }
 
 /// The wait the headers ask for: `retry-after-ms`, else `retry-after` as seconds or as an
@@ -181,39 +211,6 @@ mod tests {
         assert_eq!(r[0].window, Window::Rpm);
         assert_eq!(r[0].reset_ms, Some(120));
         assert!(rate_readings(Dialect::Groq, &Headers::new()).is_empty());
-    }
-
-    #[test]
-    fn together_per_second_headers_scale_to_per_minute() {
-        let hs = h(&[
-            ("X-RateLimit-Limit", "10"),
-            ("x-ratelimit-remaining", "9"),
-            ("x-ratelimit-reset", "1"),
-            ("x-tokenlimit-limit", "1000"),
-            ("x-tokenlimit-remaining", "800"),
-        ]);
-        let r = rate_readings(Dialect::Together, &hs);
-        assert_eq!(r.len(), 2);
-        assert_eq!(
-            r[0],
-            RateReading {
-                window: Window::Rpm,
-                limit: Some(600),
-                remaining: Some(540),
-                reset_ms: Some(1000)
-            }
-        );
-        assert_eq!(
-            r[1],
-            RateReading {
-                window: Window::Tpm,
-                limit: Some(60_000),
-                remaining: Some(48_000),
-                reset_ms: None
-            }
-        );
-        // Other dialects do not read Together's names.
-        assert!(rate_readings(Dialect::OpenAi, &hs).is_empty());
     }
 
     #[test]

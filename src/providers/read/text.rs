@@ -1,7 +1,8 @@
-//! Small text readers shared by the error-body and header parsers: windows, limits,
-//! durations and key masking.
+//! Small text readers for the words of providers' messages: windows, limits, waits, and a
+//! short key-masked excerpt.
 
 use crate::model::Window;
+use crate::secret::mask_keys;
 
 /// The window a provider message names ("tokens per min (TPM)", "requests per day", "queries
 /// per minute", …), if any. `lower` is the message in lowercase.
@@ -109,8 +110,6 @@ pub fn stated_wait_ms(lower: &str) -> Option<u64> {
     }
     None
 }
-
-pub use crate::secret::mask_keys;
 
 /// A short, printable excerpt of an unexpected body: control characters dropped, keys masked,
 /// at most `max` characters.
