@@ -25,5 +25,6 @@ pub mod secret;
 pub mod sim;
 pub mod store;
 pub mod tokens;
+pub mod tools;
 pub mod transcribe;
 pub mod tui;

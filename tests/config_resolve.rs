@@ -51,7 +51,7 @@ fn empty_file_is_builtins() {
     assert_eq!(c.state.backend, Backend::Local);
     assert_eq!(c.state.ledger_days, 90);
     assert_eq!(c.theme, "default");
-    assert!(c.tavily_key.is_none());
+    assert!(c.tools.tavily_key.is_none());
     assert!(c.path.is_none());
 }
 
@@ -91,7 +91,10 @@ fn env_keys_with_gaps_are_added_and_deduplicated() {
         c.provider("together").unwrap().base_url,
         "http://127.0.0.1:9999/together/v1"
     );
-    assert_eq!(c.tavily_key.as_ref().unwrap().expose(), "tvly-test-0001");
+    assert_eq!(
+        c.tools.tavily_key.as_ref().unwrap().expose(),
+        "tvly-test-0001"
+    );
 }
 
 #[test]
@@ -246,7 +249,7 @@ fn other_sections() {
     );
     assert_eq!(c.state.ledger_days, 7);
     assert_eq!(c.theme, "dark");
-    assert_eq!(c.tavily_key.as_ref().unwrap().masked(), "…0002");
+    assert_eq!(c.tools.tavily_key.as_ref().unwrap().masked(), "…0002");
     assert!(!format!("{c:?}").contains("tvly-test-0002"));
 }
 
@@ -278,7 +281,7 @@ fn example_parses_as_is_and_with_every_example_line() {
         c.state.redis_url.as_deref(),
         Some("redis://127.0.0.1:6379/0")
     );
-    assert!(c.tavily_key.is_some());
+    assert!(c.tools.tavily_key.is_some());
     // Every setting appears in the example.
     for field in MODEL_FIELDS.iter().chain(rota::config::SECTIONS) {
         assert!(

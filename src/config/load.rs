@@ -106,7 +106,7 @@ pub fn parse(
     let tr_sec = sec(&mut sink, "transcription");
     let transcription = sections::transcription(&mut sink, tr_sec, &providers, default_order);
     let tools_sec = sec(&mut sink, "tools");
-    let tavily_key = sections::tavily(&mut sink, tools_sec, env);
+    let tools = sections::tools(&mut sink, tools_sec, env);
     let reasoning_sec = sec(&mut sink, "reasoning");
     let reasoning_effort = sections::reasoning(&mut sink, reasoning_sec);
     let state_sec = sec(&mut sink, "state");
@@ -121,7 +121,7 @@ pub fn parse(
         models: all_models,
         pools,
         transcription,
-        tavily_key,
+        tools,
         reasoning_effort,
         state,
         theme,

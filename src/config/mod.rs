@@ -49,14 +49,49 @@ pub struct Config {
     pub pools: BTreeMap<Task, Vec<ModelRef>>,
     /// `[transcription]`.
     pub transcription: TranscriptionConfig,
-    /// `[tools]`.
-    pub tavily_key: Option<ApiKey>,
+    /// `[tools]`: the research task's tool loop.
+    pub tools: ToolsConfig,
     /// `[reasoning]`: the `reasoning_effort` per task (sent where the model accepts it).
     pub reasoning_effort: BTreeMap<Task, String>,
     /// `[state]`.
     pub state: StateConfig,
     /// `[ui]` theme name.
     pub theme: String,
+}
+
+/// `[tools]`: what the research task's tool loop may do.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolsConfig {
+    /// Tavily's key (`tavily_key`, or `$TAVILY_API_KEY`, which wins): without one the loop
+    /// runs with `fetch_url` only.
+    pub tavily_key: Option<ApiKey>,
+    /// Tavily's base URL (`tavily_url`, or `$TAVILY_BASE_URL`): https, or http to loopback.
+    pub tavily_url: String,
+    /// Model turns in one research answer at most (`max_steps`); the last is sent without
+    /// tools, so the model must answer.
+    pub max_steps: u32,
+    /// Tool calls in one research answer at most (`max_tool_calls`).
+    pub max_tool_calls: u32,
+    /// Whether `fetch_url` may read loopback and private addresses (`allow_private_urls`;
+    /// for tests and local servers).
+    pub allow_private_urls: bool,
+}
+
+impl ToolsConfig {
+    /// Tavily's public API.
+    pub const TAVILY_URL: &str = "https://api.tavily.com";
+}
+
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        Self {
+            tavily_key: None,
+            tavily_url: Self::TAVILY_URL.to_string(),
+            max_steps: 6,
+            max_tool_calls: 12,
+            allow_private_urls: false,
+        }
+    }
 }
 
 /// `[defaults]`.

@@ -2,7 +2,7 @@
 
 use super::error::Sink;
 use super::walk::Section;
-use super::{Backend, Defaults, ProviderConfig, StateConfig, TranscriptionConfig};
+use super::{Backend, Defaults, ProviderConfig, StateConfig, ToolsConfig, TranscriptionConfig};
 use crate::model::Task;
 use crate::secret::ApiKey;
 use std::collections::BTreeMap;
@@ -125,15 +125,26 @@ pub(crate) fn transcription(
     t
 }
 
-/// Reads `[tools]`; `$TAVILY_API_KEY` wins over the file.
-pub(crate) fn tavily(
+/// Reads `[tools]`; `$TAVILY_API_KEY` and `$TAVILY_BASE_URL` win over the file.
+pub(crate) fn tools(
     sink: &mut Sink,
     sec: Option<Section>,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Option<ApiKey> {
+) -> ToolsConfig {
+    let mut t = ToolsConfig::default();
     let mut key = None;
+    let mut url = None;
     if let Some(s) = sec {
-        s.only(sink, &["tavily_key"]);
+        s.only(
+            sink,
+            &[
+                "tavily_key",
+                "tavily_url",
+                "max_steps",
+                "max_tool_calls",
+                "allow_private_urls",
+            ],
+        );
         if let Some(item) = s.item("tavily_key") {
             match item.as_str() {
                 Some(k) if !k.trim().is_empty() => key = Some(ApiKey::new(k)),
@@ -152,11 +163,52 @@ pub(crate) fn tavily(
                 ),
             }
         }
+        if let Some(u) = s.str(sink, "tavily_url", "\"https://api.tavily.com\"") {
+            match super::url::parse_base_url(&u) {
+                Ok(b) if b.may_carry_key() => url = Some(b.url),
+                Ok(_) => sink.at(
+                    s.span("tavily_url"),
+                    "`tavily_url` in [tools] must be https (http only to a loopback address)",
+                    "write e.g. tavily_url = \"https://api.tavily.com\"",
+                ),
+                Err(e) => sink.at(
+                    s.span("tavily_url"),
+                    format!("`tavily_url` in [tools]: {e}"),
+                    "write e.g. tavily_url = \"https://api.tavily.com\"",
+                ),
+            }
+        }
+        if let Some(n) = s.positive(sink, "max_steps", "6") {
+            t.max_steps = u32::try_from(n.min(50)).unwrap_or(50);
+        }
+        if let Some(n) = s.positive(sink, "max_tool_calls", "12") {
+            t.max_tool_calls = u32::try_from(n.min(200)).unwrap_or(200);
+        }
+        if let Some(b) = s.bool(sink, "allow_private_urls") {
+            t.allow_private_urls = b;
+        }
     }
-    env("TAVILY_API_KEY")
+    t.tavily_key = env("TAVILY_API_KEY")
         .filter(|k| !k.trim().is_empty())
         .map(ApiKey::new)
-        .or(key)
+        .or(key);
+    let env_url = env("TAVILY_BASE_URL")
+        .filter(|u| !u.trim().is_empty())
+        .and_then(|u| match super::url::parse_base_url(&u) {
+            Ok(b) if b.may_carry_key() => Some(b.url),
+            _ => {
+                sink.at(
+                    None,
+                    "$TAVILY_BASE_URL must be an https URL (http only to a loopback address)",
+                    "unset it, or set it to e.g. https://api.tavily.com",
+                );
+                None
+            }
+        });
+    if let Some(u) = env_url.or(url) {
+        t.tavily_url = u;
+    }
+    t
 }
 
 /// Reads `[state]`.

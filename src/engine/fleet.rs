@@ -317,7 +317,7 @@ mod tests {
                 order: vec!["openai".into(), "groq".into()],
                 max_file_mb: 25,
             },
-            tavily_key: None,
+            tools: Default::default(),
             state: StateConfig {
                 backend: Backend::Memory,
                 redis_url: None,
