@@ -14,7 +14,6 @@ pub mod cli;
 pub mod config;
 pub mod duration;
 pub mod engine;
-pub mod fxhash;
 pub mod model;
 pub mod providers;
 pub mod router;
@@ -24,3 +23,13 @@ pub mod store;
 pub mod tokens;
 pub mod transcribe;
 pub mod tui;
+
+/// The names under which [`engine::state`] re-exports the Fx hasher, now
+/// [`rustc_hash`]'s; new code names `rustc_hash` directly.
+#[doc(hidden)]
+pub mod fxhash {
+    /// rustc's Fx hasher: fast, for keys no attacker picks.
+    pub use rustc_hash::FxHasher;
+    /// A `HashMap` hasher builder for [`FxHasher`].
+    pub type FxBuild = rustc_hash::FxBuildHasher;
+}
