@@ -75,7 +75,7 @@ fn line(s: &mut String, e: &StatusEntry) {
     }
     let until = e
         .until_ms
-        .map(|ms| format!(" back in {:.0}s", (ms as f64 / 1000.0).ceil()))
+        .map(|ms| format!(" back in {}", crate::duration::short(ms)))
         .unwrap_or_default();
     let keys = e.keys.len();
     let _ = writeln!(

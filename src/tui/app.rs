@@ -653,7 +653,7 @@ impl App {
             } => {
                 let words = format!(
                     "every {task} model is busy: waiting {} for {next}",
-                    gauges::short_duration(wait_ms)
+                    crate::duration::short(wait_ms)
                 );
                 self.chat.push(Message::new(Role::Notice, words.clone()));
                 self.statusline.rotation = Some(words);

@@ -1,7 +1,7 @@
 //! The pool dashboard (F2): every pool, model and key with windows used/limit, learned
 //! limits (marked `*`), cooldowns and the last error — `rota status`, live.
 
-use super::gauges::{compact, short_duration, state_words, truncate};
+use super::gauges::{compact, state_words, truncate};
 use super::theme::Theme;
 use crate::engine::{EntryState, Status, StatusEntry};
 use crate::model::Task;
@@ -66,7 +66,7 @@ fn entry_lines(e: &StatusEntry, theme: &Theme, width: usize, out: &mut Vec<Line<
         ];
         if let Some(ms) = k.until_ms {
             s.push(Span::styled(
-                format!(" {}", short_duration(ms)),
+                format!(" {}", crate::duration::short(ms)),
                 theme.state(k.state),
             ));
         }
