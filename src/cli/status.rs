@@ -1,4 +1,5 @@
-//! `rota status`: every pool, model and key with usage against limits (CONTRACT §4).
+//! `rota status`: every pool, model and key with usage against limits (docs/engine.md,
+//! "`rota status`").
 
 use super::args::Global;
 use super::context::Context;
