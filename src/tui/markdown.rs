@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 use syntect::easy::HighlightLines;
 use syntect::highlighting::ThemeSet;
 use syntect::parsing::SyntaxSet;
-use unicode_width::UnicodeWidthChar;
+use unicode_segmentation::UnicodeSegmentation;
+use unicode_width::UnicodeWidthStr;
 
 /// A code block of a rendered message: its text (for copying) and where its lines are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -718,11 +719,8 @@ fn spans_width(spans: &[Span<'_>]) -> usize {
     spans.iter().map(|s| s.width()).sum()
 }
 
-fn char_w(c: char) -> usize {
-    if c == '\t' { 4 } else { c.width().unwrap_or(0) }
-}
-
-/// Greedy word wrap of one logical line into `out`.
+/// Greedy word wrap of one logical line into `out`, by grapheme cluster (a letter and its
+/// combining marks, an emoji ZWJ sequence or a flag is never split) and display width.
 fn wrap(l: &Logical, width: usize, out: &mut Vec<Line<'static>>) {
     let first_w = spans_width(&l.first);
     let rest_w = spans_width(&l.rest);
@@ -757,24 +755,23 @@ fn wrap(l: &Logical, width: usize, out: &mut Vec<Line<'static>>) {
     for span in &l.spans {
         let style = span.style;
         let text = sanitize(&span.content);
-        // Split into runs of spaces and non-spaces (code: single characters may break anywhere).
-        let mut tokens: Vec<&str> = Vec::new();
+        // Split into runs of spaces and non-spaces (code: single graphemes may break anywhere).
+        let mut tokens: Vec<(&str, bool)> = Vec::new();
         let mut start = 0;
         let mut prev_space: Option<bool> = None;
-        for (i, c) in text.char_indices() {
-            let sp = c == ' ';
-            if prev_space.is_some_and(|p| p != sp) {
-                tokens.push(&text[start..i]);
+        for (i, g) in text.grapheme_indices(true) {
+            let sp = g == " ";
+            if let Some(p) = prev_space.filter(|&p| p != sp) {
+                tokens.push((&text[start..i], p));
                 start = i;
             }
             prev_space = Some(sp);
         }
-        if start < text.len() {
-            tokens.push(&text[start..]);
+        if let Some(p) = prev_space {
+            tokens.push((&text[start..], p));
         }
-        for tok in tokens {
-            let tw: usize = tok.chars().map(char_w).sum();
-            let is_space = tok.starts_with(' ');
+        for (tok, is_space) in tokens {
+            let tw: usize = tok.graphemes(true).map(UnicodeWidthStr::width).sum();
             if used + tw <= avail {
                 line.push(Span::styled(tok.to_string(), style));
                 used += tw;
@@ -790,22 +787,22 @@ fn wrap(l: &Logical, width: usize, out: &mut Vec<Line<'static>>) {
                 push_line(&mut line, &mut used, &mut avail);
                 emitted = true;
             }
-            // Place the token, splitting by characters where it does not fit.
+            // Place the token, splitting between graphemes where it does not fit.
             let mut piece = String::new();
-            for c in tok.chars() {
-                let cw = char_w(c);
-                if used + cw > avail && (used > 0 || !piece.is_empty()) {
+            for g in tok.graphemes(true) {
+                let gw = g.width();
+                if used + gw > avail && (used > 0 || !piece.is_empty()) {
                     if !piece.is_empty() {
                         line.push(Span::styled(std::mem::take(&mut piece), style));
                     }
                     push_line(&mut line, &mut used, &mut avail);
                     emitted = true;
                 }
-                if cw > avail {
+                if gw > avail {
                     continue; // a wide character on a 1-column screen
                 }
-                piece.push(c);
-                used += cw;
+                piece.push_str(g);
+                used += gw;
             }
             if !piece.is_empty() {
                 line.push(Span::styled(piece, style));
@@ -847,6 +844,57 @@ mod tests {
         assert_eq!(
             plain(&r),
             vec!["x".repeat(10), "x".repeat(10), "x".repeat(5)]
+        );
+    }
+
+    #[test]
+    fn wraps_by_grapheme_and_display_width() {
+        let t = Theme::no_color();
+        // A letter with a combining accent is one column and never loses its accent.
+        let accented = "e\u{301}".repeat(7);
+        let p = plain(&render(&accented, 3, &t));
+        assert_eq!(
+            p,
+            [
+                "e\u{301}".repeat(3),
+                "e\u{301}".repeat(3),
+                "e\u{301}".into()
+            ]
+        );
+        // An emoji ZWJ sequence (woman + ZWJ + laptop) is one cluster two columns wide.
+        let coder = "\u{1F469}\u{200D}\u{1F4BB}";
+        let p = plain(&render(&coder.repeat(5), 5, &t));
+        assert_eq!(p, [coder.repeat(2), coder.repeat(2), coder.into()]);
+        // A flag is two regional indicators, kept together.
+        let flag = "\u{1F1EF}\u{1F1F5}";
+        assert_eq!(plain(&render(&flag.repeat(3), 3, &t)), [flag; 3]);
+        // CJK is two columns a character; a line never passes the width.
+        let cjk = "漢字かな交じり文";
+        for w in 1..12u16 {
+            let r = render(cjk, w, &t);
+            for l in &r.lines {
+                assert!(l.width() <= w as usize, "w={w} {l:?}");
+            }
+            let back: String = plain(&r).concat();
+            assert_eq!(
+                back,
+                if w == 1 {
+                    String::new()
+                } else {
+                    cjk.to_string()
+                }
+            );
+        }
+        assert_eq!(plain(&render(cjk, 5, &t)), ["漢字", "かな", "交じ", "り文"]);
+        // In code too, and mixed with ASCII.
+        let code = format!("```\nab{coder}cde\u{301}f\n```");
+        assert_eq!(
+            plain(&render(&code, 5, &t)),
+            [
+                "│ ab".to_string(),
+                format!("│ {coder}c"),
+                "│ de\u{301}f".to_string()
+            ]
         );
     }
 
