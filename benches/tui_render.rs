@@ -1,7 +1,8 @@
 //! Drawing one chat frame with 1,000 messages of history on ratatui's TestBackend.
 //!
 //! `warm`: the per-message line cache is filled (the normal case: a keypress or a delta);
-//! `last_grows`: the newest answer grew by one delta, so only it is re-rendered;
+//! `last_grows`: the newest answer grew by one delta, so only its open tail is parsed and
+//! wrapped again;
 //! `cold`: a resize, so every message is re-wrapped once.
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -48,7 +49,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             if let Some(m) = app.chat.messages.last_mut() {
                 m.text.push_str(" more");
-                m.invalidate();
+                m.grew();
             }
             term.draw(|f| app.draw(f)).expect("draw");
         })

@@ -16,7 +16,6 @@ pub mod clock;
 pub mod config;
 pub mod duration;
 pub mod engine;
-pub mod fxhash;
 pub mod message;
 pub mod model;
 pub mod providers;

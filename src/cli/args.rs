@@ -1,4 +1,4 @@
-//! The command line (CONTRACT §1), parsed by clap.
+//! The command line (README.md, "Commands"), parsed by clap.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

@@ -200,13 +200,13 @@ pub fn notice(ev: &Event) -> Option<String> {
                 s.push_str(&format!(" ({})", w.as_str().to_uppercase()));
             }
             if let Some(ms) = retry_after_ms {
-                s.push_str(&format!(", back in {}", human_ms(*ms)));
+                s.push_str(&format!(", back in {}", crate::duration::short(*ms)));
             }
             Some(s)
         }
         Event::NoModelsAvailable { wait_ms, next, .. } => Some(format!(
             "rota: every model is busy; waiting {} for {next}",
-            human_ms(*wait_ms)
+            crate::duration::short(*wait_ms)
         )),
         Event::RateLimitRecovered {
             provider,
@@ -217,14 +217,6 @@ pub fn notice(ev: &Event) -> Option<String> {
         )),
         Event::Error { message, .. } => Some(format!("rota: error: {message}")),
         _ => None,
-    }
-}
-
-fn human_ms(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else {
-        format!("{:.1}s", ms as f64 / 1000.0)
     }
 }
 

@@ -1,6 +1,7 @@
 //! `rota batch`: many requests from a JSONL file, as fast as the pools' limits allow
-//! (CONTRACT §5). Results are written as each finishes; re-running with the same `-o`
-//! skips ids already answered `ok`, so a killed batch resumes with nothing lost or done twice.
+//! (docs/state.md, "`rota batch`"). Results are written as each finishes; re-running with
+//! the same `-o` skips ids already answered `ok`, so a killed batch resumes with nothing
+//! lost or done twice.
 
 use super::args::{BatchArgs, Global};
 use super::context::Context;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// Exit codes (CONTRACT §1).
+/// Exit codes (README.md, "Commands").
 pub mod exit {
     /// Success.
     pub const OK: i32 = 0;

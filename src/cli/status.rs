@@ -1,4 +1,5 @@
-//! `rota status`: every pool, model and key with usage against limits (CONTRACT §4).
+//! `rota status`: every pool, model and key with usage against limits (docs/engine.md,
+//! "`rota status`").
 
 use super::args::Global;
 use super::context::Context;
@@ -75,7 +76,7 @@ fn line(s: &mut String, e: &StatusEntry) {
     }
     let until = e
         .until_ms
-        .map(|ms| format!(" back in {:.0}s", (ms as f64 / 1000.0).ceil()))
+        .map(|ms| format!(" back in {}", crate::duration::short(ms)))
         .unwrap_or_default();
     let keys = e.keys.len();
     let _ = writeln!(

@@ -38,30 +38,15 @@ pub fn run(since: Option<&str>, json: bool, demo: bool) -> Result<i32, CliError>
     Ok(crate::cli::exit::OK)
 }
 
-/// Parses `--since`: `7d`, `24h`, `90m`, `30s`, `1d12h`, … into milliseconds.
+/// Parses `--since` ([`crate::duration`]'s units with days: `7d`, `24h`, `90m`, `30s`,
+/// `1d12h`, …) into milliseconds.
 pub fn parse_since(text: &str) -> Result<Millis, CliError> {
-    let bad = || {
-        CliError::usage(format!("`{text}` is not a duration"))
-            .hint("write e.g. --since 7d, 24h, 90m or 30s")
-    };
-    let s = text.trim();
-    let (days, rest) = match s.split_once('d') {
-        Some((d, rest)) => {
-            let d: f64 = d.parse().map_err(|_| bad())?;
-            (d, rest)
-        }
-        None => (0.0, s),
-    };
-    let rest_ms = if rest.is_empty() {
-        0.0
-    } else {
-        crate::duration::parse_ms(rest).ok_or_else(bad)?
-    };
-    let total = days * 86_400_000.0 + rest_ms;
-    if !total.is_finite() || total < 0.0 || s.is_empty() {
-        return Err(bad());
-    }
-    Ok(total.round() as Millis)
+    crate::duration::parse_ms(text)
+        .map(|ms| ms.round() as Millis)
+        .ok_or_else(|| {
+            CliError::usage(format!("`{text}` is not a duration"))
+                .hint("write e.g. --since 7d, 24h, 90m or 30s")
+        })
 }
 
 /// `{"since": RFC3339 | null, "rows": [...]}` plus a newline.

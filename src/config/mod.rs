@@ -1,4 +1,4 @@
-//! The configuration: the TOML file (CONTRACT §3), then the environment, resolved into
+//! The configuration: the TOML file (docs/config.md), then the environment, resolved into
 //! one [`Config`] that every layer reads. Loading and validation report every problem with
 //! file, line and column.
 

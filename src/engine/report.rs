@@ -1,4 +1,5 @@
-//! Builds the [`Status`] snapshot (CONTRACT §4) from the fleet and the state.
+//! Builds the [`Status`] snapshot (docs/engine.md, "`rota status`") from the fleet and the
+//! state.
 
 use super::fleet::{Fleet, FleetModel};
 use super::select::slot_fits_at;

@@ -9,12 +9,12 @@
 //! when the name stored there still matches, and "absent" only while nothing was inserted
 //! since. A stale hint costs one ordinary lookup and is never wrong.
 
-use super::state::{FxBuild, Slot};
+use super::state::Slot;
 use crate::model::Millis;
+use rustc_hash::FxHashMap;
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::HashMap;
 use std::fmt;
 
 /// What the table remembers for one fleet account.
@@ -46,7 +46,9 @@ struct Entry {
 #[derive(Clone, Default)]
 pub struct SlotTable {
     entries: Vec<Entry>,
-    index: HashMap<String, usize, FxBuild>,
+    /// Position in `entries` by name. Fx, not SipHash: the names are rota's own (no
+    /// attacker picks them) and SipHash's cost showed in the select bench.
+    index: FxHashMap<String, usize>,
     /// Bumped whenever a slot is inserted or removed: positions in hints are then stale.
     generation: u64,
     /// The next stamp to give a changed entry.

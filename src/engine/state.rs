@@ -182,8 +182,6 @@ pub struct Backoff {
     pub level: u32,
 }
 
-pub use crate::fxhash::{FxBuild, FxHasher};
-
 /// Everything the engine knows that changes: the input and output of every decision.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EngineState {

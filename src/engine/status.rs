@@ -1,4 +1,5 @@
-//! What `rota status` shows (CONTRACT §4): every pool, model and key, usage against limits.
+//! What `rota status` shows (docs/engine.md, "`rota status`"): every pool, model and key,
+//! usage against limits.
 
 use crate::model::{Millis, Task, Window};
 use serde::{Serialize, Serializer};

@@ -132,7 +132,7 @@ impl ChatStream {
                     return Some(Err(CallError::timeout(format!(
                         "{} went silent for {} {when}: try again, or raise {what} in [defaults]",
                         self.host,
-                        secs(wait)
+                        crate::duration::format(wait)
                     ))
                     .with_reply(self.status, &self.headers)));
                 }
@@ -539,7 +539,7 @@ async fn send(
         Err(_) => Err(CallError::timeout(format!(
             "{host} did not answer within {}: try again, or raise connect_timeout / \
              first_byte_timeout in [defaults]",
-            secs(limit)
+            crate::duration::format(limit)
         ))),
         Ok(Err(e)) => Err(transport_error(&e, host).masking(key)),
         Ok(Ok(r)) => Ok(r),
@@ -582,15 +582,6 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// `1.5s`, `150ms`.
-fn secs(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{}s", d.as_secs_f64())
-    }
-}
-
 /// Response headers with lowercase names (values not valid UTF-8 are read lossily).
 fn headers_of(map: &HeaderMap) -> Headers {
     map.iter()
@@ -618,7 +609,7 @@ async fn read_bounded(
             Err(_) => {
                 return Err(CallError::timeout(format!(
                     "{host} went silent for {} while sending its answer: try again",
-                    secs(wait)
+                    crate::duration::format(wait)
                 )));
             }
             Ok(Err(e)) => {
@@ -701,9 +692,9 @@ async fn upload(
             _ = tokio::time::sleep_until(deadline) => {
                 if progress.deadline(start, t) <= Instant::now() {
                     let what = if progress.done.load(Ordering::Acquire) {
-                        format!("{host} did not answer within {} of the upload's end", secs(t.first_byte))
+                        format!("{host} did not answer within {} of the upload's end", crate::duration::format(t.first_byte))
                     } else {
-                        format!("the upload to {host} stalled for over {}", secs(t.idle))
+                        format!("the upload to {host} stalled for over {}", crate::duration::format(t.idle))
                     };
                     return Err(CallError::timeout(format!(
                         "{what}: try again, or raise first_byte_timeout / idle_timeout in [defaults]"

@@ -1,5 +1,6 @@
-//! The events of one request's life (CONTRACT §2): what `--json` prints, what the TUI draws
-//! and what `batch` records. Field order and names are the contract's.
+//! The events of one request's life (docs/router.md, "Events"): what `--json` prints, what
+//! the TUI draws and what `batch` records. Field order and names are the ones documented
+//! there.
 
 use crate::engine::{Candidate, Classified, Decision};
 use crate::model::{Reason, Task, Usage, Window};

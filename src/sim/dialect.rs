@@ -11,26 +11,6 @@ use serde_json::{Value, json};
 /// A status, headers and a JSON body.
 pub type Reply = (u16, Vec<(&'static str, String)>, Value);
 
-/// Formats a duration the way Go prints one: `644ms`, `1.984s`, `6m0s`, `1h2m3s`.
-pub fn go_duration(ms: Millis) -> String {
-    if ms < 1_000 {
-        return format!("{ms}ms");
-    }
-    let (h, m) = (ms / 3_600_000, ms / 60_000 % 60);
-    let s_ms = ms % 60_000;
-    let secs = if s_ms.is_multiple_of(1_000) {
-        format!("{}", s_ms / 1_000)
-    } else {
-        let frac = format!("{:03}", s_ms % 1_000);
-        format!("{}.{}", s_ms / 1_000, frac.trim_end_matches('0'))
-    };
-    match (h, m) {
-        (0, 0) => format!("{secs}s"),
-        (0, m) => format!("{m}m{secs}s"),
-        (h, m) => format!("{h}h{m}m{secs}s"),
-    }
-}
-
 /// Seconds for `retry-after`: the wait rounded up, at least 1.
 pub fn retry_after_secs(ms: Millis) -> u64 {
     ms.div_ceil(1_000).max(1)
@@ -104,7 +84,7 @@ pub fn refusal(d: Dialect, model: &str, account: &str, r: &Refusal) -> Reply {
             requested,
             wait_ms,
         } => {
-            let wait = go_duration(wait_ms);
+            let wait = crate::duration::go(wait_ms);
             let kind = kind_of(window);
             let words = window_words(d, window);
             let body = match d {
@@ -400,7 +380,7 @@ pub fn rate_headers(
         Dialect::Groq | Dialect::OpenAi => {
             for (names, r) in [(read::REQUESTS, requests), (read::TOKENS, tokens)] {
                 if let Some(r) = r {
-                    names.write(r.limit, r.remaining, go_duration(r.reset_ms), out);
+                    names.write(r.limit, r.remaining, crate::duration::go(r.reset_ms), out);
                 }
             }
         }
@@ -570,19 +550,5 @@ mod tests {
         let c = context_length(Dialect::Together, 131072, 170071, 10);
         assert_eq!(message(&c), TOGETHER_CONTEXT);
         assert!(c.2["id"].is_string());
-    }
-
-    #[test]
-    fn go_durations_look_like_go() {
-        assert_eq!(go_duration(644), "644ms");
-        assert_eq!(go_duration(1_984), "1.984s");
-        assert_eq!(go_duration(360_000), "6m0s");
-        assert_eq!(go_duration(578_016), "9m38.016s");
-        assert_eq!(go_duration(3_723_000), "1h2m3s");
-        assert_eq!(go_duration(1_500), "1.5s");
-        for ms in [20, 999, 1_000, 59_999, 61_000, 86_400_000] {
-            let back = crate::duration::parse_ms(&go_duration(ms)).unwrap();
-            assert_eq!(back.round() as u64, ms);
-        }
     }
 }

@@ -9,7 +9,7 @@
 
 use super::family::Encoding;
 use super::split;
-use crate::fxhash::FxBuild;
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Mutex, OnceLock};
@@ -58,7 +58,8 @@ const PIECE_MAX_BYTES: usize = 48;
 /// Pieces remembered per encoding before that map is emptied and starts again.
 const PIECE_CAP: usize = 1 << 16;
 
-type PieceMap = HashMap<Box<str>, u32, FxBuild>;
+/// Fx, not SipHash: pieces are short, hashed on every count, and cannot hurt rota.
+type PieceMap = FxHashMap<Box<str>, u32>;
 
 /// The token count of every short piece met so far, per encoding: most pieces of new text
 /// are words and symbols seen before.

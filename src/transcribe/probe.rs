@@ -116,7 +116,7 @@ pub enum ProbeError {
 }
 
 impl ProbeError {
-    /// The `kind` of the `--json` `error` event for this failure (CONTRACT §2): `input`.
+    /// The `kind` of the `--json` `error` event for this failure (docs/router.md, "Events"): `input`.
     pub fn event_kind(&self) -> &'static str {
         "input"
     }

@@ -9,6 +9,7 @@ use super::dashboard::Dashboard;
 use super::gauges;
 use super::help;
 use super::input::{InputBox, InputOutcome};
+use super::keymap::{self, Act, Section};
 use super::keys::{KeysAction, KeysView};
 use super::sessions::{SessionsAction, SessionsView};
 use super::statusline::{StatusLine, rotation_words};
@@ -21,7 +22,7 @@ use crate::router::ChatRequest;
 use crate::router::events::Event;
 use crate::secret::ApiKey;
 use crate::store::conversations::{MessageRow, Role as SavedRole, SessionRow};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyEvent, KeyEventKind};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -367,20 +368,19 @@ impl App {
         }))
     }
 
-    /// Handles one key; returns what the event loop must do, if anything.
+    /// Handles one key; returns what the event loop must do, if anything. What each key
+    /// does comes from [`keymap`].
     pub fn handle_key(&mut self, key: KeyEvent) -> Option<Action> {
         if key.kind == KeyEventKind::Release {
             return None;
         }
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        let alt = key.modifiers.contains(KeyModifiers::ALT);
         self.statusline.note = None;
-        match key.code {
-            KeyCode::Char('q') if ctrl => {
+        match keymap::lookup(Section::Any, &key, false) {
+            Some(Act::Quit) => {
                 self.quit = true;
                 return Some(Action::Quit);
             }
-            KeyCode::Char('c') if ctrl => {
+            Some(Act::Interrupt) => {
                 if self.streaming {
                     return self.cancel_stream();
                 }
@@ -390,13 +390,11 @@ impl App {
             _ => {}
         }
         if self.help {
-            match key.code {
-                KeyCode::Up | KeyCode::Char('k') => {
-                    self.help_scroll = self.help_scroll.saturating_sub(1)
-                }
-                KeyCode::Down | KeyCode::Char('j') => self.help_scroll += 1,
-                KeyCode::PageDown => self.help_scroll += 10,
-                KeyCode::PageUp => self.help_scroll = self.help_scroll.saturating_sub(10),
+            match keymap::lookup(Section::Help, &key, false) {
+                Some(Act::Up) => self.help_scroll = self.help_scroll.saturating_sub(1),
+                Some(Act::Down) => self.help_scroll += 1,
+                Some(Act::PageDown) => self.help_scroll += 10,
+                Some(Act::PageUp) => self.help_scroll = self.help_scroll.saturating_sub(10),
                 _ => {
                     self.help = false;
                     self.help_scroll = 0;
@@ -410,26 +408,19 @@ impl App {
             View::Sessions => self.sessions.is_typing(),
             View::Dashboard => false,
         };
-        match key.code {
-            KeyCode::F(1) => {
+        match keymap::lookup(Section::Views, &key, typing) {
+            Some(Act::Help) => {
                 self.help = true;
                 return None;
             }
-            KeyCode::Char('?') if !typing && !ctrl && !alt => {
-                self.help = true;
-                return None;
-            }
-            KeyCode::F(2) => return self.toggle(View::Dashboard),
-            KeyCode::Char('d') if ctrl => return self.toggle(View::Dashboard),
-            KeyCode::F(3) => return self.toggle(View::Keys),
-            KeyCode::Char('k') if ctrl => return self.toggle(View::Keys),
-            KeyCode::F(4) => return self.toggle(View::Sessions),
-            KeyCode::Char('o') if ctrl => return self.toggle(View::Sessions),
+            Some(Act::Pools) => return self.toggle(View::Dashboard),
+            Some(Act::Keys) => return self.toggle(View::Keys),
+            Some(Act::Conversations) => return self.toggle(View::Sessions),
             _ => {}
         }
         match self.view {
             View::Dashboard => {
-                if key.code == KeyCode::Esc || key.code == KeyCode::Char('q') {
+                if keymap::lookup(Section::Views, &key, false) == Some(Act::Back) {
                     self.view = View::Chat;
                 } else {
                     self.dashboard.handle_key(key);
@@ -456,7 +447,7 @@ impl App {
                 }
             },
             View::Sessions => self.sessions_key(key),
-            View::Chat => self.chat_key(key, ctrl, alt),
+            View::Chat => self.chat_key(key),
         }
     }
 
@@ -513,46 +504,48 @@ impl App {
         }
     }
 
-    fn chat_key(&mut self, key: KeyEvent, ctrl: bool, alt: bool) -> Option<Action> {
-        match key.code {
-            KeyCode::Esc => return self.cancel_stream(),
-            KeyCode::Tab if !ctrl && !alt => {
+    fn chat_key(&mut self, key: KeyEvent) -> Option<Action> {
+        match keymap::lookup(Section::Chat, &key, false) {
+            Some(Act::Stop) => return self.cancel_stream(),
+            Some(Act::NextTask) => {
                 self.tasks.cycle(false);
                 return None;
             }
-            KeyCode::BackTab => {
+            Some(Act::PrevTask) => {
                 self.tasks.cycle(true);
                 return None;
             }
-            KeyCode::Char(c @ '1'..='5') if alt => {
-                self.tasks.pick(c as usize - '0' as usize);
+            Some(Act::PickTask) => {
+                if let Some(n) = key.code.as_char().and_then(|c| c.to_digit(10)) {
+                    self.tasks.pick(n as usize);
+                }
                 return None;
             }
-            KeyCode::PageUp => {
+            Some(Act::PageUp) => {
                 self.chat.scroll_up(self.chat.page());
                 return None;
             }
-            KeyCode::PageDown => {
+            Some(Act::PageDown) => {
                 self.chat.scroll_down(self.chat.page());
                 return None;
             }
-            KeyCode::Up if alt => {
+            Some(Act::Up) => {
                 self.chat.scroll_up(1);
                 return None;
             }
-            KeyCode::Down if alt => {
+            Some(Act::Down) => {
                 self.chat.scroll_down(1);
                 return None;
             }
-            KeyCode::Char('e') if ctrl => return Some(Action::EditPrompt(self.input.text())),
-            KeyCode::Char('t') if ctrl => {
+            Some(Act::EditPrompt) => return Some(Action::EditPrompt(self.input.text())),
+            Some(Act::Transcribe) => {
                 if self.input.is_empty() {
                     self.set_input("/transcribe ");
                     self.note("type the audio file's path, then Enter");
                 }
                 return None;
             }
-            KeyCode::Char('y') if ctrl => {
+            Some(Act::CopyAnswer) => {
                 return match self.chat.last_answer() {
                     Some(t) => {
                         let t = t.to_string();
@@ -568,7 +561,7 @@ impl App {
                     }
                 };
             }
-            KeyCode::Char('r') if alt => {
+            Some(Act::ToggleReasoning) => {
                 let shown = self.chat.toggle_reasoning();
                 self.note(if shown {
                     "thinking shown: Alt+R hides it"
@@ -577,8 +570,8 @@ impl App {
                 });
                 return None;
             }
-            KeyCode::Char('c') if alt => return self.continue_cut(),
-            KeyCode::Char('y') if alt => {
+            Some(Act::ContinueCut) => return self.continue_cut(),
+            Some(Act::CopyCode) => {
                 return match self.chat.code_in_view() {
                     Some(t) => {
                         self.note(format!(
@@ -593,6 +586,7 @@ impl App {
                     }
                 };
             }
+            // The prompt's own keys (send, new line, recall) and typing.
             _ => {}
         }
         match self.input.handle_key(key) {
@@ -655,7 +649,7 @@ impl App {
             } => {
                 let words = format!(
                     "every {task} model is busy: waiting {} for {next}",
-                    gauges::short_duration(wait_ms)
+                    crate::duration::short(wait_ms)
                 );
                 self.chat.push(Message::new(Role::Notice, words.clone()));
                 self.statusline.rotation = Some(words);
@@ -825,41 +819,8 @@ impl App {
     }
 
     fn draw_footer(&self, f: &mut Frame, area: Rect) {
-        let items: &[(&str, &str)] = match self.view {
-            // Most needed first: on a narrow terminal the tail is left out, never F1.
-            View::Chat => &[
-                ("Enter", "send"),
-                ("Esc", "stop"),
-                ("F1", "help"),
-                ("Tab", "task"),
-                ("F2", "pools"),
-                ("F3", "keys"),
-                ("F4", "chats"),
-                ("Ctrl+Y", "copy"),
-                ("Ctrl+Q", "quit"),
-            ],
-            View::Dashboard => &[
-                ("Esc", "chat"),
-                ("F3", "keys"),
-                ("F1", "help"),
-                ("Ctrl+Q", "quit"),
-            ],
-            View::Keys => &[
-                ("Esc", "chat"),
-                ("F2", "pools"),
-                ("F1", "help"),
-                ("Ctrl+Q", "quit"),
-            ],
-            View::Sessions => &[
-                ("Enter", "resume"),
-                ("e", "export"),
-                ("n", "new"),
-                ("/", "filter"),
-                ("Esc", "chat"),
-                ("F1", "help"),
-                ("Ctrl+Q", "quit"),
-            ],
-        };
+        // Most needed first: on a narrow terminal the tail is left out, never F1.
+        let items = keymap::footer(self.view);
         let mut spans = vec![Span::raw(" ")];
         let mut used = 1usize;
         for (k, what) in items {

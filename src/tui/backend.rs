@@ -34,7 +34,7 @@ pub struct KeyRow {
 /// time runs in the background and reports through the returned channel or later calls
 /// (the saved-conversation methods are quick local reads and one small file write).
 pub trait ChatBackend: Send + Sync + 'static {
-    /// Starts one chat request; its events (CONTRACT §2) arrive on the receiver, ending
+    /// Starts one chat request; its events (docs/router.md, "Events") arrive on the receiver, ending
     /// with `done` or `error` and then the channel closing. Dropping the receiver cancels
     /// the request (and releases its reservation).
     fn ask(&self, req: ChatRequest) -> Receiver<Event>;

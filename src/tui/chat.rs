@@ -1,7 +1,9 @@
 //! The chat pane: the history, the answer streaming in, scrolling.
 //!
 //! Each message keeps its rendered lines for the last width it was drawn at, so drawing
-//! a long history only re-renders what changed (a resize re-renders everything once).
+//! a long history only re-renders what changed (a resize re-wraps everything once), and a
+//! streaming answer parses and wraps only its open tail as text comes
+//! ([`markdown::Growing`]).
 
 use super::markdown::{self, Rendered};
 use super::theme::Theme;
@@ -46,10 +48,17 @@ pub struct Message {
     pub cut: Option<u64>,
     /// Whether the thinking is drawn whole (else one summary line once the answer starts).
     show_reasoning: bool,
-    /// Parsed and highlighted text (width-independent): kept across resizes.
+    /// A notice's or error's text, parsed (width-independent): kept across resizes.
     parsed: Option<markdown::Parsed>,
-    /// Wrapped lines at one width.
+    /// The markdown of a prompt or answer, parsed and wrapped as it grows: kept across
+    /// resizes and appends.
+    md: markdown::Growing,
+    /// Wrapped lines at one width: the header's first, then the text's.
     cache: Option<(u16, Rendered)>,
+    /// Lines of the header (and thinking) at the top of `cache`.
+    head: usize,
+    /// Text was appended since `cache` was drawn.
+    grew: bool,
 }
 
 impl Message {
@@ -65,14 +74,25 @@ impl Message {
             cut: None,
             show_reasoning: false,
             parsed: None,
+            md: markdown::Growing::default(),
             cache: None,
+            head: 0,
+            grew: false,
         }
     }
 
     /// Forgets the rendered lines (call after changing the text or flags).
     pub fn invalidate(&mut self) {
         self.parsed = None;
+        self.md.reset();
         self.cache = None;
+        self.grew = false;
+    }
+
+    /// Marks text appended to [`Message::text`] (and nothing else changed): only its open
+    /// tail is rendered again.
+    pub fn grew(&mut self) {
+        self.grew = true;
     }
 
     fn header(&self, theme: &Theme) -> Option<Line<'static>> {
@@ -105,21 +125,33 @@ impl Message {
 
     /// Renders at `width` if not cached (header, body, one blank line after); the height.
     fn render_at(&mut self, width: u16, theme: &Theme) -> usize {
-        if self.cache.as_ref().is_none_or(|(w, _)| *w != width) {
-            let parsed = self.parsed.get_or_insert_with(|| match self.role {
-                Role::System | Role::User | Role::Assistant => markdown::parse(&self.text, theme),
-                Role::Notice => plain(&format!("↻ {}", self.text), theme.notice),
-                Role::Error => plain(&format!("✗ {}", self.text), theme.error),
-            });
-            let mut r = markdown::layout(parsed, width);
-            let mut head: Vec<Line<'static>> = self.header(theme).into_iter().collect();
-            head.extend(self.thinking_lines(width, theme));
-            let n = head.len();
-            if n > 0 {
-                r.lines.splice(0..0, head);
-                for cb in &mut r.code_blocks {
-                    cb.first += n;
-                    cb.end += n;
+        if self.grew || self.cache.as_ref().is_none_or(|(w, _)| *w != width) {
+            self.grew = false;
+            let mut r = match self.cache.take() {
+                // Only the text grew: the header stands and the text catches up.
+                Some((w, r)) if w == width => r,
+                _ => {
+                    let mut lines: Vec<Line<'static>> = self.header(theme).into_iter().collect();
+                    lines.extend(self.thinking_lines(width, theme));
+                    self.head = lines.len();
+                    self.md.forget_layout();
+                    Rendered {
+                        lines,
+                        code_blocks: Vec::new(),
+                    }
+                }
+            };
+            match self.role {
+                Role::System | Role::User | Role::Assistant => self
+                    .md
+                    .render_into(&self.text, width, theme, &mut r, self.head),
+                Role::Notice | Role::Error => {
+                    let parsed = self.parsed.get_or_insert_with(|| match self.role {
+                        Role::Error => plain(&format!("✗ {}", self.text), theme.error),
+                        _ => plain(&format!("↻ {}", self.text), theme.notice),
+                    });
+                    r.lines.truncate(self.head);
+                    r.lines.extend(markdown::layout(parsed, width).lines);
                 }
             }
             if !matches!(self.role, Role::Notice) {
@@ -208,8 +240,14 @@ impl ChatPane {
     /// Adds streamed text to the current answer, starting one if needed.
     pub fn append_delta(&mut self, text: &str, model: Option<&str>) {
         if let Some(m) = self.streaming_mut() {
+            // The first text turns thinking shown whole into its summary line: all anew.
+            let first = m.text.is_empty();
             m.text.push_str(text);
-            m.invalidate();
+            if first {
+                m.invalidate();
+            } else {
+                m.grew();
+            }
             return;
         }
         let mut m = Message::new(Role::Assistant, text);
@@ -436,15 +474,18 @@ mod tests {
         t.draw(|f| c.draw(f, f.area(), &theme)).unwrap();
         assert!(c.messages.iter().all(|m| m.cache.is_some()));
         c.append_delta("b", None);
-        assert!(c.messages[..5].iter().all(|m| m.cache.is_some()));
-        assert!(c.messages[5].cache.is_none());
+        assert!(c.messages[..5].iter().all(|m| !m.grew));
+        assert!(c.messages[5].grew);
         t.draw(|f| c.draw(f, f.area(), &theme)).unwrap();
-        // A resize re-renders at the new width.
+        let passes: Vec<u64> = c.messages.iter().map(|m| m.md.passes()).collect();
+        assert_eq!(passes, [1, 1, 1, 1, 1, 2]);
+        // A resize re-renders at the new width…
         t.backend_mut().resize(30, 10);
         t.draw(|f| c.draw(f, f.area(), &theme)).unwrap();
         assert!(c.messages.iter().all(|m| m.cache.as_ref().unwrap().0 == 28));
         // …without parsing again.
-        assert!(c.messages.iter().all(|m| m.parsed.is_some()));
+        let again: Vec<u64> = c.messages.iter().map(|m| m.md.passes()).collect();
+        assert_eq!(again, passes);
     }
 
     #[test]

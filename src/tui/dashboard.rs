@@ -1,11 +1,12 @@
 //! The pool dashboard (F2): every pool, model and key with windows used/limit, learned
 //! limits (marked `*`), cooldowns and the last error — `rota status`, live.
 
-use super::gauges::{compact, short_duration, state_words, truncate};
+use super::gauges::{compact, state_words, truncate};
+use super::keymap::{self, Act, Section};
 use super::theme::Theme;
 use crate::engine::{EntryState, Status, StatusEntry};
 use crate::model::Task;
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -66,7 +67,7 @@ fn entry_lines(e: &StatusEntry, theme: &Theme, width: usize, out: &mut Vec<Line<
         ];
         if let Some(ms) = k.until_ms {
             s.push(Span::styled(
-                format!(" {}", short_duration(ms)),
+                format!(" {}", crate::duration::short(ms)),
                 theme.state(k.state),
             ));
         }
@@ -124,13 +125,13 @@ impl Dashboard {
     /// Scrolls with Up/Down/PageUp/PageDown/Home/End; true when the key was used.
     pub fn handle_key(&mut self, key: KeyEvent) -> bool {
         let page = (self.last_height as usize).saturating_sub(1).max(1);
-        match key.code {
-            KeyCode::Up | KeyCode::Char('k') => self.scroll = self.scroll.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => self.scroll += 1,
-            KeyCode::PageUp => self.scroll = self.scroll.saturating_sub(page),
-            KeyCode::PageDown | KeyCode::Char(' ') => self.scroll += page,
-            KeyCode::Home => self.scroll = 0,
-            KeyCode::End => self.scroll = usize::MAX / 2,
+        match keymap::lookup(Section::Pools, &key, false) {
+            Some(Act::Up) => self.scroll = self.scroll.saturating_sub(1),
+            Some(Act::Down) => self.scroll += 1,
+            Some(Act::PageUp) => self.scroll = self.scroll.saturating_sub(page),
+            Some(Act::PageDown) => self.scroll += page,
+            Some(Act::Top) => self.scroll = 0,
+            Some(Act::Bottom) => self.scroll = usize::MAX / 2,
             _ => return false,
         }
         true

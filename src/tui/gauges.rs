@@ -31,19 +31,9 @@ pub fn compact(n: u64) -> String {
     }
 }
 
-/// Formats milliseconds as `7s`, `2m05s`, `3h10m`.
-pub fn short_duration(ms: u64) -> String {
-    let s = ms.div_ceil(1000);
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-    }
-}
-
 /// The glyph and words for a state.
 pub fn state_words(e: &StatusEntry, short: bool) -> String {
-    let until = e.until_ms.map(short_duration);
+    let until = e.until_ms.map(crate::duration::short);
     match (e.state, short) {
         (EntryState::Available, _) => "ready".into(),
         (EntryState::AtCapacity, false) => match until {
@@ -339,16 +329,13 @@ mod tests {
     }
 
     #[test]
-    fn compact_numbers_and_durations() {
+    fn compact_numbers() {
         assert_eq!(compact(950), "950");
         assert_eq!(compact(1_000), "1k");
         assert_eq!(compact(11_800), "11.8k");
         assert_eq!(compact(180_000), "180k");
         assert_eq!(compact(1_200), "1.2k");
         assert_eq!(compact(1_500_000), "1.5M");
-        assert_eq!(short_duration(7_000), "7s");
-        assert_eq!(short_duration(6_001), "7s");
-        assert_eq!(short_duration(125_000), "2m05s");
     }
 
     #[test]

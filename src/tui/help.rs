@@ -1,76 +1,11 @@
-//! The help overlay (F1, or ? on an empty prompt): every key binding.
+//! The help overlay (F1, or ? on an empty prompt): every key binding of [`keymap`].
 
+use super::keymap;
 use super::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
-
-/// Every binding: (section, keys, what it does).
-pub const BINDINGS: &[(&str, &str, &str)] = &[
-    ("chat", "Enter", "send the prompt"),
-    ("chat", "Alt+Enter, Ctrl+J", "new line in the prompt"),
-    (
-        "chat",
-        "Up / Down",
-        "recall earlier prompts (on an empty prompt)",
-    ),
-    ("chat", "Tab, Shift+Tab", "next / previous task"),
-    (
-        "chat",
-        "Alt+1..5",
-        "task auto, fast, research, code, vision",
-    ),
-    ("chat", "Esc", "stop the answer (keeps what came)"),
-    (
-        "chat",
-        "PgUp / PgDn",
-        "scroll the chat (PgDn to the end follows)",
-    ),
-    ("chat", "Ctrl+E", "edit the prompt in $EDITOR"),
-    ("chat", "Ctrl+Y", "copy the last answer (OSC 52)"),
-    ("chat", "Alt+Y", "copy the code block in view (OSC 52)"),
-    ("chat", "Alt+R", "show or hide a reasoning model's thinking"),
-    ("chat", "Alt+C", "continue an answer cut at max_tokens"),
-    (
-        "chat",
-        "/transcribe PATH",
-        "transcribe audio into the prompt",
-    ),
-    ("chat", "Ctrl+T", "start a /transcribe command"),
-    ("views", "F2, Ctrl+D", "pool dashboard"),
-    ("views", "F3, Ctrl+K", "keys"),
-    (
-        "views",
-        "F4, Ctrl+O",
-        "saved conversations: resume, export, new",
-    ),
-    ("views", "F1, ?", "this help (? on an empty prompt)"),
-    ("views", "Esc", "back to the chat"),
-    ("keys", "a", "add a key (typed masked)"),
-    ("keys", "d, Delete", "remove the selected key"),
-    ("keys", "c", "check every key"),
-    ("keys", "Up / Down", "select a key"),
-    (
-        "conversations",
-        "Enter",
-        "resume the selected one in the chat",
-    ),
-    (
-        "conversations",
-        "e",
-        "export it to Markdown (current directory)",
-    ),
-    ("conversations", "n", "start a new conversation"),
-    ("conversations", "/", "filter by title (Esc clears)"),
-    ("conversations", "Up / Down", "select a conversation"),
-    (
-        "any",
-        "Ctrl+C",
-        "stop the answer, or quit when none streams",
-    ),
-    ("any", "Ctrl+Q", "quit"),
-];
 
 /// Draws the overlay centred over `area`, scrolled down by `scroll` lines (clamped).
 /// Sections get headings when the screen is tall enough; else it is one flat list.
@@ -78,16 +13,16 @@ pub fn draw(f: &mut Frame, area: Rect, theme: &Theme, scroll: &mut usize) {
     if area.width < 4 || area.height < 3 {
         return;
     }
-    let sections = area.height as usize >= BINDINGS.len() + 9;
+    let sections = area.height as usize >= keymap::help_rows().count() + 9;
     let mut lines = Vec::new();
-    let mut section = "";
-    for (sec, keys, what) in BINDINGS {
-        if sections && *sec != section {
-            if !section.is_empty() {
+    let mut section = None;
+    for (sec, keys, what) in keymap::help_rows() {
+        if sections && Some(sec) != section {
+            if section.is_some() {
                 lines.push(Line::default());
             }
-            lines.push(Line::from(Span::styled(sec.to_string(), theme.heading)));
-            section = sec;
+            lines.push(Line::from(Span::styled(sec.name(), theme.heading)));
+            section = Some(sec);
         }
         lines.push(Line::from(vec![
             Span::styled(format!(" {keys:<18}"), theme.key),

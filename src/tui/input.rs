@@ -1,10 +1,11 @@
 //! The prompt input: a multi-line editor (ratatui-textarea) with prompt history.
 //!
 //! Enter sends; Alt+Enter and Ctrl+J insert a newline; Up on an empty input recalls the
-//! previous prompt (again for older ones), Down walks forward.
+//! previous prompt (again for older ones), Down walks forward (the keys: [`keymap`]).
 
+use super::keymap::{self, Act, Section};
 use super::theme::Theme;
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::KeyEvent;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Modifier;
@@ -97,18 +98,12 @@ impl InputBox {
 
     /// Handles one key.
     pub fn handle_key(&mut self, key: KeyEvent) -> InputOutcome {
-        let alt = key.modifiers.contains(KeyModifiers::ALT);
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
-            KeyCode::Enter if alt || key.modifiers.contains(KeyModifiers::SHIFT) => {
+        match keymap::lookup(Section::Chat, &key, false) {
+            Some(Act::NewLine) => {
                 self.area.insert_newline();
                 InputOutcome::Changed
             }
-            KeyCode::Char('j') if ctrl => {
-                self.area.insert_newline();
-                InputOutcome::Changed
-            }
-            KeyCode::Enter => {
+            Some(Act::Send) => {
                 let text = self.text();
                 if text.trim().is_empty() {
                     return InputOutcome::Ignored;
@@ -120,7 +115,7 @@ impl InputBox {
                 self.set_text("");
                 InputOutcome::Submit(text)
             }
-            KeyCode::Up if key.modifiers.is_empty() && self.recalling_or_empty() => {
+            Some(Act::RecallOlder) if self.recalling_or_empty() => {
                 let next = match self.recall {
                     None => self.history.len().checked_sub(1),
                     Some(i) => Some(i.saturating_sub(1)),
@@ -135,11 +130,7 @@ impl InputBox {
                     None => InputOutcome::Ignored,
                 }
             }
-            KeyCode::Down
-                if key.modifiers.is_empty()
-                    && self.recall.is_some()
-                    && self.recalling_or_empty() =>
-            {
+            Some(Act::RecallNewer) if self.recall.is_some() && self.recalling_or_empty() => {
                 let i = self.recall.unwrap_or(0) + 1;
                 if i < self.history.len() {
                     self.recall = Some(i);
@@ -198,6 +189,7 @@ impl InputBox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crossterm::event::{KeyCode, KeyModifiers};
 
     fn k(code: KeyCode) -> KeyEvent {
         KeyEvent::new(code, KeyModifiers::NONE)

@@ -3,6 +3,7 @@
 
 use super::backend::{KeyCheck, KeyRow};
 use super::gauges::truncate;
+use super::keymap::{self, Act, Section};
 use super::theme::Theme;
 use crate::secret::ApiKey;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -149,23 +150,25 @@ impl KeysView {
         if key.modifiers.contains(KeyModifiers::CONTROL) {
             return None;
         }
-        match key.code {
-            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => {
+        let act = keymap::lookup(Section::Keys, &key, false)
+            .or_else(|| keymap::lookup(Section::Views, &key, false));
+        match act {
+            Some(Act::Up) => self.selected = self.selected.saturating_sub(1),
+            Some(Act::Down) => {
                 self.selected = (self.selected + 1).min(self.rows.len().saturating_sub(1))
             }
-            KeyCode::Char('a') => {
+            Some(Act::AddKey) => {
                 self.adding = Some(AddForm::new());
                 self.message = None;
             }
-            KeyCode::Char('d') | KeyCode::Delete if !self.rows.is_empty() => {
+            Some(Act::RemoveKey) if !self.rows.is_empty() => {
                 self.confirm_remove = Some(self.selected);
             }
-            KeyCode::Char('c') => {
+            Some(Act::CheckKeys) => {
                 self.message = Some((true, "checking every key…".into()));
                 return Some(KeysAction::Check);
             }
-            KeyCode::Esc | KeyCode::Char('q') => return Some(KeysAction::Close),
+            Some(Act::Back) => return Some(KeysAction::Close),
             _ => {}
         }
         None

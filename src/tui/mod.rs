@@ -13,6 +13,7 @@ pub mod event_loop;
 pub mod gauges;
 pub mod help;
 pub mod input;
+pub mod keymap;
 pub mod keys;
 pub mod markdown;
 pub mod sessions;

@@ -4,6 +4,7 @@
 
 use super::backend::SessionRow;
 use super::gauges::truncate;
+use super::keymap::{self, Act, Section};
 use super::theme::Theme;
 use crate::model::Millis;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -160,28 +161,31 @@ impl SessionsView {
             }
             return None;
         }
-        match key.code {
-            KeyCode::Up | KeyCode::Char('k') => self.move_by(-1),
-            KeyCode::Down | KeyCode::Char('j') => self.move_by(1),
-            KeyCode::PageUp => self.move_by(-10),
-            KeyCode::PageDown => self.move_by(10),
-            KeyCode::Home | KeyCode::Char('g') => self.selected = 0,
-            KeyCode::End | KeyCode::Char('G') => self.move_by(isize::MAX),
-            KeyCode::Enter => return self.open_selected(),
-            KeyCode::Char('e') => match self.selected_row() {
+        let act = keymap::lookup(Section::Conversations, &key, false)
+            .or_else(|| keymap::lookup(Section::Views, &key, false));
+        match act {
+            Some(Act::Up) => self.move_by(-1),
+            Some(Act::Down) => self.move_by(1),
+            Some(Act::PageUp) => self.move_by(-10),
+            Some(Act::PageDown) => self.move_by(10),
+            Some(Act::Top) => self.selected = 0,
+            Some(Act::Bottom) => self.move_by(isize::MAX),
+            Some(Act::Resume) => return self.open_selected(),
+            Some(Act::Export) => match self.selected_row() {
                 Some(r) => return Some(SessionsAction::Export(r.id)),
                 None => self.message = Some((false, "no conversation to export".into())),
             },
-            KeyCode::Char('n') => return Some(SessionsAction::New),
-            KeyCode::Char('/') => {
+            Some(Act::NewConversation) => return Some(SessionsAction::New),
+            Some(Act::Filter) => {
                 self.filtering = true;
                 self.message = None;
             }
-            KeyCode::Esc if !self.filter.is_empty() => {
+            // Esc clears a filter before it closes the view.
+            Some(Act::Back) if !self.filter.is_empty() && key.code == KeyCode::Esc => {
                 self.filter.clear();
                 self.selected = 0;
             }
-            KeyCode::Esc | KeyCode::Char('q') => return Some(SessionsAction::Close),
+            Some(Act::Back) => return Some(SessionsAction::Close),
             _ => {}
         }
         None

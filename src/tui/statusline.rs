@@ -1,7 +1,7 @@
 //! The status line: the last answer's model, tokens and cost, the session's cost, the last
 //! rotation event, and short-lived notes ("copied 312 characters").
 
-use super::gauges::{short_duration, truncate};
+use super::gauges::truncate;
 use super::theme::Theme;
 use crate::model::{Reason, Usage, Window};
 use ratatui::Frame;
@@ -43,7 +43,7 @@ pub fn rotation_words(
         s.push_str(&format!(" ({})", w.as_str().to_uppercase()));
     }
     if let Some(ms) = retry_after_ms {
-        s.push_str(&format!(", back in {}", short_duration(ms)));
+        s.push_str(&format!(", back in {}", crate::duration::short(ms)));
     }
     s
 }
