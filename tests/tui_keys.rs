@@ -565,6 +565,7 @@ fn done_event(finish: &str, max_tokens: u64) -> Event {
         attempts: 1,
         finish_reason: Some(finish.into()),
         max_tokens,
+        sources: Vec::new(),
     }
 }
 

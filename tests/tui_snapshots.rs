@@ -79,6 +79,7 @@ fn chat_app() -> App {
             attempts: 1,
             finish_reason: Some("stop".into()),
             max_tokens: 1024,
+            sources: Vec::new(),
         },
     ]);
     ask(&mut app, &b, "hi", None);

@@ -204,6 +204,35 @@ pub fn notice(ev: &Event) -> Option<String> {
             }
             Some(s)
         }
+        Event::ToolCall {
+            name, arguments, ..
+        } => {
+            let args: serde_json::Value = serde_json::from_str(arguments).unwrap_or_default();
+            let arg = |k: &str| {
+                args.get(k)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect::<String>()
+            };
+            Some(match name.as_str() {
+                crate::tools::WEB_SEARCH => format!("rota: searching: {}", arg("query")),
+                crate::tools::FETCH_URL => format!("rota: reading: {}", arg("url")),
+                other => format!("rota: calling {other}"),
+            })
+        }
+        Event::ToolResult {
+            name,
+            latency_ms,
+            error: Some(e),
+            ..
+        } => Some(format!(
+            "rota: {name} failed after {}: {e}",
+            crate::duration::short(*latency_ms)
+        )),
+        Event::Notice { message } => Some(format!("rota: {message}")),
         Event::NoModelsAvailable { wait_ms, next, .. } => Some(format!(
             "rota: every model is busy; waiting {} for {next}",
             crate::duration::short(*wait_ms)

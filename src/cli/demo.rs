@@ -77,6 +77,10 @@ pub fn demo_config(sim: &SimHandle, state_dir: &std::path::Path) -> Result<Confi
         }
     }
     config.models = models;
+    // Research searches the sim's Tavily and reads its pages (on loopback).
+    config.tools.tavily_key = Some(crate::secret::ApiKey::new("tvly-sim-demo"));
+    config.tools.tavily_url = sim.tavily_url();
+    config.tools.allow_private_urls = true;
     config
         .transcription
         .order

@@ -83,14 +83,14 @@ pub(crate) trait Job: Sync {
     ) -> Called<Self::Answer>;
 
     /// Counts an answered attempt in the shared state and returns its ledger row and the
-    /// final event (`done`, `transcript`).
+    /// events that close it (`done`, `transcript`; a research step's own events).
     async fn settle(
         &self,
         router: &Router,
         grant: &Grant,
         answer: Self::Answer,
         attempt: &Attempt,
-    ) -> (AttemptRow, Event);
+    ) -> (AttemptRow, Vec<Event>);
 
     /// Counts an attempt that broke after part of its answer was shown and returns its
     /// ledger row and the `error` event.
@@ -234,7 +234,9 @@ impl Router {
                         })
                         .await;
                     }
-                    out.send(last).await;
+                    for ev in last {
+                        out.send(ev).await;
+                    }
                     return End::Answered;
                 }
                 Called::Broken(err, shown) => {

@@ -36,6 +36,23 @@ impl Router {
             .await;
             return End::Input;
         }
+        if task == Task::Research && req.tools.is_empty() {
+            return self.research(req, tx).await;
+        }
+        self.chat_step(&req, task, None, tx).await.0
+    }
+
+    /// Runs one chat request (one model turn) through the attempt loop. For a research
+    /// step, `step` says which, and what the answer ends with when it is the last; the
+    /// outcome says what the model answered.
+    pub(crate) async fn chat_step(
+        &self,
+        req: &ChatRequest,
+        task: Task,
+        step: Option<ResearchStep>,
+        tx: &mpsc::Sender<Event>,
+    ) -> (End, Option<StepOutcome>) {
+        let images = count_images(&req.messages);
         let models = self.config.pools.get(&task).cloned().unwrap_or_default();
         let quick = if req.tools.is_empty() && !ENCODERS_WARM.load(Ordering::Acquire) {
             quick_bound(&req.messages)
@@ -65,12 +82,16 @@ impl Router {
             ..Demand::new(Pool::Chat(task))
         };
         let job = ChatJob {
-            req: &req,
+            req,
             task,
             prompt_tokens,
             demand,
+            step,
+            outcome: std::sync::Mutex::new(None),
         };
-        self.attempt(&job, tx).await
+        let end = self.attempt(&job, tx).await;
+        let outcome = job.outcome.into_inner().unwrap_or_else(|p| p.into_inner());
+        (end, outcome)
     }
 
     /// Counts what an answer really used instead of its reservation.
@@ -91,6 +112,26 @@ struct ChatJob<'r> {
     task: Task,
     prompt_tokens: u64,
     demand: Demand,
+    step: Option<ResearchStep>,
+    outcome: std::sync::Mutex<Option<StepOutcome>>,
+}
+
+/// Which research step a chat request is, and the sources gathered before it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ResearchStep {
+    /// 1-based step number.
+    pub n: u32,
+    /// The pages the tools returned so far: a final answer ends with those it used.
+    pub sources: Vec<crate::tools::Source>,
+}
+
+/// What one model turn answered.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct StepOutcome {
+    /// The answer's text.
+    pub text: String,
+    /// The tools it calls (none for a final answer).
+    pub tool_calls: Vec<crate::message::ToolCall>,
 }
 
 /// A whole streamed answer.
@@ -101,6 +142,8 @@ struct Answered {
     provider_usage: bool,
     /// Why the answer ended, as the provider said.
     finish_reason: Option<String>,
+    /// The text and tool calls.
+    outcome: StepOutcome,
 }
 
 impl Job for ChatJob<'_> {
@@ -151,6 +194,8 @@ impl Job for ChatJob<'_> {
         let mut thought = 0usize;
         let mut usage = None;
         let mut finish_reason = None;
+        let mut text = String::new();
+        let mut calls: Vec<crate::message::ToolCall> = Vec::new();
         loop {
             let next = tokio::select! {
                 n = stream.next() => n,
@@ -164,6 +209,7 @@ impl Job for ChatJob<'_> {
                     }
                     attempt.first_token();
                     shown += t.len();
+                    text.push_str(&t);
                     if !out.send(Event::Delta { text: t }).await {
                         return Called::Cancelled;
                     }
@@ -181,16 +227,25 @@ impl Job for ChatJob<'_> {
                 }
                 Some(Ok(StreamEvent::Usage(u))) => usage = Some(u),
                 Some(Ok(StreamEvent::Finish(f))) => finish_reason = Some(f),
-                Some(Ok(_)) => {}
+                Some(Ok(StreamEvent::ToolCall(d))) => {
+                    attempt.first_token();
+                    thought += d.arguments.len();
+                    add_tool_delta(&mut calls, d);
+                }
                 Some(Err(e)) if shown == 0 => return Called::Rotate(e),
                 Some(Err(e)) => return Called::Broken(e, shown),
             }
         }
+        let outcome = StepOutcome {
+            text,
+            tool_calls: calls,
+        };
         match usage {
             Some(u) => Called::Answered(Answered {
                 usage: u,
                 provider_usage: true,
                 finish_reason,
+                outcome,
             }),
             None => Called::Answered(Answered {
                 usage: Usage {
@@ -199,6 +254,7 @@ impl Job for ChatJob<'_> {
                 },
                 provider_usage: false,
                 finish_reason,
+                outcome,
             }),
         }
     }
@@ -209,7 +265,7 @@ impl Job for ChatJob<'_> {
         grant: &Grant,
         a: Answered,
         attempt: &Attempt,
-    ) -> (AttemptRow, Event) {
+    ) -> (AttemptRow, Vec<Event>) {
         router.complete(grant, &a.usage).await;
         let cost = router
             .config
@@ -220,7 +276,29 @@ impl Job for ChatJob<'_> {
         let mut row = self.row(router, grant, attempt, Outcome::Ok);
         row.usage = Some(a.usage);
         row.cost_usd = cost;
-        let done = Event::Done {
+        let mut events = Vec::new();
+        let mut sources = Vec::new();
+        if let Some(step) = &self.step {
+            events.push(Event::Step {
+                n: step.n,
+                provider: grant.candidate.model.provider.clone(),
+                model: grant.candidate.model.id.clone(),
+            });
+            if !a.outcome.tool_calls.is_empty() {
+                // A step that calls tools: the research loop goes on, nothing is done yet.
+                if let Ok(mut o) = self.outcome.lock() {
+                    *o = Some(a.outcome);
+                }
+                return (row, events);
+            }
+            sources = super::research::used_sources(&a.outcome.text, &step.sources);
+            if !sources.is_empty() {
+                events.push(Event::Delta {
+                    text: super::research::sources_text(&sources),
+                });
+            }
+        }
+        events.push(Event::Done {
             provider: grant.candidate.model.provider.clone(),
             model: grant.candidate.model.id.clone(),
             usage: a.usage,
@@ -231,8 +309,12 @@ impl Job for ChatJob<'_> {
             attempts: attempt.number,
             finish_reason: a.finish_reason,
             max_tokens: grant.max_tokens,
-        };
-        (row, done)
+            sources: sources.iter().map(|s| s.url.clone()).collect(),
+        });
+        if let Ok(mut o) = self.outcome.lock() {
+            *o = Some(a.outcome);
+        }
+        (row, events)
     }
 
     async fn broken(
@@ -287,6 +369,24 @@ impl Job for ChatJob<'_> {
     fn unfit(&self, router: &Router, unfit: &Unfit) -> (&'static str, End, String) {
         describe_unfit(unfit, self.task, &router.config)
     }
+}
+
+/// Folds one streamed piece of a tool call into the calls so far (by its index).
+fn add_tool_delta(calls: &mut Vec<crate::message::ToolCall>, d: crate::providers::ToolCallDelta) {
+    while calls.len() <= d.index {
+        calls.push(crate::message::ToolCall {
+            kind: "function".into(),
+            ..Default::default()
+        });
+    }
+    let c = &mut calls[d.index];
+    if let Some(id) = d.id {
+        c.id = id;
+    }
+    if let Some(name) = d.name {
+        c.function.name.push_str(&name);
+    }
+    c.function.arguments.push_str(&d.arguments);
 }
 
 /// The `/chat/completions` body for one attempt: the messages and tools, the granted answer

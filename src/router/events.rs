@@ -101,6 +101,48 @@ pub enum Event {
         finish_reason: Option<String>,
         /// The `max_tokens` the answer was allowed (what a cut answer hit).
         max_tokens: u64,
+        /// A research answer's sources, numbered as its closing list numbers them (left out
+        /// when there are none).
+        #[serde(skip_serializing_if = "Vec::is_empty", default)]
+        sources: Vec<String>,
+    },
+    /// A research step's model asked for a tool.
+    ToolCall {
+        /// The call's id (as sent back with its result).
+        id: String,
+        /// `web_search` or `fetch_url`.
+        name: String,
+        /// The arguments, JSON text as the model wrote them.
+        arguments: String,
+    },
+    /// A tool call finished.
+    ToolResult {
+        /// The call's id.
+        id: String,
+        /// The tool.
+        name: String,
+        /// Whether it did its job.
+        ok: bool,
+        /// Size of what the model reads, in bytes.
+        bytes: u64,
+        /// How long it took.
+        latency_ms: u64,
+        /// What went wrong (null when it worked).
+        error: Option<String>,
+    },
+    /// A research step (one model turn) was answered.
+    Step {
+        /// 1-based step number.
+        n: u32,
+        /// Provider of the step's answer.
+        provider: String,
+        /// Model of the step's answer.
+        model: String,
+    },
+    /// Something the user should know that is not an error (said once).
+    Notice {
+        /// What, and what to do about it.
+        message: String,
     },
     /// A transcription result.
     Transcript {

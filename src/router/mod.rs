@@ -46,6 +46,7 @@ mod attempt;
 pub mod chat;
 pub mod checks;
 pub mod estimate;
+pub mod research;
 pub mod task;
 pub mod transcribe;
 
@@ -88,6 +89,7 @@ pub struct Router {
     endpoints: HashMap<KeyRef, Endpoint>,
     ledger: Option<(Arc<Db>, Arc<Ledger>)>,
     clock: Clock,
+    tools: Arc<crate::tools::Tools>,
 }
 
 impl Router {
@@ -95,6 +97,7 @@ impl Router {
     pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
         let fleet = Fleet::from_config(&config);
         let client = Client::new(Timeouts::from(&config.defaults));
+        let tools = Arc::new(crate::tools::Tools::new(&config.tools));
         let mut endpoints = HashMap::new();
         for p in &config.providers {
             for k in &p.keys {
@@ -110,6 +113,7 @@ impl Router {
             endpoints,
             ledger: None,
             clock: Clock::System,
+            tools,
         }
     }
 

@@ -156,7 +156,7 @@ impl Job for AudioJob {
         grant: &Grant,
         t: Transcription,
         attempt: &Attempt,
-    ) -> (AttemptRow, Event) {
+    ) -> (AttemptRow, Vec<Event>) {
         let readings = crate::providers::rate_readings(
             crate::model::Dialect::of_provider(&grant.candidate.model.provider),
             &t.headers,
@@ -189,7 +189,7 @@ impl Job for AudioJob {
             bytes: self.bytes,
             latency_ms: attempt.elapsed_ms(),
         };
-        (row, transcript)
+        (row, vec![transcript])
     }
 
     /// A transcription arrives whole: it never breaks half-shown. Should a call report it,

@@ -170,7 +170,18 @@ pub fn tool_calls(body: &Value, count: u32, seed: u64) -> Vec<ToolCall> {
         Some(name) => tools.iter().filter(|(n, _)| n == name).take(1).collect(),
         None => {
             let n = if parallel { count.max(1) as usize } else { 1 };
-            tools.iter().cycle().take(n.min(tools.len() * 4)).collect()
+            // A researcher searches first: every call a search, when search is offered.
+            let search: Vec<&(String, Value)> =
+                tools.iter().filter(|(n, _)| n == "web_search").collect();
+            let pick = if search.is_empty() {
+                tools.iter().collect()
+            } else {
+                search
+            };
+            pick.into_iter()
+                .cycle()
+                .take(n.min(tools.len() * 4))
+                .collect()
         }
     };
     let topic = last_user_text(body);

@@ -19,6 +19,7 @@ pub mod dialect;
 pub mod faults;
 pub mod limits;
 pub mod scenario;
+pub mod search;
 pub mod server;
 pub mod stats;
 pub mod stream;
@@ -64,6 +65,11 @@ impl SimHandle {
     /// The OpenAI-compatible base URL of a provider: `http://127.0.0.1:PORT/groq/v1`.
     pub fn base_url(&self, provider: &str) -> String {
         format!("http://{}/{provider}/v1", self.addr)
+    }
+
+    /// The base URL of the sim's Tavily-compatible search: `http://127.0.0.1:PORT/tavily`.
+    pub fn tavily_url(&self) -> String {
+        format!("http://{}/tavily", self.addr)
     }
 
     /// The scenario being served (providers, accounts, keys, models, limits).

@@ -26,6 +26,17 @@ pub struct Scenario {
     pub providers: Vec<ProviderScenario>,
     /// Fault rules, checked in order for every chat request.
     pub faults: Vec<FaultRule>,
+    /// The Tavily-compatible search served at `/tavily/search`.
+    pub search: SearchScenario,
+}
+
+/// `[search]`: how the sim's Tavily-compatible search behaves.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SearchScenario {
+    /// How long each search takes.
+    pub latency: Duration,
+    /// Every search fails with this status (401, 429, 432, 433, 500…) when set.
+    pub status: Option<u16>,
 }
 
 /// One simulated provider.
@@ -248,6 +259,7 @@ impl Scenario {
             seed: 1,
             providers,
             faults: Vec::new(),
+            search: SearchScenario::default(),
         }
     }
 }
@@ -314,6 +326,15 @@ struct RawScenario {
     providers: Vec<RawProvider>,
     #[serde(default)]
     faults: Vec<RawFault>,
+    #[serde(default)]
+    search: RawSearch,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawSearch {
+    latency: Option<String>,
+    status: Option<u16>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -519,10 +540,18 @@ impl RawScenario {
                 delay: f.delay.map(|t| duration("fault delay", &t)).transpose()?,
             });
         }
+        let search = SearchScenario {
+            latency: match &self.search.latency {
+                Some(l) => duration("search.latency", l)?,
+                None => Duration::ZERO,
+            },
+            status: self.search.status,
+        };
         Ok(Scenario {
             seed: self.seed.unwrap_or(1),
             providers,
             faults,
+            search,
         })
     }
 }

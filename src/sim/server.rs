@@ -212,6 +212,8 @@ pub struct Fleet {
     pub scenario: Scenario,
     /// Cancelled on shutdown: hangs and streams end.
     pub shutdown: CancellationToken,
+    /// Searches served at `/tavily/search`.
+    pub search_stats: super::search::SearchStats,
     start: Instant,
     /// A manual clock the windows follow instead, and its reading at the start.
     manual: Option<(crate::clock::Clock, Millis)>,
@@ -231,6 +233,7 @@ impl Fleet {
             dice: Dice::new(scenario.seed),
             scenario,
             shutdown,
+            search_stats: Default::default(),
             start: Instant::now(),
             manual: None,
         }
@@ -294,7 +297,7 @@ impl Fleet {
             );
             providers.insert(name.clone(), s);
         }
-        json!({"providers": providers, "totals": totals})
+        json!({"providers": providers, "totals": totals, "search": self.search_stats.json()})
     }
 }
 
@@ -330,6 +333,8 @@ pub fn router(fleet: Arc<Fleet>) -> Router {
             "/{provider}/v1/audio/transcriptions",
             post(super::transcribe::handle),
         )
+        .route("/tavily/search", post(super::search::search))
+        .route("/tavily/page/{slug}", get(super::search::page))
         .route("/sim/stats", get(stats))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -271,6 +271,25 @@ impl App {
 pub const CONTINUE_PROMPT: &str =
     "Your answer above was cut off. Continue exactly where it stopped, without repeating anything.";
 
+/// How the chat shows a tool call: `searching: <query>`, `reading: <url>`.
+fn tool_call_words(name: &str, arguments: &str) -> String {
+    let args: serde_json::Value = serde_json::from_str(arguments).unwrap_or_default();
+    let arg = |k: &str| {
+        args.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect::<String>()
+    };
+    match name {
+        crate::tools::WEB_SEARCH => format!("searching: {}", arg("query")),
+        crate::tools::FETCH_URL => format!("reading: {}", arg("url")),
+        other => format!("calling {other}"),
+    }
+}
+
 impl App {
     fn conversation(&self) -> Vec<crate::message::Message> {
         self.chat
@@ -717,6 +736,32 @@ impl App {
                 self.chat
                     .push(Message::new(Role::Error, format!("{kind}: {message}")));
             }
+            Event::ToolCall {
+                name, arguments, ..
+            } => {
+                self.chat.push(Message::new(
+                    Role::Notice,
+                    tool_call_words(&name, &arguments),
+                ));
+            }
+            Event::ToolResult {
+                name,
+                ok,
+                latency_ms,
+                error,
+                ..
+            } => {
+                let took = crate::duration::short(latency_ms);
+                let words = match (ok, error) {
+                    (true, _) => format!("{name} done · {took}"),
+                    (false, e) => format!("{name} failed · {took}: {}", e.unwrap_or_default()),
+                };
+                self.chat.push(Message::new(Role::Notice, words));
+            }
+            Event::Step { n, provider, model } => {
+                self.statusline.rotation = Some(format!("research step {n}: {provider}/{model}"));
+            }
+            Event::Notice { message } => self.note(message),
         }
     }
 

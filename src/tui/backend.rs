@@ -405,6 +405,7 @@ pub fn sample_script() -> Vec<Event> {
         attempts: 2,
         finish_reason: Some("stop".into()),
         max_tokens: 1024,
+        sources: Vec::new(),
     });
     ev
 }
