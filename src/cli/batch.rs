@@ -279,8 +279,9 @@ async fn run_job(router: &Router, job: Job) -> (bool, String, u64) {
                     usage,
                     attempts,
                     finish_reason,
+                    sources,
                     ..
-                } => done = Some((provider, model, usage, attempts, finish_reason)),
+                } => done = Some((provider, model, usage, attempts, finish_reason, sources)),
                 Event::Error { kind, message } => error = Some((kind, message)),
                 _ => {}
             }
@@ -289,13 +290,16 @@ async fn run_job(router: &Router, job: Job) -> (bool, String, u64) {
     };
     let (_, (text, done, error)) = tokio::join!(runner, collect);
     match (done, error) {
-        (Some((provider, model, usage, attempts, finish_reason)), None) => {
-            let line = serde_json::json!({
+        (Some((provider, model, usage, attempts, finish_reason, sources)), None) => {
+            let mut line = serde_json::json!({
                 "id": id.value, "ok": true, "text": text, "provider": provider, "model": model,
                 "usage": usage, "attempts": attempts,
                 "latency_ms": started.elapsed().as_millis() as u64,
                 "finish_reason": finish_reason,
             });
+            if !sources.is_empty() {
+                line["sources"] = sources.into();
+            }
             (true, line.to_string(), Usage::total(&usage))
         }
         (_, Some((kind, message))) => (false, error_line(&id, &kind, &message), 0),
