@@ -350,3 +350,41 @@ fn batch_research_lines_list_their_sources() {
     );
     assert!(by_id(2).get("sources").is_none(), "{text}");
 }
+
+/// When no model that takes parallel calls is free, the step goes on at a sequential tool
+/// model, and says so.
+#[tokio::test]
+async fn a_busy_parallel_pool_falls_back_to_a_sequential_tool_model() {
+    let sim = start(&format!(
+        "{}\n[[providers.models]]\nid = \"r3\"\ntasks = [\"research\"]\ntools = true\nparallel_tool_calls = 1\n",
+        scenario(2, "", "")
+    ))
+    .await;
+    let mut c = config(&sim, &["groq/r1", "groq/r3"]);
+    // rota knows r1 takes one request a minute: the second turn finds it busy.
+    for m in &mut c.models {
+        if m.model.id == "r1" {
+            m.limits.rpm = Some(1);
+        }
+    }
+    c.defaults.safety_margin = 0.0;
+    let r = Router::new(c, Arc::new(MemoryStore::default()));
+    let (end, ev) = run(&r, request("groq limits")).await;
+    assert_eq!(end, End::Answered, "{ev:#?}");
+    assert!(
+        ev.iter().any(
+            |e| matches!(e, Event::Notice { message } if message.contains("one tool call per turn"))
+        ),
+        "{ev:#?}"
+    );
+    let steps: Vec<String> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Step { model, .. } => Some(model.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps, ["r1", "r3"], "{ev:#?}");
+    assert_eq!(sim.stats()["totals"]["429"], 0);
+    sim.shutdown().await;
+}

@@ -117,6 +117,14 @@ pub(crate) trait Job: Sync {
 
     /// The `error` kind, end and message for a demand nothing can ever take.
     fn unfit(&self, router: &Router, unfit: &Unfit) -> (&'static str, End, String);
+
+    /// Asks less of the engine when nothing can take the demand now (a research turn that
+    /// wants parallel tool calls takes a sequential tool model instead); says what changed.
+    /// `None`: the demand stays as it is. Called at most once per job.
+    fn relax(&self, demand: &mut Demand) -> Option<String> {
+        let _ = demand;
+        None
+    }
 }
 
 impl Router {
@@ -131,6 +139,7 @@ impl Router {
         let mut rotation: Option<(Candidate, Classified)> = None;
         let mut last_reason: Option<Reason> = None;
         let mut refused_once = false;
+        let mut relaxed = false;
         loop {
             let mut decision = match self.decide(&demand).await {
                 Ok(d) => d,
@@ -153,6 +162,19 @@ impl Router {
                         return End::Config;
                     }
                 };
+            }
+            if !relaxed
+                && matches!(
+                    decision,
+                    Decision::Wait { .. } | Decision::Unfit(Unfit::NoCapableModel { .. })
+                )
+                && let Some(note) = job.relax(&mut demand)
+            {
+                relaxed = true;
+                if !out.send(Event::Notice { message: note }).await {
+                    return End::Cancelled;
+                }
+                continue;
             }
             if let Some((from, why)) = rotation.take() {
                 let ev = Event::rotation(&from, &why, &decision);

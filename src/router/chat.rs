@@ -369,6 +369,20 @@ impl Job for ChatJob<'_> {
     fn unfit(&self, router: &Router, unfit: &Unfit) -> (&'static str, End, String) {
         describe_unfit(unfit, self.task, &router.config)
     }
+
+    /// A research turn that wants parallel tool calls takes a sequential tool model when no
+    /// parallel one is free (or configured).
+    fn relax(&self, demand: &mut Demand) -> Option<String> {
+        if self.step.is_none() || !demand.needs_parallel_tools {
+            return None;
+        }
+        demand.needs_parallel_tools = false;
+        Some(
+            "no model that takes parallel tool calls is free: this research step goes on \
+             with one tool call per turn"
+                .into(),
+        )
+    }
 }
 
 /// Folds one streamed piece of a tool call into the calls so far (by its index).
