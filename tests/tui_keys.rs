@@ -637,3 +637,49 @@ fn a_cut_answer_is_marked_and_alt_c_continues_it_in_the_same_message() {
     // Nothing left to continue.
     assert_eq!(a.handle_key(alt_char('c')), None);
 }
+
+#[test]
+fn a_research_call_line_turns_into_its_result() {
+    let mut a = app();
+    send(&mut a, "groq limits");
+    a.handle_event(Event::ToolCall {
+        id: "call_1".into(),
+        name: "web_search".into(),
+        arguments: r#"{"query":"groq free tier"}"#.into(),
+    });
+    a.handle_event(Event::ToolCall {
+        id: "call_2".into(),
+        name: "fetch_url".into(),
+        arguments: r#"{"url":"https://example.com/x"}"#.into(),
+    });
+    a.handle_event(Event::ToolResult {
+        id: "call_2".into(),
+        name: "fetch_url".into(),
+        ok: false,
+        bytes: 10,
+        latency_ms: 1_200,
+        error: Some("example.com answered 404".into()),
+    });
+    a.handle_event(Event::ToolResult {
+        id: "call_1".into(),
+        name: "web_search".into(),
+        ok: true,
+        bytes: 900,
+        latency_ms: 400,
+        error: None,
+    });
+    let lines: Vec<&str> = a
+        .chat
+        .messages
+        .iter()
+        .map(|m| m.text.as_str())
+        .filter(|t| t.starts_with("searching") || t.starts_with("reading"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("searching: groq free tier · done · "), "{lines:?}");
+    assert!(
+        lines[1].starts_with("reading: https://example.com/x · failed · ")
+            && lines[1].ends_with("example.com answered 404"),
+        "{lines:?}"
+    );
+}

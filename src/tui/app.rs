@@ -122,6 +122,8 @@ pub struct App {
     pub transcribing: bool,
     /// The model answering now (from `model_selected`).
     current_model: Option<String>,
+    /// The chat line of each running tool call, by call id: its result is written into it.
+    tool_lines: std::collections::HashMap<String, usize>,
     /// Set when the UI should quit.
     pub quit: bool,
 }
@@ -153,6 +155,7 @@ impl App {
             streaming: false,
             transcribing: false,
             current_model: None,
+            tool_lines: Default::default(),
             quit: false,
         }
     }
@@ -737,14 +740,18 @@ impl App {
                     .push(Message::new(Role::Error, format!("{kind}: {message}")));
             }
             Event::ToolCall {
-                name, arguments, ..
+                id,
+                name,
+                arguments,
             } => {
                 self.chat.push(Message::new(
                     Role::Notice,
                     tool_call_words(&name, &arguments),
                 ));
+                self.tool_lines.insert(id, self.chat.messages.len() - 1);
             }
             Event::ToolResult {
+                id,
                 name,
                 ok,
                 latency_ms,
@@ -752,11 +759,21 @@ impl App {
                 ..
             } => {
                 let took = crate::duration::short(latency_ms);
-                let words = match (ok, error) {
-                    (true, _) => format!("{name} done · {took}"),
-                    (false, e) => format!("{name} failed · {took}: {}", e.unwrap_or_default()),
+                let outcome = match (ok, error) {
+                    (true, _) => format!("done · {took}"),
+                    (false, e) => format!("failed · {took}: {}", e.unwrap_or_default()),
                 };
-                self.chat.push(Message::new(Role::Notice, words));
+                // The call's line turns into its result: `searching: q · done · 0.4s`.
+                let line = self.tool_lines.remove(&id);
+                match line.and_then(|i| self.chat.messages.get_mut(i)) {
+                    Some(m) => {
+                        m.text = format!("{} · {outcome}", m.text);
+                        m.invalidate();
+                    }
+                    None => self
+                        .chat
+                        .push(Message::new(Role::Notice, format!("{name} {outcome}"))),
+                }
             }
             Event::Step { n, provider, model } => {
                 self.statusline.rotation = Some(format!("research step {n}: {provider}/{model}"));
