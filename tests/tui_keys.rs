@@ -676,7 +676,10 @@ fn a_research_call_line_turns_into_its_result() {
         .filter(|t| t.starts_with("searching") || t.starts_with("reading"))
         .collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert!(lines[0].starts_with("searching: groq free tier · done · "), "{lines:?}");
+    assert!(
+        lines[0].starts_with("searching: groq free tier · done · "),
+        "{lines:?}"
+    );
     assert!(
         lines[1].starts_with("reading: https://example.com/x · failed · ")
             && lines[1].ends_with("example.com answered 404"),

@@ -138,6 +138,24 @@ pub fn offered_tools(body: &Value) -> Vec<(String, Value)> {
 /// Whether the request wants an answer with tool calls now: tools offered, `tool_choice`
 /// not `none`, and the conversation does not end with a tool result.
 pub fn wants_tools(body: &Value) -> bool {
+    wants_tools_until(body, 0)
+}
+
+/// [`wants_tools`], but a model that has read fewer than `results` tool results asks for
+/// more (one call per turn when it takes one at a time): how a researcher that wants
+/// several sources behaves.
+pub fn wants_tools_until(body: &Value, results: u32) -> bool {
+    let read = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .map_or(0, |m| {
+            m.iter()
+                .filter(|m| m.get("role").and_then(Value::as_str) == Some("tool"))
+                .count()
+        });
+    if (read as u64) < u64::from(results) && !offered_tools(body).is_empty() {
+        return body.get("tool_choice").and_then(Value::as_str) != Some("none");
+    }
     if offered_tools(body).is_empty() {
         return false;
     }

@@ -279,7 +279,7 @@ fn compose(
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let use_tools = m.tools
-        && answer::wants_tools(body)
+        && answer::wants_tools_until(body, fleet.scenario.search.wanted)
         && (m.tool_call_probability >= 1.0 || fleet.dice.unit() < m.tool_call_probability);
     let (pieces, tool_calls, finish_reason, completion_tokens) = if use_tools {
         let calls = answer::tool_calls(body, m.parallel_tool_calls, seed);

@@ -37,6 +37,9 @@ pub struct SearchScenario {
     pub latency: Duration,
     /// Every search fails with this status (401, 429, 432, 433, 500…) when set.
     pub status: Option<u16>,
+    /// A model offered tools keeps calling them until it has read this many results (0:
+    /// it answers after the first): a sequential model then takes one turn per search.
+    pub wanted: u32,
 }
 
 /// One simulated provider.
@@ -335,6 +338,7 @@ struct RawScenario {
 struct RawSearch {
     latency: Option<String>,
     status: Option<u16>,
+    wanted: Option<u32>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -546,6 +550,7 @@ impl RawScenario {
                 None => Duration::ZERO,
             },
             status: self.search.status,
+            wanted: self.search.wanted.unwrap_or(0),
         };
         Ok(Scenario {
             seed: self.seed.unwrap_or(1),
