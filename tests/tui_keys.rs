@@ -659,6 +659,7 @@ fn a_research_call_line_turns_into_its_result() {
         bytes: 10,
         latency_ms: 1_200,
         error: Some("example.com answered 404".into()),
+        results: 0,
     });
     a.handle_event(Event::ToolResult {
         id: "call_1".into(),
@@ -667,6 +668,7 @@ fn a_research_call_line_turns_into_its_result() {
         bytes: 900,
         latency_ms: 400,
         error: None,
+        results: 3,
     });
     let lines: Vec<&str> = a
         .chat
@@ -676,12 +678,9 @@ fn a_research_call_line_turns_into_its_result() {
         .filter(|t| t.starts_with("searching") || t.starts_with("reading"))
         .collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0], "searching: groq free tier · 3 results · 0.4s");
     assert!(
-        lines[0].starts_with("searching: groq free tier · done · "),
-        "{lines:?}"
-    );
-    assert!(
-        lines[1].starts_with("reading: https://example.com/x · failed · ")
+        lines[1].starts_with("reading: https://example.com/x · failed · 1.2s: ")
             && lines[1].ends_with("example.com answered 404"),
         "{lines:?}"
     );

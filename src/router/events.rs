@@ -129,6 +129,9 @@ pub enum Event {
         latency_ms: u64,
         /// What went wrong (null when it worked).
         error: Option<String>,
+        /// How many pages it returned (a search's results; 1 for a page read; 0 when it
+        /// failed).
+        results: u32,
     },
     /// A research step (one model turn) was answered.
     Step {

@@ -99,6 +99,7 @@ impl Router {
                     bytes: out.content.len() as u64,
                     latency_ms,
                     error: out.error.clone(),
+                    results: out.sources.len() as u32,
                 };
                 if tx.send(ev).await.is_err() {
                     return End::Cancelled;

@@ -756,10 +756,20 @@ impl App {
                 ok,
                 latency_ms,
                 error,
+                results,
                 ..
             } => {
-                let took = crate::duration::short(latency_ms);
+                // Tenths of a second: tool calls take a fraction of one.
+                let took = if latency_ms < 10_000 {
+                    format!("{:.1}s", latency_ms as f64 / 1000.0)
+                } else {
+                    crate::duration::short(latency_ms)
+                };
                 let outcome = match (ok, error) {
+                    (true, _) if name == crate::tools::WEB_SEARCH => {
+                        let s = if results == 1 { "" } else { "s" };
+                        format!("{results} result{s} · {took}")
+                    }
                     (true, _) => format!("done · {took}"),
                     (false, e) => format!("failed · {took}: {}", e.unwrap_or_default()),
                 };
