@@ -5,6 +5,7 @@ use super::assemble::{Assembler, ChatOutcome, StreamDecoder, StreamEvent};
 use super::core::{chat_body, parse_models};
 use super::error::{CallError, ErrorKind, MAX_ERROR_BODY};
 use super::{Endpoint, Timeouts};
+use crate::config::url::shown;
 use crate::engine::Headers;
 use crate::model::Reason;
 use crate::secret::ApiKey;
@@ -303,7 +304,8 @@ impl Client {
             .build()
             .map_err(|e| {
                 CallError::local(format!(
-                    "could not set up HTTP for {base_url} ({}): check the TLS setup",
+                    "could not set up HTTP for {} ({}): check the TLS setup",
+                    shown(base_url),
                     chain(&e)
                 ))
             })?;
@@ -580,7 +582,7 @@ fn host_of(url: &Url) -> String {
     match (url.host_str(), url.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_string(),
-        _ => url.to_string(),
+        _ => shown(url.as_str()),
     }
 }
 
@@ -638,10 +640,13 @@ fn transport_error(e: &reqwest::Error, host: &str) -> CallError {
     }
 }
 
-/// An error and its sources, `a: b: c`.
-fn chain(e: &dyn std::error::Error) -> String {
+/// A reqwest error and its sources, `a: b: c`, fit for a message: the request's URL (which
+/// reqwest's Display includes) shown as config errors show one ([`shown`]: user info, query
+/// and key-like path segments such as a gateway's `/gw/sk-…/v1` masked), and anything
+/// else that looks like a key masked too.
+fn chain(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
-    let mut src = e.source();
+    let mut src = std::error::Error::source(e);
     while let Some(x) = src {
         let m = x.to_string();
         if !s.contains(&m) {
@@ -650,7 +655,10 @@ fn chain(e: &dyn std::error::Error) -> String {
         }
         src = x.source();
     }
-    s
+    if let Some(url) = e.url() {
+        s = s.replace(url.as_str(), &shown(url.as_str()));
+    }
+    crate::secret::mask_keys(&s)
 }
 
 /// `1.5s`, `150ms`.
