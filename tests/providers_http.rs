@@ -25,6 +25,7 @@ fn timeouts() -> Timeouts {
         connect: Duration::from_millis(300),
         first_byte: Duration::from_millis(200),
         idle: Duration::from_millis(200),
+        request: Duration::from_secs(2),
     }
 }
 

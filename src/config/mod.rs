@@ -27,6 +27,12 @@ pub const EXAMPLE: &str = include_str!("../../config.example.toml");
 /// The default of `[defaults] max_cooldown`: an hour.
 pub const DEFAULT_MAX_COOLDOWN: Duration = Duration::from_secs(3_600);
 
+/// The default of `[defaults] request_timeout`: ten minutes, for chat and transcription
+/// alike. Far above a normal answer (thousands of tokens at 50–1000 tokens/s take seconds to
+/// a couple of minutes); a 25 MB upload (the largest any catalog provider takes) fits in it
+/// at ~45 KB/s upstream, and the transcription itself takes seconds.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+
 use crate::catalog::ModelSpec;
 use crate::model::{ModelRef, Task};
 use crate::secret::ApiKey;
@@ -111,6 +117,9 @@ pub struct Defaults {
     pub first_byte_timeout: Duration,
     /// Longest silence allowed inside a stream.
     pub idle_timeout: Duration,
+    /// Longest one whole attempt may take, from sending the request to the last byte of the
+    /// answer (for a transcription: the upload, the wait and the reply).
+    pub request_timeout: Duration,
     /// Longest cooldown a 429 that names no window may set (one that names a window lasts
     /// at most that window).
     pub max_cooldown: Duration,
@@ -126,6 +135,7 @@ impl Default for Defaults {
             connect_timeout: Duration::from_secs(10),
             first_byte_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(30),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_cooldown: DEFAULT_MAX_COOLDOWN,
         }
     }

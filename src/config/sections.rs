@@ -22,6 +22,7 @@ pub(crate) fn defaults(sink: &mut Sink, sec: Option<Section>) -> Defaults {
             "connect_timeout",
             "first_byte_timeout",
             "idle_timeout",
+            "request_timeout",
             "max_cooldown",
         ],
     );
@@ -66,6 +67,7 @@ pub(crate) fn defaults(sink: &mut Sink, sec: Option<Section>) -> Defaults {
         ("connect_timeout", "10s", &mut d.connect_timeout),
         ("first_byte_timeout", "60s", &mut d.first_byte_timeout),
         ("idle_timeout", "30s", &mut d.idle_timeout),
+        ("request_timeout", "10m", &mut d.request_timeout),
         ("max_cooldown", "1h", &mut d.max_cooldown),
     ] {
         if let Some(v) = s.duration(sink, key, example) {

@@ -87,6 +87,8 @@ struct ChunkDecoder {
     finish: Option<String>,
     /// Whether any chunk (or `[DONE]`) was read: a body with neither is no answer.
     seen: bool,
+    /// Chunks that carried part of the answer (see [`StreamDecoder::progress`]).
+    progress: u64,
     done: bool,
     ended: bool,
 }
@@ -105,6 +107,7 @@ impl ChunkDecoder {
             usage: None,
             finish: None,
             seen: false,
+            progress: 0,
             done: false,
             ended: false,
         }
@@ -121,6 +124,7 @@ impl ChunkDecoder {
         }
         if data == "[DONE]" {
             self.seen = true;
+            self.progress += 1;
             self.done = true;
             return Ok(Step::Events);
         }
@@ -150,8 +154,11 @@ impl ChunkDecoder {
 
     /// Handles one parsed chunk (or whole completion).
     fn chunk(&mut self, chunk: &WireChunk, out: &mut Vec<StreamEvent>) {
+        let before = out.len();
+        let mut progressed = false;
         if let Some(u) = chunk.usage(self.rules) {
             self.usage = Some(u);
+            progressed = true;
         }
         for choice in chunk.choices.iter().flatten() {
             if choice.index.unwrap_or(0) != 0 {
@@ -180,7 +187,11 @@ impl ChunkDecoder {
             }
             if let Some(f) = choice.finish_reason.as_ref().filter(|f| !f.is_empty()) {
                 self.finish = Some(f.clone());
+                progressed = true;
             }
+        }
+        if progressed || out.len() > before {
+            self.progress += 1;
         }
     }
 
@@ -323,6 +334,15 @@ impl StreamDecoder {
         self.chunks
             .end(out)
             .map_err(|e| e.with_reply(self.status, &self.headers))
+    }
+
+    /// How many chunks so far carried part of the answer: text, reasoning, a tool-call
+    /// piece, usage, a finish reason, or `[DONE]`. Keep-alive comments, empty `data:` lines,
+    /// named events that are not chunks (`event: ping`) and chunks with nothing in them
+    /// (an empty delta, no choices) do not count: they show the connection is alive, not
+    /// that the answer advances, so they reset no first-byte or idle timer.
+    pub fn progress(&self) -> u64 {
+        self.chunks.progress
     }
 
     /// Whether `[DONE]` was seen (nothing after it matters).

@@ -99,7 +99,7 @@ pub async fn check_key_listing(client: &Client, ep: &Endpoint) -> (KeyCheck, Opt
         Err(_) => (
             KeyCheck::Unreachable(format!(
                 "no answer from {} in {} s",
-                ep.base_url,
+                crate::config::url::shown(&ep.base_url),
                 CHECK_TIMEOUT.as_secs()
             )),
             None,

@@ -5,6 +5,7 @@ use super::assemble::{Assembler, ChatOutcome, StreamDecoder, StreamEvent};
 use super::core::{chat_body, parse_models};
 use super::error::{CallError, ErrorKind, MAX_ERROR_BODY};
 use super::{Endpoint, Timeouts};
+use crate::config::url::shown;
 use crate::engine::Headers;
 use crate::model::Reason;
 use crate::secret::ApiKey;
@@ -21,10 +22,24 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Largest `/models` answer read.
+/// Largest `/models` answer read; a larger one is a bad response.
 const MAX_MODELS_BODY: usize = 8 * 1024 * 1024;
-/// Largest whole (non-streamed) chat answer or transcription read.
-const MAX_ANSWER_BODY: usize = 16 * 1024 * 1024;
+
+/// Largest whole (non-streamed) chat answer or transcription read; a larger one is a bad
+/// response. A whole completion carries no per-token framing: even the longest answer any
+/// catalog model may write (128 000 tokens) is about 1 MB of JSON, and a word-by-word
+/// transcript of a 25 MB upload a few MB.
+pub const MAX_ANSWER_BODY: usize = 16 * 1024 * 1024;
+
+/// Largest streamed chat answer read, in bytes of the event stream (keep-alives and empty
+/// chunks included); a larger one is a bad response. The longest answer any catalog model
+/// may write (128 000 tokens) streams as about as many chunks of 200–400 bytes, at most
+/// ~50 MB; past this bound the stream is broken or hostile, and reading on would only grow
+/// memory (the answer is kept whole).
+pub const MAX_STREAM_BYTES: usize = 64 * 1024 * 1024;
+
+/// One MiB, for messages.
+const MIB: usize = 1024 * 1024;
 
 /// Calls OpenAI-compatible endpoints. Cheap to clone (an `Arc` inside) and to share between
 /// tasks: one pooled HTTP client per base URL, reused for every call to it (keep-alive,
@@ -80,7 +95,13 @@ pub struct ChatStream {
     decoder: StreamDecoder,
     pending: VecDeque<StreamEvent>,
     error: Option<CallError>,
-    got_bytes: bool,
+    /// Whether any part of the answer arrived (see [`StreamDecoder::progress`]).
+    progressed: bool,
+    /// When the last part of the answer arrived (before the first: the reply's headers).
+    progress_at: Instant,
+    /// Bytes of the body read so far (at most [`MAX_STREAM_BYTES`]).
+    received: usize,
+    deadline: Deadline,
     timeouts: Timeouts,
     host: String,
 }
@@ -97,10 +118,13 @@ impl std::fmt::Debug for ChatStream {
 
 impl ChatStream {
     /// The next event; `None` once the answer is complete (after `Finish` and `Usage`) or
-    /// after an error was returned. An idle gap longer than `idle` (before the first byte:
-    /// `first_byte`) is a [`Reason::Timeout`]; a broken connection [`Reason::Connection`];
-    /// a malformed chunk [`Reason::BadResponse`]; an error object in the stream is read by
-    /// `classify`.
+    /// after an error was returned. No part of the answer for longer than `idle` (before
+    /// the first part: `first_byte` after the headers) is a [`Reason::Timeout`] — keep-alive
+    /// comments and empty chunks do not count as parts (see [`StreamDecoder::progress`]) —
+    /// and so is an attempt still streaming `request` after it was sent; a broken
+    /// connection is [`Reason::Connection`]; a malformed chunk, or a stream over
+    /// [`MAX_STREAM_BYTES`], [`Reason::BadResponse`]; an error object in the stream is read
+    /// by `classify`.
     pub async fn next(&mut self) -> Option<Result<StreamEvent, CallError>> {
         loop {
             if let Some(ev) = self.pending.pop_front() {
@@ -116,7 +140,7 @@ impl ChatStream {
                 }
                 return None;
             };
-            let (wait, what, when) = if self.got_bytes {
+            let (wait, what, when) = if self.progressed {
                 (self.timeouts.idle, "idle_timeout", "mid-answer")
             } else {
                 (
@@ -125,16 +149,23 @@ impl ChatStream {
                     "before its first token",
                 )
             };
+            let quiet_until = after(self.progress_at, wait);
             let mut out = Vec::new();
-            match tokio::time::timeout(wait, body.next()).await {
+            match tokio::time::timeout_at(quiet_until.min(self.deadline.at), body.next()).await {
                 Err(_) => {
                     self.body = None;
-                    return Some(Err(CallError::timeout(format!(
-                        "{} went silent for {} {when}: try again, or raise {what} in [defaults]",
-                        self.host,
-                        crate::duration::format(wait)
-                    ))
-                    .with_reply(self.status, &self.headers)));
+                    let e = if self.deadline.at <= quiet_until {
+                        self.deadline
+                            .exceeded(&format!("{} was still sending its answer", self.host))
+                    } else {
+                        CallError::timeout(format!(
+                            "{} sent no part of its answer for {} {when} (keep-alives do not \
+                             count): try again, or raise {what} in [defaults]",
+                            self.host,
+                            crate::duration::format(wait)
+                        ))
+                    };
+                    return Some(Err(e.with_reply(self.status, &self.headers)));
                 }
                 Ok(None) => {
                     self.body = None;
@@ -155,7 +186,21 @@ impl ChatStream {
                     self.error = Some(ce.with_reply(self.status, &self.headers));
                 }
                 Ok(Some(Ok(bytes))) => {
-                    self.got_bytes = true;
+                    self.received = self.received.saturating_add(bytes.len());
+                    if self.received > MAX_STREAM_BYTES {
+                        self.body = None;
+                        self.error = Some(
+                            CallError::bad_response(format!(
+                                "{} streamed over {} MiB without ending its answer: no real \
+                                 answer is that long, the stream is broken; try another model",
+                                self.host,
+                                MAX_STREAM_BYTES / MIB
+                            ))
+                            .with_reply(self.status, &self.headers),
+                        );
+                        continue;
+                    }
+                    let before = self.decoder.progress();
                     if let Err(e) = self.decoder.feed(&bytes, &mut out) {
                         self.body = None;
                         self.error = Some(e);
@@ -164,6 +209,10 @@ impl ChatStream {
                         if let Err(e) = self.decoder.finish(&mut out) {
                             self.error = Some(e);
                         }
+                    }
+                    if self.decoder.progress() != before {
+                        self.progressed = true;
+                        self.progress_at = Instant::now();
                     }
                 }
             }
@@ -255,7 +304,8 @@ impl Client {
             .build()
             .map_err(|e| {
                 CallError::local(format!(
-                    "could not set up HTTP for {base_url} ({}): check the TLS setup",
+                    "could not set up HTTP for {} ({}): check the TLS setup",
+                    shown(base_url),
                     chain(&e)
                 ))
             })?;
@@ -273,6 +323,7 @@ impl Client {
     /// and `stream_options.include_usage: true` set (tools and image parts pass through).
     /// Returns once the reply's headers arrived (within `connect + first_byte`). A non-2xx
     /// reply becomes a [`CallError`] read by `classify`, keeping status, headers and body.
+    /// The whole attempt, until the answer's last byte, runs under `request`.
     pub async fn chat(&self, ep: &Endpoint, body: &Value) -> Result<ChatStream, CallError> {
         let body = chat_body(body).ok_or_else(|| {
             CallError::local(
@@ -285,11 +336,12 @@ impl Client {
             .header("accept", "text/event-stream")
             .json(&body);
         let t = self.inner.timeouts;
-        let resp = send(req, t.connect + t.first_byte, &host, ep.key.as_ref()).await?;
+        let deadline = Deadline::start(t);
+        let resp = send(req, t, deadline, &host, ep.key.as_ref()).await?;
         let status = resp.status().as_u16();
         let headers = headers_of(resp.headers());
         if !resp.status().is_success() {
-            return Err(self.reply_error(ep, resp, status, headers).await);
+            return Err(self.reply_error(ep, resp, status, headers, deadline).await);
         }
         let json = headers
             .iter()
@@ -302,15 +354,25 @@ impl Client {
             decoder: StreamDecoder::for_reply(ep.dialect, status, headers, ep.key.clone()),
             pending: VecDeque::new(),
             error: None,
-            got_bytes: false,
+            progressed: false,
+            progress_at: Instant::now(),
+            received: 0,
+            deadline,
             timeouts: t,
             host,
         };
         if json {
             // The server ignored `stream: true` and sent the whole completion.
-            let (bytes, _) = read_bounded(resp, MAX_ANSWER_BODY, t, &stream.host)
-                .await
-                .map_err(|e| e.with_reply(status, &stream.headers))?;
+            let bytes = read_whole(
+                resp,
+                MAX_ANSWER_BODY,
+                t,
+                deadline,
+                &stream.host,
+                "an answer",
+            )
+            .await
+            .map_err(|e| e.with_reply(status, &stream.headers))?;
             let mut out = Vec::new();
             match stream
                 .decoder
@@ -332,21 +394,22 @@ impl Client {
         let host = host_of(&url);
         let req = with_key(http.get(url), ep.key.as_ref()).header("accept", "application/json");
         let t = self.inner.timeouts;
-        let resp = send(req, t.connect + t.first_byte, &host, ep.key.as_ref()).await?;
+        let deadline = Deadline::start(t);
+        let resp = send(req, t, deadline, &host, ep.key.as_ref()).await?;
         let status = resp.status().as_u16();
         let headers = headers_of(resp.headers());
         if !resp.status().is_success() {
-            let mut e = self.reply_error(ep, resp, status, headers).await;
+            let mut e = self.reply_error(ep, resp, status, headers, deadline).await;
             if matches!(status, 401 | 403) {
                 e.classified.reason = Reason::Auth;
             }
             return Err(e);
         }
-        let (bytes, truncated) = read_bounded(resp, MAX_MODELS_BODY, t, &host)
+        let bytes = read_whole(resp, MAX_MODELS_BODY, t, deadline, &host, "a model list")
             .await
             .map_err(|e| e.with_reply(status, &headers))?;
         let text = String::from_utf8_lossy(&bytes);
-        match parse_models(&text).filter(|_| !truncated) {
+        match parse_models(&text) {
             Some(list) => Ok(list),
             None => Err(CallError::bad_response(format!(
                 "{host} answered GET /models with something that is not a model list: \
@@ -357,9 +420,9 @@ impl Client {
     }
 
     /// Transcribes an audio file: POSTs it to `{base}/audio/transcriptions` as multipart,
-    /// streamed from disk (never read whole into memory). The upload may take as long as it
-    /// needs while it progresses (a stall longer than `idle` is a timeout); the reply must
-    /// then come within `first_byte`.
+    /// streamed from disk (never read whole into memory). A stall of the upload longer than
+    /// `idle` is a timeout; the reply must then come within `first_byte`; and the whole
+    /// attempt, upload included, within `request`.
     pub async fn transcribe(
         &self,
         ep: &Endpoint,
@@ -377,6 +440,8 @@ impl Client {
         let f = tokio::fs::File::open(file).await.map_err(unreadable)?;
         let len = f.metadata().await.map_err(unreadable)?.len();
         let progress = Arc::new(Progress::default());
+        let t = self.inner.timeouts;
+        let deadline = Deadline::start(t);
         let start = Instant::now();
         let body = progress_stream(f, progress.clone(), start);
         let name = file
@@ -400,17 +465,16 @@ impl Client {
                 form = form.text(k, v.clone());
             }
         }
-        let t = self.inner.timeouts;
         let fut = with_key(http.post(url), ep.key.as_ref())
             .multipart(form)
             .send();
-        let resp = upload(fut, &progress, start, t, &host, ep.key.as_ref()).await?;
+        let resp = upload(fut, &progress, start, t, deadline, &host, ep.key.as_ref()).await?;
         let status = resp.status().as_u16();
         let headers = headers_of(resp.headers());
         if !resp.status().is_success() {
-            return Err(self.reply_error(ep, resp, status, headers).await);
+            return Err(self.reply_error(ep, resp, status, headers, deadline).await);
         }
-        let (bytes, _) = read_bounded(resp, MAX_ANSWER_BODY, t, &host)
+        let bytes = read_whole(resp, MAX_ANSWER_BODY, t, deadline, &host, "a transcription")
             .await
             .map_err(|e| e.with_reply(status, &headers))?;
         let body = String::from_utf8_lossy(&bytes);
@@ -453,9 +517,11 @@ impl Client {
         resp: reqwest::Response,
         status: u16,
         headers: Headers,
+        deadline: Deadline,
     ) -> CallError {
         let host = host_of(resp.url());
-        let bytes = match read_bounded(resp, MAX_ERROR_BODY, self.inner.timeouts, &host).await {
+        let t = self.inner.timeouts;
+        let bytes = match read_bounded(resp, MAX_ERROR_BODY, t, deadline, &host).await {
             Ok((b, _)) => b,
             Err(_) => Vec::new(),
         };
@@ -516,7 +582,7 @@ fn host_of(url: &Url) -> String {
     match (url.host_str(), url.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_string(),
-        _ => url.to_string(),
+        _ => shown(url.as_str()),
     }
 }
 
@@ -528,14 +594,21 @@ fn with_key(req: reqwest::RequestBuilder, key: Option<&ApiKey>) -> reqwest::Requ
     }
 }
 
-/// Sends a request and waits for the reply's headers at most `limit`.
+/// Sends a request and waits for the reply's headers at most `connect + first_byte`, and
+/// not past the attempt's deadline.
 async fn send(
     req: reqwest::RequestBuilder,
-    limit: Duration,
+    t: Timeouts,
+    deadline: Deadline,
     host: &str,
     key: Option<&ApiKey>,
 ) -> Result<reqwest::Response, CallError> {
-    match tokio::time::timeout(limit, req.send()).await {
+    let limit = t.connect.saturating_add(t.first_byte);
+    let headers_by = after(Instant::now(), limit);
+    match tokio::time::timeout_at(headers_by.min(deadline.at), req.send()).await {
+        Err(_) if deadline.at <= headers_by => {
+            Err(deadline.exceeded(&format!("{host} had not answered")))
+        }
         Err(_) => Err(CallError::timeout(format!(
             "{host} did not answer within {}: try again, or raise connect_timeout / \
              first_byte_timeout in [defaults]",
@@ -567,10 +640,13 @@ fn transport_error(e: &reqwest::Error, host: &str) -> CallError {
     }
 }
 
-/// An error and its sources, `a: b: c`.
-fn chain(e: &dyn std::error::Error) -> String {
+/// A reqwest error and its sources, `a: b: c`, fit for a message: the request's URL (which
+/// reqwest's Display includes) shown as config errors show one ([`shown`]: user info, query
+/// and key-like path segments such as a gateway's `/gw/sk-…/v1` masked), and anything
+/// else that looks like a key masked too.
+fn chain(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
-    let mut src = e.source();
+    let mut src = std::error::Error::source(e);
     while let Some(x) = src {
         let m = x.to_string();
         if !s.contains(&m) {
@@ -579,7 +655,10 @@ fn chain(e: &dyn std::error::Error) -> String {
         }
         src = x.source();
     }
-    s
+    if let Some(url) = e.url() {
+        s = s.replace(url.as_str(), &shown(url.as_str()));
+    }
+    crate::secret::mask_keys(&s)
 }
 
 /// Response headers with lowercase names (values not valid UTF-8 are read lossily).
@@ -595,17 +674,23 @@ fn headers_of(map: &HeaderMap) -> Headers {
 }
 
 /// Reads at most `max` bytes of a body (the first within `first_byte`, then no gap longer
-/// than `idle`); says whether it stopped short of the end.
+/// than `idle`, and all before the attempt's deadline); says whether it stopped short of
+/// the end.
 async fn read_bounded(
     mut resp: reqwest::Response,
     max: usize,
     t: Timeouts,
+    deadline: Deadline,
     host: &str,
 ) -> Result<(Vec<u8>, bool), CallError> {
     let mut buf = Vec::new();
     let mut wait = t.first_byte;
     loop {
-        match tokio::time::timeout(wait, resp.chunk()).await {
+        let quiet_until = after(Instant::now(), wait);
+        match tokio::time::timeout_at(quiet_until.min(deadline.at), resp.chunk()).await {
+            Err(_) if deadline.at <= quiet_until => {
+                return Err(deadline.exceeded(&format!("{host} was still sending its answer")));
+            }
             Err(_) => {
                 return Err(CallError::timeout(format!(
                     "{host} went silent for {} while sending its answer: try again",
@@ -632,6 +717,60 @@ async fn read_bounded(
     }
 }
 
+/// Reads a whole body of at most `max` bytes (see [`read_bounded`]); a larger one is a bad
+/// response (`what` names it: "an answer").
+async fn read_whole(
+    resp: reqwest::Response,
+    max: usize,
+    t: Timeouts,
+    deadline: Deadline,
+    host: &str,
+    what: &str,
+) -> Result<Vec<u8>, CallError> {
+    match read_bounded(resp, max, t, deadline, host).await? {
+        (_, true) => Err(CallError::bad_response(format!(
+            "{host} sent {what} of over {} MiB: no real one is that large, the reply is \
+             broken; try another provider",
+            max / MIB
+        ))),
+        (bytes, false) => Ok(bytes),
+    }
+}
+
+/// When one attempt must be over: `request` after it was sent.
+#[derive(Clone, Copy, Debug)]
+struct Deadline {
+    at: Instant,
+    limit: Duration,
+}
+
+impl Deadline {
+    /// The deadline of an attempt starting now.
+    fn start(t: Timeouts) -> Self {
+        Self {
+            at: after(Instant::now(), t.request),
+            limit: t.request,
+        }
+    }
+
+    /// The timeout of an attempt past its deadline; `what` says what was still going on.
+    fn exceeded(&self, what: &str) -> CallError {
+        CallError::timeout(format!(
+            "{what} after request_timeout ({}), the longest one attempt may take: try again, \
+             or raise request_timeout in [defaults]",
+            crate::duration::format(self.limit)
+        ))
+    }
+}
+
+/// `d` after `from`, saturating far in the future (a huge configured duration never
+/// overflows).
+fn after(from: Instant, d: Duration) -> Instant {
+    from.checked_add(d)
+        .or_else(|| from.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(from)
+}
+
 /// How far an upload got: milliseconds after the start of the last read from disk, and
 /// whether the file was read to its end.
 #[derive(Debug, Default)]
@@ -642,15 +781,18 @@ struct Progress {
 }
 
 impl Progress {
-    /// The instant the upload (or the wait for its reply) times out.
+    /// The instant the upload (or the wait for its reply) times out for want of progress.
     fn deadline(&self, start: Instant, t: Timeouts) -> Instant {
-        let last = start + Duration::from_millis(self.last_ms.load(Ordering::Acquire));
+        let last = after(
+            start,
+            Duration::from_millis(self.last_ms.load(Ordering::Acquire)),
+        );
         if self.done.load(Ordering::Acquire) {
-            last + t.first_byte
+            after(last, t.first_byte)
         } else if self.read_any.load(Ordering::Acquire) {
-            last + t.idle
+            after(last, t.idle)
         } else {
-            start + t.connect + t.idle
+            after(start, t.connect.saturating_add(t.idle))
         }
     }
 }
@@ -675,21 +817,31 @@ fn progress_stream(
         .filter(|c| std::future::ready(!matches!(c, Ok(b) if b.is_empty())))
 }
 
-/// Waits for an upload's reply while the upload progresses.
+/// Waits for an upload's reply while the upload progresses, and not past the attempt's
+/// deadline.
 async fn upload(
     fut: impl std::future::Future<Output = reqwest::Result<reqwest::Response>>,
     progress: &Progress,
     start: Instant,
     t: Timeouts,
+    deadline: Deadline,
     host: &str,
     key: Option<&ApiKey>,
 ) -> Result<reqwest::Response, CallError> {
     tokio::pin!(fut);
     loop {
-        let deadline = progress.deadline(start, t);
+        let until = progress.deadline(start, t).min(deadline.at);
         tokio::select! {
             r = &mut fut => return r.map_err(|e| transport_error(&e, host).masking(key)),
-            _ = tokio::time::sleep_until(deadline) => {
+            _ = tokio::time::sleep_until(until) => {
+                if deadline.at <= Instant::now() {
+                    let what = if progress.done.load(Ordering::Acquire) {
+                        format!("{host} had not answered the transcription")
+                    } else {
+                        format!("the upload to {host} was still going")
+                    };
+                    return Err(deadline.exceeded(&what));
+                }
                 if progress.deadline(start, t) <= Instant::now() {
                     let what = if progress.done.load(Ordering::Acquire) {
                         format!("{host} did not answer within {} of the upload's end", crate::duration::format(t.first_byte))

@@ -60,7 +60,7 @@ pub async fn discover_custom_models(config: &mut Config, client: &Client) -> Vec
                 if chat.is_empty() {
                     notices.push(format!(
                         "custom provider `{short}` lists no chat model at {}/models; {hint}",
-                        ep.base_url
+                        crate::config::url::shown(&ep.base_url)
                     ));
                 } else {
                     tracing::info!(provider, models = ?chat, "discovered models");
@@ -72,7 +72,7 @@ pub async fn discover_custom_models(config: &mut Config, client: &Client) -> Vec
             )),
             Err(_) => notices.push(format!(
                 "custom provider `{short}`: {}/models gave no answer in {} s; {hint}",
-                ep.base_url,
+                crate::config::url::shown(&ep.base_url),
                 DISCOVER_TIMEOUT.as_secs()
             )),
         }

@@ -77,11 +77,16 @@ pub struct Timeouts {
     /// Opening the connection (TCP + TLS).
     pub connect: Duration,
     /// From sending the request to the reply's headers (after `connect`), and from the
-    /// headers to the first bytes of the body; for an upload, counted once it is sent.
+    /// headers to the first part of the answer (a streamed answer's first real event: see
+    /// [`StreamDecoder::progress`]); for an upload, counted once it is sent.
     pub first_byte: Duration,
-    /// The longest silence inside a body (SSE keep-alive comments count as activity),
-    /// and the longest stall of an upload.
+    /// The longest wait between two parts of an answer (keep-alive comments, empty `data:`
+    /// lines and chunks with nothing in them are not progress), and the longest stall of an
+    /// upload.
     pub idle: Duration,
+    /// The longest one whole attempt may take, from sending the request to the last byte of
+    /// the answer, however steadily it progresses (for a transcription: upload included).
+    pub request: Duration,
 }
 
 impl From<&Defaults> for Timeouts {
@@ -90,6 +95,7 @@ impl From<&Defaults> for Timeouts {
             connect: d.connect_timeout,
             first_byte: d.first_byte_timeout,
             idle: d.idle_timeout,
+            request: d.request_timeout,
         }
     }
 }
