@@ -172,6 +172,7 @@ fn check(global: &Global) -> Result<i32, CliError> {
     let rt = super::context::runtime()?;
     rt.block_on(async {
         let ctx = Context::open_any(global).await?;
+        ctx.print_notices();
         let entries = check::endpoints_of(ctx.router.config());
         if entries.is_empty() {
             return Err(CliError {
