@@ -305,3 +305,244 @@ fn keys_add_creates_the_file_and_rejects_bad_input() {
     assert_eq!(out.status.code(), Some(2));
     // `keys check` calls the providers: tests/keys_check.rs covers it against the sim.
 }
+
+#[test]
+fn parallel_key_edits_all_land() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("c.toml");
+    let f = file.to_str().unwrap().to_string();
+    let spawn = |args: &[&str], stdin: Option<String>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rota"));
+        cmd.env_clear()
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("XDG_DATA_HOME", home.path().join("data"))
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if let Some(text) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+        child
+    };
+    // Twelve adds at once (the file does not exist yet): every one is kept.
+    let children: Vec<_> = (0..12)
+        .map(|i| {
+            spawn(
+                &["--config", &f, "keys", "add", "groq"],
+                Some(format!("gsk_test_par_{i:04}")),
+            )
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let t = std::fs::read_to_string(&file).unwrap();
+    for i in 0..12 {
+        assert!(
+            t.contains(&format!("gsk_test_par_{i:04}")),
+            "lost key {i}:\n{t}"
+        );
+    }
+    // Six removes at once, alongside three more adds.
+    let mut children: Vec<_> = (0..6)
+        .map(|i| {
+            spawn(
+                &[
+                    "--config",
+                    &f,
+                    "keys",
+                    "remove",
+                    "groq",
+                    &format!("par_{i:04}"),
+                ],
+                None,
+            )
+        })
+        .collect();
+    children.extend((12..15).map(|i| {
+        spawn(
+            &["--config", &f, "keys", "add", "groq"],
+            Some(format!("gsk_test_par_{i:04}")),
+        )
+    }));
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let t = std::fs::read_to_string(&file).unwrap();
+    for i in 0..15 {
+        assert_eq!(
+            t.contains(&format!("gsk_test_par_{i:04}")),
+            i >= 6,
+            "key {i}:\n{t}"
+        );
+    }
+}
+
+#[test]
+fn parallel_adds_through_the_library_all_land() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("config/rota/config.toml");
+    let threads: Vec<_> = (0..12)
+        .map(|i| {
+            let file = file.clone();
+            std::thread::spawn(move || {
+                rota::cli::keys::add(&file, "groq", None, &format!("gsk_test_thr_{i:04}"))
+            })
+        })
+        .collect();
+    for t in threads {
+        assert!(t.join().unwrap().is_ok());
+    }
+    let c = rota::config::load(Some(&file), true, &|_| None).unwrap();
+    assert_eq!(c.provider("groq").unwrap().keys.len(), 12);
+}
+
+#[cfg(unix)]
+#[test]
+fn key_edits_write_through_a_symlinked_config() {
+    let home = tempfile::tempdir().unwrap();
+    let dots = home.path().join("dotfiles");
+    std::fs::create_dir(&dots).unwrap();
+    let target = dots.join("rota.toml");
+    std::fs::write(
+        &target,
+        "# mine\n[providers.groq]\nkeys = [\"gsk_test_old_0001\", \"gsk_test_keep_0002\"]\n",
+    )
+    .unwrap();
+    let link = home.path().join("config.toml");
+    std::os::unix::fs::symlink("dotfiles/rota.toml", &link).unwrap();
+    let l = link.to_str().unwrap();
+    let out = rota(
+        home.path(),
+        &["--config", l, "keys", "remove", "groq", "0001"],
+        &[],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let meta = std::fs::symlink_metadata(&link).unwrap();
+    assert!(meta.file_type().is_symlink(), "the config is still a link");
+    let t = std::fs::read_to_string(&target).unwrap();
+    assert!(
+        !t.contains("gsk_test_old_0001"),
+        "the removed key is gone from the file the link names:\n{t}"
+    );
+    assert!(
+        t.contains("# mine") && t.contains("gsk_test_keep_0002"),
+        "{t}"
+    );
+    assert_eq!(mode(&target), 0o600);
+    let out = rota(
+        home.path(),
+        &["--config", l, "keys", "add", "groq"],
+        &[],
+        Some("gsk_test_new_0003"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::read_to_string(&target)
+            .unwrap()
+            .contains("gsk_test_new_0003")
+    );
+    let stray: Vec<_> = std::fs::read_dir(home.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.') && n.contains("tmp"))
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "no temporary file left beside the link: {stray:?}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_config_holding_keys_that_others_can_read_earns_one_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("c.toml");
+    let f = file.to_str().unwrap();
+    std::fs::write(
+        &file,
+        "[providers.groq]\nkeys = [\"gsk_test_secret_0001\"]\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for args in [
+        &["--config", f, "keys", "list"][..],
+        &["--config", f, "config", "check"][..],
+    ] {
+        let out = rota(home.path(), args, &[], None);
+        assert_eq!(out.status.code(), Some(0), "a warning, not an error");
+        let err = text(&out.stderr);
+        let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
+        assert_eq!(warnings.len(), 1, "{err}");
+        assert!(
+            warnings[0].contains(f) && warnings[0].contains("chmod 600"),
+            "{err}"
+        );
+        assert!(!err.contains("secret"), "{err}");
+    }
+    // Private, or holding no keys (they come from the environment): nothing to say.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = rota(home.path(), &["--config", f, "keys", "list"], &[], None);
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(&file, "[defaults]\nmax_attempts = 2\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = rota(
+        home.path(),
+        &["--config", f, "keys", "list"],
+        &[("GROQ_API_KEY", "gsk_test_env_0002")],
+        None,
+    );
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn the_data_dir_and_log_are_private_even_when_an_older_rota_made_them_open() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data/rota");
+    let out = rota(home.path(), &["config", "path"], &[], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("rota.log")), 0o600);
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        data.join("rota.log"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let out = rota(home.path(), &["config", "path"], &[], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("rota.log")), 0o600);
+}

@@ -541,6 +541,22 @@ async fn a_key_is_never_sent_over_http_to_a_remote_host() {
     assert_eq!(e.kind, ErrorKind::Refused);
 }
 
+#[tokio::test]
+async fn a_key_goes_over_http_to_localhost_by_name() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [{"id": "m"}]})))
+        .mount(&server)
+        .await;
+    let base = format!("http://localhost:{}/v1", server.address().port());
+    let ep = endpoint(&base, Dialect::OpenAi, Some(KEY));
+    let models = Client::new(timeouts()).list_models(&ep).await.unwrap();
+    assert_eq!(models, vec!["m"]);
+    let seen = server.received_requests().await.unwrap_or_default();
+    assert_eq!(seen.len(), 1, "the port in the URL is kept");
+}
+
 #[test]
 fn which_urls_may_carry_a_key() {
     for ok in [
@@ -548,7 +564,7 @@ fn which_urls_may_carry_a_key() {
         "http://127.0.0.1:8000/v1/models",
         "http://127.9.9.9/v1",
         "http://localhost:1234/v1",
-        "http://LOCALHOST./v1",
+        "http://LOCALHOST:1234/v1",
         "http://[::1]:8080/v1",
     ] {
         assert!(check_url(ok, true).is_ok(), "{ok}");
@@ -558,6 +574,17 @@ fn which_urls_may_carry_a_key() {
         "http://10.0.0.5/v1",
         "http://localhost.example.com/v1",
         "http://[::2]/v1",
+        // Only the literal name `localhost` is loopback without asking a resolver.
+        "http://foo.localhost:8000/v1",
+        "http://a.b.localhost/v1",
+        "http://localhost./v1",
+        "http://LOCALHOST./v1",
+        "http://127.0.0.1.nip.io/v1",
+        "http://localhost.evil.com/v1",
+        // IPv4 written as IPv6: not the loopback literal.
+        "http://[::ffff:7f00:1]:8000/v1",
+        "http://[::ffff:127.0.0.1]/v1",
+        "http://0.0.0.0:8000/v1",
     ] {
         assert_eq!(
             check_url(bad, true).unwrap_err().reason(),

@@ -96,3 +96,50 @@ fn status_without_keys_lists_the_pools_as_no_key() {
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(out.contains("no_key"), "{out}");
 }
+
+#[test]
+fn an_unreadable_rotation_state_is_kept_and_the_next_command_says_so() {
+    let rig = Rig::start(Fleet::default());
+    let path = rig.db_path();
+    // A state this rota cannot read (as an incompatible rota might leave it).
+    let bad = br#"{"disabled_keys": "not a map", "next_grant_id": 9}"#;
+    {
+        let db = rota::store::db::Db::open(&path).unwrap();
+        db.transact_blob("engine-state", &mut |_| bad.to_vec())
+            .unwrap();
+    }
+    let o = rig.run(&["status"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        !out.contains("could not be read"),
+        "the notice is on stderr: {out}"
+    );
+    let notices: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("could not be read"))
+        .collect();
+    assert_eq!(notices.len(), 1, "{err}");
+    assert!(
+        notices[0].starts_with("rota: ") && notices[0].contains("engine-state.bad-"),
+        "{err}"
+    );
+    assert!(notices[0].contains(&path.display().to_string()), "{err}");
+    // The bytes are kept as they were.
+    let db = rota::store::db::Db::open(&path).unwrap();
+    let kept: Vec<Vec<u8>> = db
+        .read(|c| {
+            c.prepare("SELECT value FROM blobs WHERE name LIKE 'engine-state.bad-%'")?
+                .query_map([], |r| r.get(0))?
+                .collect()
+        })
+        .unwrap();
+    assert_eq!(kept, vec![bad.to_vec()]);
+    drop(db);
+    // Said once: the next command goes on as usual.
+    let o = rig.run(&["ask", "--task", "fast", "hello"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(!out.trim().is_empty());
+    assert!(!err.contains("could not be read"), "{err}");
+}

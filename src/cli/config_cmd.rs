@@ -20,7 +20,16 @@ pub fn resolve_path(global: &Global) -> Result<PathBuf, CliError> {
 pub fn load_config(global: &Global) -> Result<Config, CliError> {
     let path = resolve_path(global)?;
     let explicit = config::is_explicit(global.config.as_deref(), &config::process_env);
-    config::load(Some(&path), explicit, &config::process_env).map_err(|e| invalid(&e))
+    let c = config::load(Some(&path), explicit, &config::process_env).map_err(|e| invalid(&e))?;
+    warn_if_readable(&c);
+    Ok(c)
+}
+
+/// Prints one line on stderr when the config file holds keys others can read.
+fn warn_if_readable(c: &Config) {
+    if let Some(w) = c.readable_keys_warning() {
+        eprintln!("{w}");
+    }
 }
 
 fn invalid(e: &ConfigErrors) -> CliError {
@@ -51,6 +60,7 @@ pub fn run(action: ConfigAction, global: &Global) -> Result<i32, CliError> {
             let explicit = config::is_explicit(global.config.as_deref(), &config::process_env);
             match config::load(Some(&path), explicit, &config::process_env) {
                 Ok(c) => {
+                    warn_if_readable(&c);
                     match &c.path {
                         Some(p) => {
                             let _ = writeln!(out, "ok: {}", p.display());
@@ -91,32 +101,24 @@ pub fn run(action: ConfigAction, global: &Global) -> Result<i32, CliError> {
     }
 }
 
-/// Writes [`EXAMPLE`] to `path` with mode 0600, creating parent dirs; never overwrites.
+/// Writes [`EXAMPLE`] to `path` with mode 0600, creating parent dirs (mode 0700); never
+/// overwrites. Holds the config's edit lock meanwhile, and follows a symlink at `path` to
+/// the file it names.
 pub fn init(path: &std::path::Path) -> Result<(), CliError> {
     if path.exists() {
-        return Err(CliError::usage(format!("{} already exists; not overwriting it", path.display()))
-            .hint("edit it, check it with `rota config check`, or move it away and run `rota config init` again"));
+        return Err(exists(path));
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            CliError::usage(format!("cannot create {}: {e}", dir.display()))
-                .hint("check the permissions, or pass --config PATH")
-        })?;
-    }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(|e| {
+    let locked = config::file::lock(path).map_err(|e| {
         CliError::usage(format!("cannot create {}: {e}", path.display()))
             .hint("check the permissions, or pass --config PATH")
     })?;
-    f.write_all(EXAMPLE.as_bytes())
-        .map_err(|e| CliError::usage(format!("cannot write {}: {e}", path.display())))?;
-    Ok(())
+    if locked.path().exists() {
+        return Err(exists(locked.path()));
+    }
+    locked.write(EXAMPLE).map_err(|e| {
+        CliError::usage(format!("cannot write {}: {e}", locked.path().display()))
+            .hint("check the permissions, or pass --config PATH")
+    })
 }
 
 /// One line: providers with their key counts, models, pool sizes.
@@ -139,5 +141,11 @@ pub fn summary(c: &Config) -> String {
         providers.join(", "),
         c.models.len(),
         pools.join(", ")
+    )
+}
+
+fn exists(path: &std::path::Path) -> CliError {
+    CliError::usage(format!("{} already exists; not overwriting it", path.display())).hint(
+        "edit it, check it with `rota config check`, or move it away and run `rota config init` again",
     )
 }

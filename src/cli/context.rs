@@ -19,7 +19,9 @@ pub struct Context {
     /// The SQLite database behind the store (`backend = "local"`): conversations, checks.
     pub db: Option<Arc<Db>>,
     /// What the user should hear about before the first request (a custom endpoint whose
-    /// models could not be listed); commands without a full-screen UI print them.
+    /// models could not be listed, a saved rotation state that could not be read and was
+    /// started fresh); commands without a full-screen UI print them on stderr, the TUI in
+    /// the chat pane.
     pub notices: Vec<String>,
     /// Custom providers whose models were just read from their own `GET /models`.
     discovered: Vec<String>,
@@ -58,6 +60,13 @@ impl Context {
         Ok(ctx)
     }
 
+    /// Prints the notices on stderr, one `rota: …` line each (for commands without the TUI).
+    pub fn print_notices(&self) {
+        for n in &self.notices {
+            eprintln!("rota: {n}");
+        }
+    }
+
     /// Starts reading every account's `GET /models` in the background (see
     /// [`Router::refresh_availability`]); the first request does not wait
     /// for it. Call from inside the runtime.
@@ -81,7 +90,7 @@ impl Context {
             .iter()
             .map(|p| p.name.clone())
             .collect();
-        let notices =
+        let mut notices =
             crate::providers::discover::discover_custom_models(&mut config, &client).await;
         // Their lists were read a moment ago: the background check need not read them again.
         let discovered = undeclared
@@ -89,6 +98,9 @@ impl Context {
             .filter(|p| config.models.iter().any(|m| &m.model.provider == p))
             .collect();
         let (store, db) = open_store(&config)?;
+        if let Some(db) = &db {
+            notices.extend(state_notice(db));
+        }
         let mut router = Router::new(config, store).with_client(client);
         if let Some(db) = &db {
             router = router.with_ledger(Arc::clone(db));
@@ -101,6 +113,16 @@ impl Context {
             discovered,
         })
     }
+}
+
+/// What the user should hear about a saved rotation state rota had to start fresh (see
+/// [`crate::store::sqlite::take_notice`]); a database that cannot be read here fails
+/// later, with its own error.
+fn state_notice(db: &Db) -> Option<String> {
+    crate::store::sqlite::take_notice(db).unwrap_or_else(|e| {
+        tracing::warn!("cannot check the saved rotation state: {e}");
+        None
+    })
 }
 
 /// A state store and the database behind it (`None` for the memory backend).

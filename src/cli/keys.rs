@@ -73,12 +73,23 @@ fn edit_error(e: edit::EditError) -> CliError {
 }
 
 fn io_error(path: &Path, what: &str, e: std::io::Error) -> CliError {
-    CliError::usage(format!("cannot {what} {}: {e}", path.display()))
-        .hint("check the file's permissions, or pass --config PATH")
+    let err = CliError::usage(format!("cannot {what} {}: {e}", path.display()));
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        err.hint("another `rota keys add/remove` or a TUI keys view is editing it: try again when it is done")
+    } else {
+        err.hint("check the file's permissions, or pass --config PATH")
+    }
+}
+
+/// Locks the config file at `path` for one edit (see [`config::file::lock`]).
+fn lock(path: &Path) -> Result<config::file::Locked, CliError> {
+    config::file::lock(path).map_err(|e| io_error(path, "lock", e))
 }
 
 /// Adds the one key in `input` to `provider` in the file at `path` (created if missing,
-/// written with mode 0600). Returns the masked key.
+/// written with mode 0600, through a symlink to the file it names). The read, the edit and
+/// the write hold the config's edit lock, so concurrent adds and removes all land. Returns
+/// the masked key.
 pub fn add(
     path: &Path,
     provider: &str,
@@ -86,31 +97,33 @@ pub fn add(
     input: &str,
 ) -> Result<String, CliError> {
     let key = edit::check_new_key(input).map_err(edit_error)?;
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(io_error(path, "read", e)),
-    };
+    let locked = lock(path)?;
+    let text = locked
+        .read()
+        .map_err(|e| io_error(path, "read", e))?
+        .unwrap_or_default();
     let new = edit::add_key(&text, provider, &key, account).map_err(edit_error)?;
-    edit::write_private(path, &new).map_err(|e| io_error(path, "write", e))?;
+    locked.write(&new).map_err(|e| io_error(path, "write", e))?;
     Ok(key.masked())
 }
 
-/// Removes the one key of `provider` ending in `suffix` from the file at `path`. Returns
-/// the masked key.
+/// Removes the one key of `provider` ending in `suffix` from the file at `path`, under the
+/// config's edit lock (like [`add`]). Returns the masked key.
 pub fn remove(path: &Path, provider: &str, suffix: &str) -> Result<String, CliError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(
-                CliError::usage(format!("no config file at {}", path.display()))
-                    .hint("keys from the environment are removed by unsetting the variable"),
-            );
-        }
-        Err(e) => return Err(io_error(path, "read", e)),
+    let no_file = || {
+        CliError::usage(format!("no config file at {}", path.display()))
+            .hint("keys from the environment are removed by unsetting the variable")
+    };
+    if std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+        // Nothing to edit: no lock file is left beside a config that does not exist.
+        return Err(no_file());
+    }
+    let locked = lock(path)?;
+    let Some(text) = locked.read().map_err(|e| io_error(path, "read", e))? else {
+        return Err(no_file());
     };
     let (new, masked) = edit::remove_key(&text, provider, suffix).map_err(edit_error)?;
-    edit::write_private(path, &new).map_err(|e| io_error(path, "write", e))?;
+    locked.write(&new).map_err(|e| io_error(path, "write", e))?;
     Ok(masked)
 }
 
@@ -159,6 +172,7 @@ fn check(global: &Global) -> Result<i32, CliError> {
     let rt = super::context::runtime()?;
     rt.block_on(async {
         let ctx = Context::open_any(global).await?;
+        ctx.print_notices();
         let entries = check::endpoints_of(ctx.router.config());
         if entries.is_empty() {
             return Err(CliError {
@@ -289,7 +303,7 @@ pub fn list_checked(
                 (false, Some(var)) => format!("env ${var}"),
                 _ => "file".to_string(),
             };
-            let id = format!("{}|{}|{}", p.name, k.account, k.masked());
+            let id = crate::engine::fleet::key_id(&k.key_ref(&p.name));
             let last = checks
                 .get(&id)
                 .map(|c| c.check.verdict())

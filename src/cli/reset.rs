@@ -94,6 +94,7 @@ pub fn run(global: &Global, target: Option<&str>, key: Option<&str>) -> Result<i
     let rt = super::context::runtime()?;
     rt.block_on(async move {
         let ctx = Context::open_any(global).await?;
+        ctx.print_notices();
         let router = &ctx.router;
         let scope = scope_of(target, key, router.config())?;
         let mut cleared = Cleared::default();

@@ -14,6 +14,7 @@ pub fn run(global: &Global, json: bool, watch: bool) -> Result<i32, CliError> {
     let rt = super::context::runtime()?;
     rt.block_on(async move {
         let ctx = Context::open_any(global).await?;
+        let mut first = true;
         loop {
             let status = ctx
                 .router
@@ -32,6 +33,11 @@ pub fn run(global: &Global, json: bool, watch: bool) -> Result<i32, CliError> {
             }
             let _ = writeln!(out, "{text}");
             let _ = out.flush();
+            // Once; a watched table clears the screen, so they repeat under every frame.
+            if first || (watch && !json) {
+                ctx.print_notices();
+            }
+            first = false;
             if !watch {
                 return Ok(exit::OK);
             }

@@ -22,6 +22,7 @@ pub fn run(global: &Global, args: TranscribeArgs) -> Result<i32, CliError> {
     let rt = super::context::runtime()?;
     rt.block_on(async move {
         let ctx = Context::open(global, Task::Auto).await?;
+        ctx.print_notices();
         let (tx, mut rx) = tokio::sync::mpsc::channel(64);
         let router = std::sync::Arc::clone(&ctx.router);
         let job = tokio::spawn(async move { router.transcribe(job, &tx).await });

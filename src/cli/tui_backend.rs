@@ -44,6 +44,9 @@ struct KeyEntry {
 /// the user resumed another conversation lands in its own.
 type Slot = Arc<Mutex<Option<i64>>>;
 
+/// The `kind` of the error event that tells the TUI a message could not be saved.
+pub const NOT_SAVED: &str = "not_saved";
+
 /// A router's published status.
 type StatusFeed = tokio::sync::watch::Receiver<Option<Arc<Status>>>;
 
@@ -205,7 +208,7 @@ impl Inner {
     }
 
     /// Saves one message into `slot`'s conversation on a blocking thread (SQLite may wait
-    /// for another process).
+    /// for another process). A failure is logged and returned, worded for the user.
     async fn save(
         &self,
         slot: &Slot,
@@ -213,8 +216,10 @@ impl Inner {
         text: String,
         model: Option<ModelRef>,
         usage: Option<Usage>,
-    ) {
-        let Some(db) = self.db.clone() else { return };
+    ) -> Result<(), String> {
+        let Some(db) = self.db.clone() else {
+            return Ok(());
+        };
         let role = role.into();
         let slot = Arc::clone(slot);
         let r = tokio::task::spawn_blocking(move || {
@@ -237,11 +242,13 @@ impl Inner {
             }
         })
         .await;
-        match r {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!("could not save a message of the conversation: {e}"),
-            Err(e) => tracing::warn!("saving a message stopped: {e}"),
-        }
+        let why = match r {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => format!("saving stopped: {e}"),
+        };
+        tracing::warn!("could not save a message of the conversation: {why}");
+        Err(why)
     }
 
     /// Passes the router's events on to the UI and saves the answer when it completes (or
@@ -257,8 +264,16 @@ impl Inner {
     ) {
         // A cut answer continued: its text belongs to the answer already saved, and the
         // request's own prompt is rota's, not the user's.
+        // The first save that failed, told to the user once the answer is complete (an
+        // error event mid-stream would end the answer on screen).
+        let mut unsaved: Option<String> = None;
+        let mut note = |r: Result<(), String>| {
+            if let Err(e) = r {
+                unsaved.get_or_insert(e);
+            }
+        };
         if !continues && !prompt.trim().is_empty() {
-            self.save(&slot, Role::User, prompt, None, None).await;
+            note(self.save(&slot, Role::User, prompt, None, None).await);
         }
         let role = if continues {
             Saved::Continuation
@@ -295,14 +310,16 @@ impl Inner {
             };
             let sent = tx.send(ev).await.is_ok();
             if let Some((m, usage)) = done {
-                self.save(
-                    &slot,
-                    role,
-                    std::mem::take(&mut answer),
-                    Some(m),
-                    Some(usage),
-                )
-                .await;
+                note(
+                    self.save(
+                        &slot,
+                        role,
+                        std::mem::take(&mut answer),
+                        Some(m),
+                        Some(usage),
+                    )
+                    .await,
+                );
                 saved = true;
             }
             if !sent {
@@ -312,7 +329,21 @@ impl Inner {
         drop(rx); // cancels the request if it is still running
         if !saved && !answer.is_empty() {
             // Stopped or failed part way: the UI keeps what came, so does the record.
-            self.save(&slot, role, answer, model, None).await;
+            note(self.save(&slot, role, answer, model, None).await);
+        }
+        if let Some(why) = unsaved {
+            // Shown in the chat as an error line below the answer (unless the UI stopped
+            // listening; the log has it either way).
+            let _ = tx
+                .send(Event::Error {
+                    kind: NOT_SAVED.into(),
+                    message: format!(
+                        "this exchange is not in your saved conversations: {why}. It stays \
+                         on screen until you quit or switch conversations, so copy anything \
+                         you want to keep; later messages are saved once the cause is fixed"
+                    ),
+                })
+                .await;
         }
     }
 
@@ -604,6 +635,78 @@ mod tests {
         assert!(checked.iter().all(|(_, c)| *c == KeyCheck::Valid));
         assert!(b.keys().iter().all(|k| k.check == KeyCheck::Valid));
         assert!(b.status().pools.values().any(|p| !p.is_empty()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_message_that_cannot_be_saved_is_reported_after_the_answer() {
+        let demo = crate::cli::demo::Demo::start().await.unwrap();
+        let (store, db) = crate::cli::context::open_store(&demo.config).unwrap();
+        let db = db.unwrap();
+        // Every message insert fails, as on a full disk.
+        db.write(|tx| {
+            tx.execute_batch(
+                "CREATE TRIGGER full BEFORE INSERT ON messages
+                 BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;",
+            )
+        })
+        .unwrap();
+        let router = Arc::new(Router::new(demo.config.clone(), store));
+        let b = RouterBackend::new(router, Some(db), KeysFile::Demo, Handle::current());
+        let mut rx = b.ask(ChatRequest {
+            messages: vec![Message::user("hello there")],
+            ..Default::default()
+        });
+        let mut events = Vec::new();
+        while let Some(ev) = rx.recv().await {
+            events.push(ev);
+        }
+        let done = events
+            .iter()
+            .position(|e| matches!(e, Event::Done { .. }))
+            .expect("the answer completes");
+        let Some(Event::Error { kind, message }) = events.last() else {
+            panic!("no notice that nothing was saved: {events:?}");
+        };
+        assert_eq!(kind, NOT_SAVED);
+        assert_eq!(done, events.len() - 2, "right after the answer");
+        assert!(message.contains("disk is full"), "{message}");
+        assert!(message.contains("copy anything"), "{message}");
+        let notices = events
+            .iter()
+            .filter(|e| matches!(e, Event::Error { .. }))
+            .count();
+        assert_eq!(notices, 1, "once per exchange, though both saves failed");
+
+        // The TUI shows it as an error line below the answer, which stays.
+        let mut app = crate::tui::app::App::new(
+            crate::tui::theme::Theme::no_color(),
+            crate::model::Task::Auto,
+        );
+        app.chat.push(crate::tui::chat::Message::new(
+            crate::tui::chat::Role::User,
+            "hello there",
+        ));
+        app.streaming = true;
+        for ev in events {
+            app.handle_event(ev);
+        }
+        app.stream_ended();
+        let shown: Vec<_> = app
+            .chat
+            .messages
+            .iter()
+            .map(|m| (m.role, m.text.clone()))
+            .collect();
+        let n = shown.len();
+        assert!(n >= 3, "{shown:?}");
+        assert_eq!(
+            shown[n - 2].0,
+            crate::tui::chat::Role::Assistant,
+            "{shown:?}"
+        );
+        assert!(!shown[n - 2].1.is_empty(), "the answer stays: {shown:?}");
+        assert_eq!(shown[n - 1].0, crate::tui::chat::Role::Error, "{shown:?}");
+        assert!(shown[n - 1].1.starts_with("not_saved: "), "{shown:?}");
     }
 
     #[test]

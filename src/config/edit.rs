@@ -1,9 +1,10 @@
 //! Editing the config file's keys in place (toml_edit keeps comments and layout), for
 //! `rota keys add/remove` and the TUI's keys view. The functions take and return text; the
-//! caller reads and writes the file ([`write_private`] writes it with mode 0600).
+//! caller reads and writes the file under the edit lock ([`super::file::lock`]), and
+//! [`write_private`] writes it with mode 0600 (through a symlink to the file it names).
 
+pub use super::file::{set_private, write_private};
 use crate::secret::ApiKey;
-use std::path::Path;
 use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, Value};
 
 /// Why a key could not be added or removed.
@@ -228,34 +229,6 @@ pub fn remove_key(
             "give more of the key's last characters",
         )),
     }
-}
-
-/// Writes `text` to `path` with mode 0600, replacing it atomically and creating parent dirs.
-pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-    set_private(tmp.path())?;
-    tmp.write_all(text.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
-/// Sets mode 0600 (owner read/write only) on Unix.
-pub fn set_private(path: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
 }
 
 #[cfg(test)]

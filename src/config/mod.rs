@@ -5,6 +5,7 @@
 pub mod edit;
 pub mod env;
 mod error;
+pub mod file;
 pub mod load;
 mod model_fields;
 mod models;
@@ -232,6 +233,19 @@ impl StateConfig {
 }
 
 impl Config {
+    /// The one-line warning to print when the config file holds API keys and its group or
+    /// other users can read it (naming the file and `chmod 600`); `None` otherwise.
+    pub fn readable_keys_warning(&self) -> Option<String> {
+        let path = self.path.as_deref()?;
+        let keys = self
+            .providers
+            .iter()
+            .flat_map(|p| &p.keys)
+            .filter_map(|k| k.key.as_ref())
+            .chain(self.tools.tavily_key.as_ref());
+        file::readable_keys_warning(path, keys)
+    }
+
     /// The provider named `name`.
     pub fn provider(&self, name: &str) -> Option<&ProviderConfig> {
         self.providers.iter().find(|p| p.name == name)

@@ -1,7 +1,7 @@
 //! Base URLs: checked for shape, and whether a key may be sent to them (https, or http to a
 //! loopback host only).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr};
 
 /// A checked base URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,7 +15,7 @@ pub struct BaseUrl {
 }
 
 impl BaseUrl {
-    /// Whether the host is 127.0.0.0/8, ::1 or localhost.
+    /// Whether the host is this machine for sure (see [`is_loopback_host`]).
     pub fn is_loopback(&self) -> bool {
         is_loopback_host(&self.host)
     }
@@ -26,19 +26,39 @@ impl BaseUrl {
     }
 }
 
-/// Whether `host` (no brackets) is 127.0.0.0/8, ::1 or localhost.
+/// Whether `host` (brackets around an IPv6 address allowed) is this machine for sure,
+/// without asking a resolver: an IP literal in 127.0.0.0/8, the IP literal `::1`, or the
+/// name `localhost` itself (any case).
+///
+/// Plain http may carry a key only to such a host, so nothing here may depend on what a
+/// resolver answers:
+/// - `localhost` is accepted as that literal name only: RFC 6761 §6.3 reserves it for the
+///   loopback address and has resolvers answer it so (and rota's HTTP client pins it to
+///   127.0.0.1 and ::1, so no resolver is asked at all).
+/// - Names under it (`foo.localhost`) are reserved too, but many resolvers pass them on to
+///   DNS, where whoever answers decides; `localhost.` (an absolute name, which skips the
+///   hosts file on some systems), `localhost.evil.com` and `127.0.0.1.nip.io` are ordinary
+///   names that may resolve anywhere. None of them is loopback.
+/// - IPv6 forms of an IPv4 address (`::ffff:127.0.0.1`, `[::ffff:7f00:1]`, `::127.0.0.1`)
+///   are refused: whether they reach 127.0.0.1 depends on the system's dual-stack setup.
+///   Write `127.0.0.1`.
 pub fn is_loopback_host(host: &str) -> bool {
-    let h = host.trim_end_matches('.').to_ascii_lowercase();
-    if h == "localhost" || h.ends_with(".localhost") {
-        return true;
+    let h = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    match h.parse::<IpAddr>() {
+        Ok(ip) => is_loopback_ip(ip),
+        Err(_) => h.eq_ignore_ascii_case("localhost"),
     }
-    if let Ok(v4) = h.parse::<Ipv4Addr>() {
-        return v4.is_loopback();
+}
+
+/// Whether `ip` is 127.0.0.0/8 or `::1` (see [`is_loopback_host`]).
+pub fn is_loopback_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6 == Ipv6Addr::LOCALHOST,
     }
-    if let Ok(v6) = h.parse::<Ipv6Addr>() {
-        return v6.is_loopback();
-    }
-    false
 }
 
 /// A base URL as a message may show it: user info, query and fragment (where people put
@@ -145,6 +165,62 @@ mod tests {
         assert!(parse_base_url("https://").is_err());
         assert!(parse_base_url("https://h:99999/").is_err());
         assert!(parse_base_url("api.groq.com").is_err());
+    }
+
+    #[test]
+    fn loopback_is_an_ip_literal_or_the_name_localhost() {
+        for host in [
+            "127.0.0.1",
+            "127.9.9.9",
+            "127.255.255.254",
+            "::1",
+            "[::1]",
+            "0:0:0:0:0:0:0:1",
+            "localhost",
+            "LocalHost",
+        ] {
+            assert!(is_loopback_host(host), "{host} is loopback");
+        }
+        for host in [
+            // Names a resolver (or whoever answers its DNS query) maps as it likes.
+            "foo.localhost",
+            "a.b.localhost",
+            "localhost.",
+            "localhost.evil.com",
+            "localhost.localdomain",
+            "127.0.0.1.nip.io",
+            "127.0.0.1.",
+            "127.example.com",
+            "evil.com",
+            // IPv4 in IPv6 clothing: depends on the system's dual-stack setup.
+            "::ffff:127.0.0.1",
+            "[::ffff:7f00:1]",
+            "::127.0.0.1",
+            // Not loopback at all.
+            "0.0.0.0",
+            "::",
+            "10.0.0.2",
+            "::2",
+            "[::1",
+            "",
+        ] {
+            assert!(!is_loopback_host(host), "{host} is not loopback");
+        }
+        for url in [
+            "http://foo.localhost:8000/v1",
+            "http://localhost.evil.com/v1",
+            "http://127.0.0.1.nip.io/v1",
+            "http://[::ffff:7f00:1]:8000/v1",
+        ] {
+            let u = parse_base_url(url).unwrap();
+            assert!(!u.may_carry_key(), "{url}");
+        }
+        assert!(
+            parse_base_url("https://foo.localhost/v1")
+                .unwrap()
+                .may_carry_key(),
+            "https goes anywhere"
+        );
     }
 
     #[test]

@@ -22,6 +22,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// Where `localhost` goes: loopback, never asked of a resolver.
+const LOCALHOST: [std::net::SocketAddr; 2] = [
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0),
+    std::net::SocketAddr::new(std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), 0),
+];
+
 /// Largest `/models` answer read; a larger one is a bad response.
 const MAX_MODELS_BODY: usize = 8 * 1024 * 1024;
 
@@ -290,8 +296,9 @@ impl Client {
         }
         let mut builder = reqwest::Client::builder();
         if Url::parse(base_url).is_ok_and(|u| is_loopback(&u)) {
-            // A proxy cannot reach this machine's loopback: never route local servers through one.
-            builder = builder.no_proxy();
+            // A proxy cannot reach this machine's loopback: never route local servers through
+            // one. And `localhost` is this machine whatever the resolver says.
+            builder = builder.no_proxy().resolve_to_addrs("localhost", &LOCALHOST);
         }
         let c = builder
             .connect_timeout(self.inner.timeouts.connect)
@@ -559,22 +566,11 @@ pub fn check_url(url: &str, has_key: bool) -> Result<Url, CallError> {
     }
 }
 
-/// Whether the URL's host is this machine.
+/// Whether the URL's host is this machine for sure (see
+/// [`crate::config::url::is_loopback_host`]).
 fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
-        Ok(std::net::IpAddr::V6(ip)) => {
-            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-        Err(_) => {
-            let d = bare.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
-        }
-    }
+    url.host_str()
+        .is_some_and(crate::config::url::is_loopback_host)
 }
 
 /// `host[:port]` of a URL, for messages.

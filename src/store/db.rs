@@ -114,7 +114,7 @@ impl Db {
             return Err(unwritable("it is a directory, not a file".into()));
         }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            create_private_dir(parent)
+            crate::config::file::create_private_dir(parent)
                 .map_err(|e| unwritable(format!("cannot create {}: {e}", parent.display())))?;
         }
         create_private_file(path)
@@ -336,20 +336,10 @@ fn classify(label: &str, waited: Duration, e: rusqlite::Error) -> DbError {
     }
 }
 
-/// Creates `dir` and its missing parents with mode 0700 (existing ones are left alone).
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(dir)
-}
-
 /// Creates the database file with mode 0600 when it does not exist yet, so SQLite (which
 /// gives its -wal and -shm files the main file's mode) never makes a world-readable file.
+/// An existing file (and its -wal and -shm) that others could read, as an older rota left
+/// them, is made 0600.
 fn create_private_file(path: &Path) -> std::io::Result<()> {
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create_new(true);
@@ -360,7 +350,17 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
     }
     match o.open(path) {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            for companion in ["", "-wal", "-shm"] {
+                let mut p = path.as_os_str().to_os_string();
+                p.push(companion);
+                // Best effort: a file rota cannot chmod (not its owner) still opens.
+                if let Err(e) = crate::config::file::restrict_to_owner(Path::new(&p)) {
+                    tracing::warn!("cannot make {} private: {e}", Path::new(&p).display());
+                }
+            }
+            Ok(())
+        }
         Err(e) => Err(e),
     }
 }
@@ -396,6 +396,26 @@ mod tests {
         let n = db.update_blob("x", |cur| (None, cur.is_none())).unwrap();
         assert!(n);
         assert_eq!(db.read_blob("x").unwrap(), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_existing_database_others_could_read_is_made_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("rota");
+        let path = data.join("rota.db");
+        drop(Db::open(&path).unwrap());
+        assert_eq!((mode(&data), mode(&path)), (0o700, 0o600));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let db = Db::open(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        db.transact_blob("x", &mut |_| b"1".to_vec()).unwrap();
+        let wal = data.join("rota.db-wal");
+        if wal.exists() {
+            assert_eq!(mode(&wal), 0o600);
+        }
     }
 
     #[test]

@@ -7,6 +7,11 @@
 //! inside the next transaction), the blob is not read or decoded again: a busy single
 //! process (a batch) pays one encode per decision instead of a decode and an encode. A write
 //! whose bytes equal the saved ones is skipped.
+//!
+//! A saved state this rota cannot read (written by an incompatible rota, or damaged) is
+//! never dropped silently: its bytes are kept in a blob row `engine-state.bad-<ms>` in the
+//! same transaction that starts the state fresh, and a notice for the user is left in the
+//! database until a command shows it (see [`take_notice`]).
 
 use super::db::{Db, DbError};
 use super::{Store, StoreError};
@@ -16,6 +21,14 @@ use std::sync::{Arc, Mutex};
 
 /// The name of the engine state's blob row.
 const ENGINE_BLOB: &str = "engine-state";
+
+/// The start of the names of blob rows keeping an engine state rota could not read
+/// (`engine-state.bad-<ms>`, the time it was set aside).
+pub const BAD_STATE_PREFIX: &str = "engine-state.bad-";
+
+/// The blob row holding what the user should hear about a state rota had to start fresh,
+/// until a command shows it.
+const NOTICE_BLOB: &str = "engine-state.notice";
 
 /// The state this process last saw, and when (SQLite's data version of its connection).
 #[derive(Debug)]
@@ -46,16 +59,119 @@ impl SqliteStore {
     }
 }
 
-/// Reads a saved state; a state written by an older, incompatible rota starts fresh
-/// (windows refill within a day; learned limits are learned again).
-fn decode(bytes: Option<&[u8]>) -> EngineState {
+/// Reads a saved state (`None`: never written, a fresh one). A state an older rota wrote
+/// reads where serde can map it; otherwise the error says why it cannot be read.
+fn decode(bytes: Option<&[u8]>) -> Result<EngineState, serde_json::Error> {
     match bytes {
-        None => EngineState::default(),
-        Some(b) => serde_json::from_slice(b).unwrap_or_else(|e| {
-            tracing::warn!("saved engine state unreadable ({e}); starting fresh");
-            EngineState::default()
-        }),
+        None => Ok(EngineState::default()),
+        Some(b) => serde_json::from_slice(b),
     }
+}
+
+/// Reads a saved state inside a write transaction; one that cannot be read is set aside
+/// (see [`keep_bad`]) and a fresh one returned (windows refill within a day; learned
+/// limits are learned again; disabled keys and cooldowns are gone).
+fn decode_or_keep(
+    tx: &rusqlite::Transaction<'_>,
+    bytes: Option<&[u8]>,
+    label: &str,
+) -> rusqlite::Result<EngineState> {
+    match (decode(bytes), bytes) {
+        (Ok(state), _) => Ok(state),
+        (Err(e), Some(bad)) => {
+            keep_bad(tx, bad, &e, label)?;
+            Ok(EngineState::default())
+        }
+        (Err(_), None) => Ok(EngineState::default()),
+    }
+}
+
+/// Keeps the unreadable state `bad` as the blob row `engine-state.bad-<ms>` (`-2`, `-3`, …
+/// appended if that name is taken) and leaves the user a notice saying so (shown by the next
+/// command, see [`take_notice`]); logs it too. Runs inside the transaction that replaces or
+/// removes the state, so the copy exists exactly when the state was started fresh.
+fn keep_bad(
+    tx: &rusqlite::Transaction<'_>,
+    bad: &[u8],
+    why: &serde_json::Error,
+    label: &str,
+) -> rusqlite::Result<()> {
+    let now = crate::model::now_ms();
+    // A copy set aside earlier in the same millisecond is never overwritten.
+    let mut keep = tx.prepare_cached(
+        "INSERT INTO blobs (name, value, updated_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO NOTHING",
+    )?;
+    let mut name = format!("{BAD_STATE_PREFIX}{now}");
+    let mut n = 1;
+    while keep.execute(rusqlite::params![name, bad, now as i64])? == 0 {
+        n += 1;
+        name = format!("{BAD_STATE_PREFIX}{now}-{n}");
+    }
+    drop(keep);
+    // serde quotes values it could not take: never a whole key in a message.
+    let why = crate::secret::mask_keys(&why.to_string());
+    let notice = format!(
+        "the saved rotation state in {label} could not be read ({why}), so rota started it \
+         fresh: keys it had taken out of rotation are back in, cooldowns and learned limits \
+         are cleared. The unreadable copy is kept in rota.db as blob `{name}` \
+         (docs/state.md says how to read it); `rota keys check` takes refused keys out again"
+    );
+    tracing::warn!("{notice}");
+    tx.prepare_cached(
+        "INSERT INTO blobs (name, value, updated_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value,
+                                          updated_ms = excluded.updated_ms",
+    )?
+    .execute(rusqlite::params![
+        NOTICE_BLOB,
+        notice.as_bytes(),
+        now as i64
+    ])?;
+    Ok(())
+}
+
+/// What the user should hear about a saved state rota had to start fresh (this process or
+/// another one, since the last command that showed it), taken so it is shown once. Reads
+/// the state first, so an unreadable one found now is set aside and reported at once.
+pub fn take_notice(db: &Db) -> Result<Option<String>, StoreError> {
+    let current = db.read_blob(ENGINE_BLOB).map_err(store_error)?;
+    if decode(current.as_deref()).is_err() {
+        set_aside(db).map_err(store_error)?;
+    }
+    if db.read_blob(NOTICE_BLOB).map_err(store_error)?.is_none() {
+        return Ok(None);
+    }
+    let taken = db
+        .write(|tx| {
+            let v: Option<Vec<u8>> = tx
+                .prepare_cached("SELECT value FROM blobs WHERE name = ?1")?
+                .query_row([NOTICE_BLOB], |r| r.get(0))
+                .optional()?;
+            tx.prepare_cached("DELETE FROM blobs WHERE name = ?1")?
+                .execute([NOTICE_BLOB])?;
+            Ok(v)
+        })
+        .map_err(store_error)?;
+    Ok(taken.map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
+/// Sets an unreadable saved state aside (see [`keep_bad`]) and removes it, so every reader
+/// starts fresh; does nothing if it reads by the time the write lock is held.
+fn set_aside(db: &Db) -> Result<(), DbError> {
+    let label = db.path_label().to_string();
+    db.write(|tx| {
+        let cur: Option<Vec<u8>> = tx
+            .prepare_cached("SELECT value FROM blobs WHERE name = ?1")?
+            .query_row([ENGINE_BLOB], |r| r.get(0))
+            .optional()?;
+        if let (Some(bad), Err(e)) = (cur.as_deref(), decode(cur.as_deref())) {
+            keep_bad(tx, bad, &e, &label)?;
+            tx.prepare_cached("DELETE FROM blobs WHERE name = ?1")?
+                .execute([ENGINE_BLOB])?;
+        }
+        Ok(())
+    })
 }
 
 fn store_error(e: DbError) -> StoreError {
@@ -83,7 +199,10 @@ impl Store for SqliteStore {
                             .prepare_cached("SELECT value FROM blobs WHERE name = ?1")?
                             .query_row([ENGINE_BLOB], |r| r.get(0))
                             .optional()?;
-                        (decode(cur.as_deref()), cur)
+                        (
+                            decode_or_keep(tx, cur.as_deref(), self.db.path_label())?,
+                            cur,
+                        )
                     }
                 };
                 f(&mut state);
@@ -127,7 +246,18 @@ impl Store for SqliteStore {
 
     fn snapshot(&self) -> Result<EngineState, StoreError> {
         let bytes = self.db.read_blob(ENGINE_BLOB).map_err(store_error)?;
-        Ok(decode(bytes.as_deref()))
+        match decode(bytes.as_deref()) {
+            Ok(state) => Ok(state),
+            Err(e) => {
+                // Set aside now, so the copy is kept whoever reads it first; a database
+                // that cannot be written still shows a fresh state.
+                self.cache.lock().unwrap_or_else(|p| p.into_inner()).take();
+                if let Err(w) = set_aside(&self.db) {
+                    tracing::warn!("saved engine state unreadable ({e}) and not set aside: {w}");
+                }
+                Ok(EngineState::default())
+            }
+        }
     }
 }
 
@@ -189,6 +319,103 @@ mod tests {
             h.join().unwrap();
         }
         assert_eq!(s.snapshot().unwrap().next_grant_id, 200);
+    }
+
+    /// The blob rows keeping unreadable states: name and bytes.
+    fn kept(db: &Db) -> Vec<(String, Vec<u8>)> {
+        db.read(|c| {
+            c.prepare("SELECT name, value FROM blobs WHERE name LIKE 'engine-state.bad-%'")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_notice_never_shows_a_key_the_bad_state_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = file_store(dir.path());
+        let bad = br#"{"disabled_keys": "gsk_test_secret_key_000123456789"}"#;
+        s.db()
+            .transact_blob(ENGINE_BLOB, &mut |_| bad.to_vec())
+            .unwrap();
+        let notice = take_notice(s.db()).unwrap().unwrap();
+        assert!(!notice.contains("secret_key"), "{notice}");
+        assert_eq!(kept(s.db())[0].1, bad, "the copy is kept as it was");
+    }
+
+    #[test]
+    fn copies_set_aside_in_one_millisecond_are_all_kept() {
+        let db = Db::open_in_memory().unwrap();
+        let why = serde_json::from_slice::<EngineState>(b"x").unwrap_err();
+        db.write(|tx| {
+            for bad in [&b"one"[..], b"two", b"three"] {
+                keep_bad(tx, bad, &why, "t")?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let mut values: Vec<Vec<u8>> = kept(&db).into_iter().map(|(_, v)| v).collect();
+        values.sort();
+        assert_eq!(values, [&b"one"[..], b"three", b"two"]);
+    }
+
+    /// A state this rota cannot read: disables as a list, not a map.
+    const UNREADABLE: &[u8] =
+        br#"{"slots":{},"disabled_keys":[["groq|a|\u20260002","refused"]],"next_grant_id":7}"#;
+
+    #[test]
+    fn an_unreadable_state_is_kept_when_a_decision_starts_it_fresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = file_store(dir.path());
+        s.db()
+            .transact_blob(ENGINE_BLOB, &mut |_| UNREADABLE.to_vec())
+            .unwrap();
+        s.transact(&mut |st| {
+            assert_eq!(st.next_grant_id, 0, "started fresh");
+            st.next_grant_id += 1;
+        })
+        .unwrap();
+        assert_eq!(s.snapshot().unwrap().next_grant_id, 1);
+        let copies = kept(s.db());
+        assert_eq!(copies.len(), 1, "one copy");
+        assert_eq!(copies[0].1, UNREADABLE, "the bytes as they were");
+        let notice = take_notice(s.db()).unwrap().unwrap();
+        assert!(notice.contains(&copies[0].0), "{notice}");
+        assert!(notice.contains("started it fresh"), "{notice}");
+        assert!(notice.contains(s.db().path_label()), "{notice}");
+        assert_eq!(take_notice(s.db()).unwrap(), None, "said once");
+        s.transact(&mut |st| st.next_grant_id += 1).unwrap();
+        assert_eq!(kept(s.db()).len(), 1, "a readable state is not copied");
+    }
+
+    #[test]
+    fn an_unreadable_state_is_kept_when_first_read_by_a_status_or_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = file_store(dir.path());
+        s.db()
+            .transact_blob(ENGINE_BLOB, &mut |_| UNREADABLE.to_vec())
+            .unwrap();
+        assert_eq!(s.snapshot().unwrap().next_grant_id, 0);
+        assert_eq!(kept(s.db())[0].1, UNREADABLE);
+        assert_eq!(s.db().read_blob(ENGINE_BLOB).unwrap(), None, "set aside");
+        assert_eq!(s.snapshot().unwrap().next_grant_id, 0);
+        assert_eq!(kept(s.db()).len(), 1, "set aside once");
+
+        // Another process opening the file finds it at once and is told.
+        let other = file_store(dir.path());
+        other
+            .db()
+            .transact_blob(ENGINE_BLOB, &mut |_| b"\x00garbage".to_vec())
+            .unwrap();
+        let notice = take_notice(other.db()).unwrap().unwrap();
+        assert!(notice.contains("could not be read"), "{notice}");
+        assert_eq!(kept(s.db()).len(), 2);
+        assert_eq!(take_notice(s.db()).unwrap(), None);
+        // A readable state leaves nothing to say.
+        other.transact(&mut |st| st.next_grant_id = 3).unwrap();
+        assert_eq!(take_notice(s.db()).unwrap(), None);
+        assert_eq!(s.snapshot().unwrap().next_grant_id, 3);
     }
 
     #[test]

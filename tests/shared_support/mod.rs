@@ -122,7 +122,8 @@ impl Rig {
             .unwrap();
         let home = tempfile::tempdir().unwrap();
         let config = home.path().join("config.toml");
-        std::fs::write(&config, config_toml(f, &sim.base_url("groq"))).unwrap();
+        // It holds keys: private (mode 0600), as rota writes it, so no warning is printed.
+        rota::config::file::write_private(&config, &config_toml(f, &sim.base_url("groq"))).unwrap();
         Rig {
             rt,
             sim: Some(sim),
