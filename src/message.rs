@@ -227,6 +227,27 @@ impl Message {
     }
 }
 
+/// Text as a terminal may show it: control characters (an answer's own `ESC`, `BEL`, …)
+/// become their visible pictures (`␛`, `␇`, …), so a model cannot move the cursor, retitle
+/// the window or clear the screen. Line breaks and tabs stay.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let harmful = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(harmful) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| match c {
+                '\n' | '\t' => c,
+                '\u{7f}' => '\u{2421}',
+                c if (c as u32) < 0x20 => char::from_u32(0x2400 + c as u32).unwrap_or('\u{fffd}'),
+                c if c.is_control() => '\u{fffd}',
+                c => c,
+            })
+            .collect(),
+    )
+}
+
 /// The text of the last user message (text parts joined by newlines); empty when none.
 pub fn last_user_text(messages: &[Message]) -> String {
     messages
@@ -414,6 +435,15 @@ mod tests {
             ToolCall::from(&json!({"id": "a", "function": {"name": "f", "arguments": {"q": 1}}}));
         assert_eq!(call.function.arguments, r#"{"q":1}"#);
         assert_eq!(call.kind, "function");
+    }
+
+    #[test]
+    fn control_characters_become_visible_pictures() {
+        assert_eq!(printable("plain\ntext\tok"), "plain\ntext\tok");
+        assert_eq!(
+            printable("\u{1b}]0;pwned\u{7}\u{1b}[2Jx\r\u{9b}\u{7f}"),
+            "␛]0;pwned␇␛[2Jx␍\u{fffd}␡"
+        );
     }
 
     #[test]

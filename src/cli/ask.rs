@@ -69,6 +69,7 @@ pub fn run(global: &Global, args: AskArgs) -> Result<i32, CliError> {
         let router = std::sync::Arc::clone(&ctx.router);
         let job = tokio::spawn(async move { router.run(req, &tx).await });
         let stdout = std::io::stdout();
+        let shown_raw = !std::io::IsTerminal::is_terminal(&stdout);
         let mut thinking = Thinking::new(args.show_reasoning);
         loop {
             let ev = tokio::select! {
@@ -91,6 +92,13 @@ pub fn run(global: &Global, args: AskArgs) -> Result<i32, CliError> {
                 Event::Reasoning { text } => thinking.show(text),
                 Event::Delta { text } => {
                     thinking.end();
+                    // On a terminal the answer's own control characters are shown, not
+                    // obeyed; piped output is the answer as it came.
+                    let text = if shown_raw {
+                        std::borrow::Cow::Borrowed(text.as_str())
+                    } else {
+                        crate::message::printable(text)
+                    };
                     let _ = out.write_all(text.as_bytes());
                     let _ = out.flush();
                 }

@@ -5,7 +5,6 @@ use super::args::Global;
 use super::context::Context;
 use super::error::{CliError, exit};
 use crate::engine::{Cleared, ResetScope};
-use crate::model::now_ms;
 
 /// Reads `PROVIDER` or `PROVIDER/MODEL` (the model id may hold `/`) against the config.
 fn scope_of(
@@ -97,12 +96,9 @@ pub fn run(global: &Global, target: Option<&str>, key: Option<&str>) -> Result<i
         ctx.print_notices();
         let router = &ctx.router;
         let scope = scope_of(target, key, router.config())?;
-        let mut cleared = Cleared::default();
-        router
-            .store()
-            .transact(&mut |state| {
-                cleared = crate::engine::reset(router.fleet(), state, &scope, now_ms());
-            })
+        let cleared = router
+            .reset(scope)
+            .await
             .map_err(|e| CliError::failed(format!("could not reset: {e}")))?;
         let label = match (target, key) {
             (None, None) => "everywhere".to_string(),

@@ -542,6 +542,16 @@ impl ChatBackend for RouterBackend {
         Ok(())
     }
 
+    fn reset(&self) {
+        let router = self.inner.router();
+        self.inner.rt.spawn(async move {
+            match router.reset(crate::engine::ResetScope::default()).await {
+                Ok(cleared) => tracing::info!(?cleared, "reset from the dashboard"),
+                Err(e) => tracing::warn!("could not reset from the dashboard: {e}"),
+            }
+        });
+    }
+
     fn check_keys(&self) {
         let me = Arc::clone(&self.inner);
         self.inner.rt.spawn(async move {

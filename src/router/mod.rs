@@ -276,6 +276,16 @@ impl Router {
         rx
     }
 
+    /// Takes what `scope` names back into rotation: cooldowns, backoffs, disabled keys and
+    /// unavailable or disabled models (see [`crate::engine::reset`]).
+    pub async fn reset(
+        &self,
+        scope: crate::engine::ResetScope,
+    ) -> Result<crate::engine::Cleared, crate::store::StoreError> {
+        self.transact(move |fleet, state, now| crate::engine::reset(fleet, state, &scope, now))
+            .await
+    }
+
     /// The pools now, read from the shared state (blocking: it may wait for the store).
     pub fn status(&self) -> Result<crate::engine::Status, crate::store::StoreError> {
         let state = self.store.snapshot()?;

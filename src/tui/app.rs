@@ -88,6 +88,8 @@ pub enum Action {
     /// Export this conversation (`ChatBackend::export_session`); report with
     /// [`App::session_exported`].
     ExportSession(i64),
+    /// Take every model and key back into rotation (`ChatBackend::reset`).
+    Reset,
 }
 
 /// The whole UI's state.
@@ -444,6 +446,9 @@ impl App {
             View::Dashboard => {
                 if keymap::lookup(Section::Views, &key, false) == Some(Act::Back) {
                     self.view = View::Chat;
+                } else if keymap::lookup(Section::Pools, &key, false) == Some(Act::Reset) {
+                    self.note("taking every model and key back into rotation…");
+                    return Some(Action::Reset);
                 } else {
                     self.dashboard.handle_key(key);
                 }
@@ -687,15 +692,18 @@ impl App {
                     format!("recovered on {provider}/{model} after {attempts} attempts"),
                 ));
             }
+            // The answer's own control characters are shown, never sent to the terminal.
             Event::Delta { text } => {
                 if self.streaming {
                     let model = self.current_model.clone();
+                    let text = crate::message::printable(&text);
                     self.chat.append_delta(&text, model.as_deref());
                 }
             }
             Event::Reasoning { text } => {
                 if self.streaming {
                     let model = self.current_model.clone();
+                    let text = crate::message::printable(&text);
                     self.chat.append_reasoning(&text, model.as_deref());
                 }
             }

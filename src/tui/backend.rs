@@ -50,6 +50,9 @@ pub trait ChatBackend: Send + Sync + 'static {
     fn remove_key(&self, provider: &str, suffix: &str) -> Result<(), String>;
     /// Checks every key in the background; results show in later [`ChatBackend::keys`].
     fn check_keys(&self);
+    /// Takes every model and key back into rotation in the background (clears cooldowns,
+    /// backoffs and disabled keys, like `rota reset`); later statuses show it.
+    fn reset(&self);
     /// Saved conversations, most recently updated first. `Err` says why there are none
     /// (the memory backend saves nothing) and what to do about it.
     fn sessions(&self) -> Result<Vec<SessionRow>, String>;
@@ -84,6 +87,7 @@ pub struct FakeBackend {
     db: Option<Db>,
     session: Mutex<Option<i64>>,
     exported: Mutex<Vec<(PathBuf, String)>>,
+    resets: Mutex<u32>,
 }
 
 impl FakeBackend {
@@ -98,7 +102,13 @@ impl FakeBackend {
             db: Db::open_in_memory().ok(),
             session: Mutex::new(None),
             exported: Mutex::new(Vec::new()),
+            resets: Mutex::new(0),
         }
+    }
+
+    /// How many resets were asked for.
+    pub fn resets(&self) -> u32 {
+        self.resets.lock().map(|r| *r).unwrap_or(0)
     }
 
     /// Like the memory backend: no saved conversations (`sessions` says why).
@@ -294,6 +304,12 @@ impl ChatBackend for FakeBackend {
             return Err(format!("no {provider} key ends in `{suffix}`"));
         }
         Ok(())
+    }
+
+    fn reset(&self) {
+        if let Ok(mut resets) = self.resets.lock() {
+            *resets += 1;
+        }
     }
 
     fn check_keys(&self) {

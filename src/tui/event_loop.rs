@@ -388,6 +388,7 @@ where
                     let b = Arc::clone(&backend);
                     tokio::task::spawn_blocking(move || b.check_keys());
                 }
+                Action::Reset => backend.reset(),
                 Action::RefreshKeys => {
                     app.set_keys(backend.keys());
                 }

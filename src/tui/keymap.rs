@@ -119,6 +119,8 @@ pub enum Act {
     NewConversation,
     /// Filter the conversations by title.
     Filter,
+    /// Take every model and key back into rotation (`rota reset`).
+    Reset,
 }
 
 /// Which modifiers a chord asks for.
@@ -557,6 +559,17 @@ pub const BINDINGS: &[Binding] = &[
         S::Pools,
         A::PageDown,
         &[any(K::PageDown), any(K::Char(' '))],
+    ),
+    shown(
+        row(
+            S::Pools,
+            A::Reset,
+            &[any(K::Char('r'))],
+            "r",
+            "take every model and key back into rotation: clears cooldowns, backoffs and \
+             disabled keys (like `rota reset`)",
+        ),
+        &[foot(View::Dashboard, 2, "r", "reset")],
     ),
     unlisted(S::Pools, A::Top, &[any(K::Home)]),
     unlisted(S::Pools, A::Bottom, &[any(K::End)]),
