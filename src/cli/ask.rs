@@ -214,23 +214,10 @@ pub fn notice(ev: &Event) -> Option<String> {
         }
         Event::ToolCall {
             name, arguments, ..
-        } => {
-            let args: serde_json::Value = serde_json::from_str(arguments).unwrap_or_default();
-            let arg = |k: &str| {
-                args.get(k)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("")
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(200)
-                    .collect::<String>()
-            };
-            Some(match name.as_str() {
-                crate::tools::WEB_SEARCH => format!("rota: searching: {}", arg("query")),
-                crate::tools::FETCH_URL => format!("rota: reading: {}", arg("url")),
-                other => format!("rota: calling {other}"),
-            })
-        }
+        } => Some(format!(
+            "rota: {}",
+            crate::tools::describe_call(name, arguments)
+        )),
         Event::ToolResult {
             name,
             latency_ms,

@@ -126,6 +126,26 @@ impl Tools {
     }
 }
 
+/// How a tool call is shown to the user: `searching: <query>`, `reading: <url>` (the
+/// argument cleaned for the terminal and cut at 200 characters).
+pub fn describe_call(name: &str, arguments: &str) -> String {
+    let args: Value = serde_json::from_str(arguments).unwrap_or_default();
+    let arg = |k: &str| {
+        args.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect::<String>()
+    };
+    match name {
+        WEB_SEARCH => format!("searching: {}", arg("query")),
+        FETCH_URL => format!("reading: {}", arg("url")),
+        other => format!("calling {other}"),
+    }
+}
+
 /// A tool call id every provider accepts: `call_` and at most 35 letters, digits, `_` or
 /// `-` (some providers take 40 characters at most; Groq's ids have no `call_` prefix).
 pub fn normalize_call_id(id: &str, index: usize) -> String {

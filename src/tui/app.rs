@@ -276,25 +276,6 @@ impl App {
 pub const CONTINUE_PROMPT: &str =
     "Your answer above was cut off. Continue exactly where it stopped, without repeating anything.";
 
-/// How the chat shows a tool call: `searching: <query>`, `reading: <url>`.
-fn tool_call_words(name: &str, arguments: &str) -> String {
-    let args: serde_json::Value = serde_json::from_str(arguments).unwrap_or_default();
-    let arg = |k: &str| {
-        args.get(k)
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(200)
-            .collect::<String>()
-    };
-    match name {
-        crate::tools::WEB_SEARCH => format!("searching: {}", arg("query")),
-        crate::tools::FETCH_URL => format!("reading: {}", arg("url")),
-        other => format!("calling {other}"),
-    }
-}
-
 impl App {
     fn conversation(&self) -> Vec<crate::message::Message> {
         self.chat
@@ -754,7 +735,7 @@ impl App {
             } => {
                 self.chat.push(Message::new(
                     Role::Notice,
-                    tool_call_words(&name, &arguments),
+                    crate::tools::describe_call(&name, &arguments),
                 ));
                 self.tool_lines.insert(id, self.chat.messages.len() - 1);
             }
