@@ -303,7 +303,7 @@ pub fn list_checked(
                 (false, Some(var)) => format!("env ${var}"),
                 _ => "file".to_string(),
             };
-            let id = crate::engine::fleet::key_id(&k.key_ref(&p.name));
+            let id = crate::engine::fleet::key_id(&crate::engine::KeyRef::of(&p.name, k));
             let last = checks
                 .get(&id)
                 .map(|c| c.check.verdict())

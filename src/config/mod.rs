@@ -180,16 +180,6 @@ impl KeyConfig {
             .map(ApiKey::fingerprint)
             .unwrap_or_default()
     }
-
-    /// The key as the engine knows it, for `provider`.
-    pub fn key_ref(&self, provider: &str) -> crate::engine::KeyRef {
-        crate::engine::KeyRef {
-            provider: provider.to_string(),
-            account: self.account.clone(),
-            masked: self.masked(),
-            fingerprint: self.fingerprint(),
-        }
-    }
 }
 
 /// `[transcription]`.

@@ -142,7 +142,11 @@ impl Fleet {
             .map(|p| ProviderParts {
                 name: p.name.clone(),
                 enabled: p.enabled,
-                keys: p.keys.iter().map(|k| k.key_ref(&p.name)).collect(),
+                keys: p
+                    .keys
+                    .iter()
+                    .map(|k| crate::engine::KeyRef::of(&p.name, k))
+                    .collect(),
             })
             .collect();
         Fleet::from_parts(FleetParts {

@@ -59,6 +59,18 @@ pub struct KeyRef {
     pub fingerprint: String,
 }
 
+impl KeyRef {
+    /// A configured key of `provider` as the engine knows it.
+    pub fn of(provider: &str, k: &crate::config::KeyConfig) -> Self {
+        Self {
+            provider: provider.to_string(),
+            account: k.account.clone(),
+            masked: k.masked(),
+            fingerprint: k.fingerprint(),
+        }
+    }
+}
+
 /// A model and a key to call it with.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Candidate {

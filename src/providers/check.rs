@@ -134,7 +134,7 @@ pub fn endpoints_of(config: &crate::config::Config) -> Vec<(KeyRef, Endpoint)> {
     let mut out = Vec::new();
     for p in config.providers.iter().filter(|p| p.enabled) {
         for k in p.keys.iter().filter(|k| k.key.is_some()) {
-            let key = k.key_ref(&p.name);
+            let key = crate::engine::KeyRef::of(&p.name, k);
             out.push((key, Endpoint::new(p, k)));
         }
     }
@@ -174,7 +174,7 @@ pub fn account_endpoints(providers: &[ProviderConfig]) -> Vec<(KeyRef, Endpoint)
             {
                 continue;
             }
-            let key = k.key_ref(&p.name);
+            let key = crate::engine::KeyRef::of(&p.name, k);
             out.push((key, Endpoint::new(p, k)));
         }
     }

@@ -101,7 +101,7 @@ impl Router {
         let mut endpoints = HashMap::new();
         for p in &config.providers {
             for k in &p.keys {
-                let key = k.key_ref(&p.name);
+                let key = crate::engine::KeyRef::of(&p.name, k);
                 endpoints.insert(key, Endpoint::new(p, k));
             }
         }
