@@ -524,13 +524,28 @@ fn read_jobs(path: &Path, default_task: Option<Task>) -> Result<Vec<Job>, CliErr
         if line.trim().is_empty() {
             continue;
         }
-        jobs.push(parse_line(&line, n + 1, default_task));
+        jobs.push(parse_job(&line, n + 1, default_task));
     }
     Ok(jobs)
 }
 
+/// Parses one line of a batch input file as `rota batch` does. `n` is the line's 1-based
+/// number, the id of a line without a usable one. Returns the key that tells the line's id
+/// apart (its JSON text, or `line-N`) and the request, or why the line is refused. Any text
+/// is an answer, never a panic (`tests/never_panic.rs`, `fuzz/`).
+pub fn parse_line(
+    line: &str,
+    n: usize,
+    default_task: Option<Task>,
+) -> (String, Result<ChatRequest, String>) {
+    match parse_job(line, n, default_task) {
+        Job::Run { id, req } => (id.key, Ok(req)),
+        Job::Bad { id, message } => (id.key, Err(message)),
+    }
+}
+
 /// Parses one input line (`n` is 1-based, used as the id when the line has none).
-fn parse_line(line: &str, n: usize, default_task: Option<Task>) -> Job {
+fn parse_job(line: &str, n: usize, default_task: Option<Task>) -> Job {
     let fallback_id = JobId::of_line(n);
     let parsed: Line = match serde_json::from_str(line) {
         Ok(l) => l,
@@ -605,6 +620,12 @@ fn settled_ids(path: &Path) -> Result<HashSet<String>, CliError> {
             )));
         }
     };
+    Ok(settled_keys(&bytes))
+}
+
+/// The keys of the ids an output file's bytes settle (see [`parse_line`] for the keys): any
+/// bytes are an answer, never a panic (`tests/never_panic.rs`, `fuzz/`).
+pub fn settled_keys(bytes: &[u8]) -> HashSet<String> {
     let mut ids = HashSet::new();
     for line in bytes.split(|&b| b == b'\n') {
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
@@ -621,7 +642,7 @@ fn settled_ids(path: &Path) -> Result<HashSet<String>, CliError> {
             (None, None) => false,
         };
     }
-    Ok(ids)
+    ids
 }
 
 /// The progress bar on stderr, only when stderr is a terminal.
@@ -693,14 +714,14 @@ mod tests {
 
     #[test]
     fn parses_prompt_and_messages_lines() {
-        match parse_line(r#"{"id": "a", "prompt": "hi"}"#, 1, None) {
+        match parse_job(r#"{"id": "a", "prompt": "hi"}"#, 1, None) {
             Job::Run { id, req } => {
                 assert_eq!(id.value, "a");
                 assert_eq!(req.messages.len(), 1);
             }
             other => panic!("{other:?}"),
         }
-        match parse_line(
+        match parse_job(
             r#"{"id": 7, "messages": [{"role":"user","content":"x"}], "task": "code", "max_tokens": 5}"#,
             2,
             None,
@@ -724,7 +745,7 @@ mod tests {
             (r#"{"id": "d", "prompt": "x", "extra": 1}"#, "d"),
             (r#"{"id": "e", "prompt": ""}"#, "e"),
         ] {
-            match parse_line(line, 3, None) {
+            match parse_job(line, 3, None) {
                 Job::Bad { id: got, .. } => assert_eq!(got.value, id, "{line}"),
                 other => panic!("{line}: {other:?}"),
             }
