@@ -308,3 +308,17 @@ fn regressions_from_the_fuzzers() {
         }
     }
 }
+
+/// Found by the `sse` fuzz target: an empty chunk between a CR and its LF made the LF a
+/// line of its own, so a blank line ended the event early (two events instead of one).
+#[test]
+fn an_empty_chunk_between_cr_and_lf_is_not_a_blank_line() {
+    use rota::providers::sse::SseParser;
+    let mut p = SseParser::new();
+    let mut events = p.feed(b"data: a\r");
+    events.extend(p.feed(b""));
+    events.extend(p.feed(b"\ndata: b\n\n"));
+    events.extend(p.finish());
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].data, "a\nb");
+}
