@@ -2,6 +2,11 @@
 //! (docs/state.md, "`rota batch`"). Results are written as each finishes; re-running with
 //! the same `-o` skips ids already answered `ok`, so a killed batch resumes with nothing
 //! lost or done twice.
+//!
+//! Ctrl+C (SIGINT) or SIGTERM stops it cleanly: no new request starts, the requests in
+//! flight are cancelled (each gives its reservation back before the batch exits), OUT holds
+//! every line that finished and no torn one, and the exit code is 130. A second signal, or
+//! requests that do not stop within [`GRACE`], aborts what is left.
 
 use super::args::{BatchArgs, Global};
 use super::context::Context;
@@ -11,12 +16,18 @@ use crate::model::{Task, Usage};
 use crate::router::events::Event;
 use crate::router::{ChatRequest, Router};
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::collections::HashSet;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
-use tokio::sync::{Semaphore, mpsc};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// How long requests in flight may take to stop after a signal before they are aborted.
+pub const GRACE: Duration = Duration::from_secs(5);
 
 /// One input line.
 #[derive(Debug, Deserialize)]
@@ -89,7 +100,14 @@ pub fn run(global: &Global, args: BatchArgs) -> Result<i32, CliError> {
     };
     let rt = super::context::runtime()?;
     rt.block_on(async move {
-        let ctx = Context::open(global, default_task.unwrap_or(Task::Auto)).await?;
+        let stop = Stop::listen()?;
+        let ctx = tokio::select! {
+            ctx = Context::open(global, default_task.unwrap_or(Task::Auto)) => ctx?,
+            _ = stop.soft.cancelled() => {
+                eprintln!("rota: interrupted before the first request");
+                return Ok(exit::INTERRUPTED);
+            }
+        };
         for n in &ctx.notices {
             eprintln!("rota: {n}");
         }
@@ -100,9 +118,91 @@ pub fn run(global: &Global, args: BatchArgs) -> Result<i32, CliError> {
             Some(path) => Out::append(path)?,
             None => Out::Stdout(std::io::stdout()),
         };
-        let failed = execute(ctx.router.clone(), jobs, done, concurrency, out).await?;
-        Ok(if failed == 0 { exit::OK } else { exit::FAILED })
+        let ran = execute(ctx.router.clone(), jobs, done, concurrency, out, &stop).await?;
+        Ok(match ran {
+            Ran::Finished { failed: 0 } => exit::OK,
+            Ran::Finished { .. } => exit::FAILED,
+            Ran::Interrupted { unfinished, total } => {
+                let resume = if args.output.is_some() {
+                    "; run the same command again to finish them"
+                } else {
+                    ""
+                };
+                eprintln!("rota: interrupted: {unfinished} of {total} requests unfinished{resume}");
+                exit::INTERRUPTED
+            }
+        })
     })
+}
+
+/// SIGINT / SIGTERM, as two tokens: the first signal cancels `soft` (start nothing new,
+/// cancel what is in flight), the second `hard` (abort what has not stopped yet).
+struct Stop {
+    soft: CancellationToken,
+    hard: CancellationToken,
+}
+
+impl Stop {
+    /// Starts listening (inside the runtime). From now on a signal no longer kills the
+    /// process: the batch stops itself.
+    fn listen() -> Result<Stop, CliError> {
+        let mut signals = Signals::new()
+            .map_err(|e| CliError::failed(format!("cannot listen for Ctrl+C: {e}")))?;
+        let stop = Stop {
+            soft: CancellationToken::new(),
+            hard: CancellationToken::new(),
+        };
+        let (soft, hard) = (stop.soft.clone(), stop.hard.clone());
+        tokio::spawn(async move {
+            signals.next().await;
+            soft.cancel();
+            signals.next().await;
+            hard.cancel();
+        });
+        Ok(stop)
+    }
+}
+
+/// The signals that stop a batch.
+#[cfg(unix)]
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
+}
+
+/// The signals that stop a batch.
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        Ok(Self)
+    }
+
+    async fn next(&mut self) {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// Enough requests in flight to keep every usable account × model of the pools busy: four
@@ -128,14 +228,33 @@ fn default_concurrency(router: &Router) -> usize {
     (pairs * 4).clamp(4, 64)
 }
 
-/// Runs the jobs, writing one line per finished job. Returns how many failed.
+/// How a batch run ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ran {
+    /// Every job ran; `failed` of them failed.
+    Finished { failed: usize },
+    /// A signal stopped it: `unfinished` of the `total` jobs to run have no line.
+    Interrupted { unfinished: usize, total: usize },
+}
+
+/// What one job task ended with.
+enum Finished {
+    /// Its output line (`ok`, the line, tokens used).
+    Line(bool, String, u64),
+    /// Cancelled by a signal before it finished: no line, a resume runs it again.
+    Cancelled,
+}
+
+/// Runs the jobs, writing one line per finished job, until all ran or `stop` says stop.
+/// Every job task has ended (and given back its reservation) when this returns.
 async fn execute(
     router: Arc<Router>,
     jobs: Vec<Job>,
     done: HashSet<String>,
     concurrency: usize,
     mut out: Out,
-) -> Result<usize, CliError> {
+    stop: &Stop,
+) -> Result<Ran, CliError> {
     let mut seen = done.clone();
     let todo: Vec<Job> = jobs
         .into_iter()
@@ -154,39 +273,94 @@ async fn execute(
             bad => Some(bad),
         })
         .collect();
-    let total = todo.len() as u64;
-    let progress = Progress::new(total);
-    let (tx, mut rx) = mpsc::channel::<(bool, String, u64)>(concurrency * 2);
-    let gate = Arc::new(Semaphore::new(concurrency));
-    let spawner = {
-        let router = router.clone();
-        tokio::spawn(async move {
-            for job in todo {
-                let Ok(permit) = gate.clone().acquire_owned().await else {
-                    break;
-                };
-                let tx = tx.clone();
-                let router = router.clone();
-                tokio::spawn(async move {
-                    let (ok, line, tokens) = run_job(&router, job).await;
-                    drop(permit);
-                    let _ = tx.send((ok, line, tokens)).await;
-                });
-            }
-        })
-    };
+    let total = todo.len();
+    let progress = Progress::new(total as u64);
+    let mut todo = todo.into_iter();
+    let mut running = JoinSet::new();
+    let mut ids = HashMap::new();
     let mut failed = 0usize;
-    while let Some((ok, line, tokens)) = rx.recv().await {
-        if !ok {
-            failed += 1;
+    let mut written = 0usize;
+    // Set once the grace after a signal is over: the jobs left are aborted.
+    let grace = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(grace);
+    let mut stopping = false;
+    let mut aborted = false;
+    let mut result = Ok(());
+    loop {
+        while !stop.soft.is_cancelled() && running.len() < concurrency {
+            let Some(job) = todo.next() else { break };
+            let id = job.id().clone();
+            let handle = running.spawn(run_job(router.clone(), job, stop.soft.clone()));
+            ids.insert(handle.id(), id);
         }
-        out.line(&line)?;
-        progress.tick(ok, tokens);
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            joined = running.join_next_with_id() => {
+                let finished = match joined {
+                    None => break,
+                    Some(Ok((task, f))) => {
+                        ids.remove(&task);
+                        f
+                    }
+                    Some(Err(e)) => {
+                        let id = ids.remove(&e.id());
+                        if e.is_cancelled() {
+                            Finished::Cancelled
+                        } else {
+                            // A bug in rota: say so on the job's line rather than lose it.
+                            let message = format!("rota failed on this request: {e}");
+                            let id = id.unwrap_or_else(|| JobId::new(serde_json::Value::Null));
+                            Finished::Line(false, error_line(&id, "server_error", &message), 0)
+                        }
+                    }
+                };
+                if let Finished::Line(ok, line, tokens) = finished {
+                    failed += usize::from(!ok);
+                    if result.is_ok() {
+                        result = out.line(&line);
+                    }
+                    written += 1;
+                    progress.tick(ok, tokens);
+                }
+            }
+            _ = stop.soft.cancelled(), if !stopping => {
+                stopping = true;
+                grace.as_mut().reset(tokio::time::Instant::now() + GRACE);
+            }
+            _ = async { tokio::select! {
+                _ = &mut grace => {}
+                _ = stop.hard.cancelled() => {}
+            } }, if stopping && !aborted => {
+                // The router's drop guard gives back the reservations of aborted jobs.
+                aborted = true;
+                running.abort_all();
+            }
+        }
+        if result.is_err() && !stop.soft.is_cancelled() {
+            // OUT cannot be written: stop as after a signal, then report the error.
+            stop.soft.cancel();
+        }
     }
-    let _ = spawner.await;
-    out.finish()?;
-    progress.finish();
-    Ok(failed)
+    if aborted {
+        // The drop guards release on blocking threads: let them start before the runtime
+        // shuts down (which cancels blocking work that has not started).
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let synced = out.finish();
+    result?;
+    synced?;
+    if stop.soft.is_cancelled() {
+        progress.abandon();
+        Ok(Ran::Interrupted {
+            unfinished: total - written,
+            total,
+        })
+    } else {
+        progress.finish();
+        Ok(Ran::Finished { failed })
+    }
 }
 
 /// Where result lines go: stdout, or an OUT file synced to disk at least once a second.
@@ -254,10 +428,15 @@ impl Out {
     }
 }
 
-/// Runs one job and renders its output line.
-async fn run_job(router: &Router, job: Job) -> (bool, String, u64) {
+/// Runs one job and renders its output line. When `stop` is cancelled first, the job's
+/// events are closed: the router sees its caller gone, stops the call and gives the
+/// reservation back before `run` returns, and the job ends [`Finished::Cancelled`] (unless
+/// its answer or error had already arrived).
+async fn run_job(router: Arc<Router>, job: Job, stop: CancellationToken) -> Finished {
     let (id, req) = match job {
-        Job::Bad { id, message } => return (false, error_line(&id, "input", &message), 0),
+        Job::Bad { id, message } => {
+            return Finished::Line(false, error_line(&id, "input", &message), 0);
+        }
         Job::Run { id, req } => (id, req),
     };
     let (tx, mut rx) = mpsc::channel(64);
@@ -270,7 +449,18 @@ async fn run_job(router: &Router, job: Job) -> (bool, String, u64) {
         let mut text = String::new();
         let mut done = None;
         let mut error = None;
-        while let Some(ev) = rx.recv().await {
+        let mut closed = false;
+        loop {
+            let ev = tokio::select! {
+                ev = rx.recv() => ev,
+                _ = stop.cancelled(), if !closed => {
+                    // Events already sent are still read; the router sees the close.
+                    rx.close();
+                    closed = true;
+                    continue;
+                }
+            };
+            let Some(ev) = ev else { break };
             match ev {
                 Event::Delta { text: t } => text.push_str(&t),
                 Event::Done {
@@ -286,9 +476,9 @@ async fn run_job(router: &Router, job: Job) -> (bool, String, u64) {
                 _ => {}
             }
         }
-        (text, done, error)
+        (text, done, error, closed)
     };
-    let (_, (text, done, error)) = tokio::join!(runner, collect);
+    let (_, (text, done, error, closed)) = tokio::join!(runner, collect);
     match (done, error) {
         (Some((provider, model, usage, attempts, finish_reason, sources)), None) => {
             let mut line = serde_json::json!({
@@ -300,10 +490,11 @@ async fn run_job(router: &Router, job: Job) -> (bool, String, u64) {
             if !sources.is_empty() {
                 line["sources"] = sources.into();
             }
-            (true, line.to_string(), Usage::total(&usage))
+            Finished::Line(true, line.to_string(), Usage::total(&usage))
         }
-        (_, Some((kind, message))) => (false, error_line(&id, &kind, &message), 0),
-        (None, None) => (
+        (_, Some((kind, message))) => Finished::Line(false, error_line(&id, &kind, &message), 0),
+        (None, None) if closed => Finished::Cancelled,
+        (None, None) => Finished::Line(
             false,
             error_line(&id, "server_error", "the request ended without an answer"),
             0,
@@ -338,13 +529,28 @@ fn read_jobs(path: &Path, default_task: Option<Task>) -> Result<Vec<Job>, CliErr
         if line.trim().is_empty() {
             continue;
         }
-        jobs.push(parse_line(&line, n + 1, default_task));
+        jobs.push(parse_job(&line, n + 1, default_task));
     }
     Ok(jobs)
 }
 
+/// Parses one line of a batch input file as `rota batch` does. `n` is the line's 1-based
+/// number, the id of a line without a usable one. Returns the key that tells the line's id
+/// apart (its JSON text, or `line-N`) and the request, or why the line is refused. Any text
+/// is an answer, never a panic (`tests/never_panic.rs`, `fuzz/`).
+pub fn parse_line(
+    line: &str,
+    n: usize,
+    default_task: Option<Task>,
+) -> (String, Result<ChatRequest, String>) {
+    match parse_job(line, n, default_task) {
+        Job::Run { id, req } => (id.key, Ok(req)),
+        Job::Bad { id, message } => (id.key, Err(message)),
+    }
+}
+
 /// Parses one input line (`n` is 1-based, used as the id when the line has none).
-fn parse_line(line: &str, n: usize, default_task: Option<Task>) -> Job {
+fn parse_job(line: &str, n: usize, default_task: Option<Task>) -> Job {
     let fallback_id = JobId::of_line(n);
     let parsed: Line = match serde_json::from_str(line) {
         Ok(l) => l,
@@ -419,6 +625,12 @@ fn settled_ids(path: &Path) -> Result<HashSet<String>, CliError> {
             )));
         }
     };
+    Ok(settled_keys(&bytes))
+}
+
+/// The keys of the ids an output file's bytes settle (see [`parse_line`] for the keys): any
+/// bytes are an answer, never a panic (`tests/never_panic.rs`, `fuzz/`).
+pub fn settled_keys(bytes: &[u8]) -> HashSet<String> {
     let mut ids = HashSet::new();
     for line in bytes.split(|&b| b == b'\n') {
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
@@ -435,7 +647,7 @@ fn settled_ids(path: &Path) -> Result<HashSet<String>, CliError> {
             (None, None) => false,
         };
     }
-    Ok(ids)
+    ids
 }
 
 /// The progress bar on stderr, only when stderr is a terminal.
@@ -492,6 +704,13 @@ impl Progress {
             bar.finish();
         }
     }
+
+    /// Leaves the bar where an interrupted batch stopped.
+    fn abandon(&self) {
+        if let Some(bar) = &self.bar {
+            bar.abandon();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -500,14 +719,14 @@ mod tests {
 
     #[test]
     fn parses_prompt_and_messages_lines() {
-        match parse_line(r#"{"id": "a", "prompt": "hi"}"#, 1, None) {
+        match parse_job(r#"{"id": "a", "prompt": "hi"}"#, 1, None) {
             Job::Run { id, req } => {
                 assert_eq!(id.value, "a");
                 assert_eq!(req.messages.len(), 1);
             }
             other => panic!("{other:?}"),
         }
-        match parse_line(
+        match parse_job(
             r#"{"id": 7, "messages": [{"role":"user","content":"x"}], "task": "code", "max_tokens": 5}"#,
             2,
             None,
@@ -531,7 +750,7 @@ mod tests {
             (r#"{"id": "d", "prompt": "x", "extra": 1}"#, "d"),
             (r#"{"id": "e", "prompt": ""}"#, "e"),
         ] {
-            match parse_line(line, 3, None) {
+            match parse_job(line, 3, None) {
                 Job::Bad { id: got, .. } => assert_eq!(got.value, id, "{line}"),
                 other => panic!("{line}: {other:?}"),
             }

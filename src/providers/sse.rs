@@ -64,7 +64,8 @@ impl SseParser {
             self.scan(rest, &mut out);
             return out;
         }
-        if self.after_cr {
+        // An empty chunk says nothing about whether an LF follows the CR.
+        if self.after_cr && !bytes.is_empty() {
             if let Some(rest) = bytes.strip_prefix(b"\n") {
                 bytes = rest;
             }

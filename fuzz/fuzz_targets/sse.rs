@@ -1,0 +1,4 @@
+//! Fuzz target `sse`: see `rota_fuzz::checks::sse` for what the input must satisfy.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rota_fuzz::checks::sse(data));

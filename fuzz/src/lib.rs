@@ -1,0 +1,3 @@
+//! The fuzz targets' checks (`checks.rs`, shared with `tests/never_panic.rs`).
+
+pub mod checks;
