@@ -740,3 +740,39 @@ fast = ["groq/openai/gpt-oss-20b"]
             .all(|id| !id.contains("0001_") && !id.contains("gsk_"))
     );
 }
+
+/// A request cancelled after its answer began was counted by the provider: it stays in the
+/// window (released, rota would believe the minute has room the provider says it has not).
+#[tokio::test]
+async fn a_request_cancelled_mid_answer_stays_counted() {
+    use rota::store::Store;
+    let sim = start(&scenario("rpm = 100", &fault("hang_mid_stream", 2))).await;
+    let mut c = config(&sim, &["groq/m1"]);
+    c.defaults.idle_timeout = Duration::from_secs(30);
+    let store = Arc::new(MemoryStore::default());
+    let r = Arc::new(Router::new(c, store.clone()));
+    let mut rx = r.ask(request("hello there"));
+    while !matches!(rx.recv().await, Some(Event::Delta { .. })) {}
+    drop(rx);
+    let mut settled = false;
+    for _ in 0..500 {
+        if store.snapshot().unwrap().inflight.is_empty() {
+            settled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(settled, "the cancelled request is still in flight");
+    let used: u64 = r
+        .status()
+        .unwrap()
+        .pools
+        .values()
+        .flatten()
+        .filter(|e| e.model == "m1")
+        .filter_map(|e| e.windows.get(&Window::Rpm).map(|w| w.used))
+        .max()
+        .unwrap_or(0);
+    assert_eq!(used, 1, "the provider counted it, so rota does too");
+    sim.shutdown().await;
+}

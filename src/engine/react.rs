@@ -79,6 +79,13 @@ pub fn release(state: &mut EngineState, grant: &Grant) {
     }
 }
 
+/// The provider may have counted the call (its reply had begun when the caller went away):
+/// the reservation stays in the windows as it is, and a later `release` cannot remove it.
+/// Idempotent.
+pub fn keep(state: &mut EngineState, grant: &Grant) {
+    state.inflight.remove(&grant.id);
+}
+
 /// Moves a reservation's time to `now`. A provider counts a request from when it arrives,
 /// which under load can be well after rota reserved it; the router calls this when the
 /// reply's headers arrive, so rota's window never frees before the provider's does.

@@ -42,12 +42,26 @@ pub(crate) struct Attempt {
     pub sent_at: Instant,
     /// From the request leaving to the first text or thinking.
     pub first_token_ms: Option<u64>,
+    /// Set once the provider's reply began: from then on it has counted the request, so a
+    /// cancelled or dropped attempt keeps its reservation instead of giving it back.
+    pub replied: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Attempt {
     /// Milliseconds since the request left.
     pub fn elapsed_ms(&self) -> u64 {
         self.sent_at.elapsed().as_millis() as u64
+    }
+
+    /// The provider's reply began (it has counted the request).
+    pub fn replied(&self) {
+        self.replied
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether the provider's reply began.
+    pub fn has_replied(&self) -> bool {
+        self.replied.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Stops the first-token clock, once.
@@ -238,10 +252,11 @@ impl Router {
                 number: attempts,
                 sent_at: Instant::now(),
                 first_token_ms: None,
+                replied: Arc::default(),
             };
-            // Releases the reservation if this future is dropped mid-call (a runtime shutting
+            // Settles the reservation if this future is dropped mid-call (a runtime shutting
             // down, an aborted batch task); disarmed once the call has ended.
-            let held = Held::new(self, &grant);
+            let held = Held::new(self, &grant, Arc::clone(&attempt.replied));
             let called = job.call(self, &grant, &out, &mut attempt).await;
             held.disarm();
             match called {
@@ -268,7 +283,18 @@ impl Router {
                     return End::Failed;
                 }
                 Called::Cancelled => {
-                    self.release(&grant).await;
+                    if attempt.has_replied() {
+                        // The provider counted it: it stays in the windows.
+                        let g = grant.clone();
+                        if let Err(e) = self
+                            .transact(move |_, state, _| engine::keep(state, &g))
+                            .await
+                        {
+                            tracing::warn!("could not keep a cancelled request counted: {e}");
+                        }
+                    } else {
+                        self.release(&grant).await;
+                    }
                     self.record(job.row(self, &grant, &attempt, Outcome::Cancelled))
                         .await;
                     return End::Cancelled;
@@ -344,11 +370,35 @@ impl Router {
         }
     }
 
-    /// Reserves for the demand atomically: the engine's decision.
+    /// Reserves for the demand atomically: the engine's decision. If the caller goes away
+    /// while the store decides, a grant nobody will call is given back at once.
     async fn decide(&self, demand: &Demand) -> Result<Decision, StoreError> {
+        let (store, fleet, clock) = (
+            Arc::clone(&self.store),
+            Arc::clone(&self.fleet),
+            self.clock.clone(),
+        );
         let demand = demand.clone();
-        self.transact(move |fleet, state, now| engine::reserve(fleet, state, &demand, now))
-            .await
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::task::spawn_blocking(move || {
+            let mut out = None;
+            let done = store
+                .transact(&mut |state| {
+                    out = Some(engine::reserve(&fleet, state, &demand, clock.now()));
+                })
+                .and_then(|()| {
+                    out.ok_or_else(|| {
+                        StoreError::Backend("the state store did not run the decision".into())
+                    })
+                });
+            if let Err(Ok(Decision::Grant(g))) = tx.send(done)
+                && let Err(e) = store.transact(&mut |state| engine::release(state, &g))
+            {
+                tracing::warn!("could not release an unclaimed reservation: {e}");
+            }
+        });
+        rx.await
+            .unwrap_or_else(|_| Err(StoreError::Backend("the state task stopped".into())))
     }
 
     /// Gives a reservation back (the request was never sent, or was cancelled).
@@ -438,19 +488,23 @@ fn rate_readings(grant: &Grant, headers: &Headers) -> Vec<engine::RateReading> {
     )
 }
 
-/// A reservation in flight: released on drop unless disarmed, so a job whose future is
-/// dropped (not just one that sees its receiver close) never leaves its reservation in the
-/// windows. The release runs on a blocking thread when a runtime is there, else at once.
+/// A reservation in flight, settled on drop unless disarmed, so a job whose future is
+/// dropped (not just one that sees its receiver close) never leaves its reservation in
+/// flight: released when the provider had not replied yet, kept counted once it had. It is
+/// settled before the drop returns (a runtime shutting down runs no more tasks), on a
+/// multi-threaded runtime with the worker handed over to other tasks meanwhile.
 struct Held<'a> {
     router: &'a Router,
     grant: Option<Grant>,
+    replied: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl<'a> Held<'a> {
-    fn new(router: &'a Router, grant: &Grant) -> Self {
+    fn new(router: &'a Router, grant: &Grant, replied: Arc<std::sync::atomic::AtomicBool>) -> Self {
         Self {
             router,
             grant: Some(grant.clone()),
+            replied,
         }
     }
 
@@ -463,15 +517,23 @@ impl<'a> Held<'a> {
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         let Some(g) = self.grant.take() else { return };
-        let store = Arc::clone(&self.router.store);
-        let release = move || {
-            if let Err(e) = store.transact(&mut |state| engine::release(state, &g)) {
-                tracing::warn!("could not release a dropped request's reservation: {e}");
+        let counted = self.replied.load(std::sync::atomic::Ordering::Acquire);
+        let store = &self.router.store;
+        let settle = || {
+            let done = store.transact(&mut |state| {
+                if counted {
+                    engine::keep(state, &g);
+                } else {
+                    engine::release(state, &g);
+                }
+            });
+            if let Err(e) = done {
+                tracing::warn!("could not settle a dropped request's reservation: {e}");
             }
         };
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => drop(rt.spawn_blocking(release)),
-            Err(_) => release(),
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(settle),
+            _ => settle(),
         }
     }
 }

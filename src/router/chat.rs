@@ -189,6 +189,7 @@ impl Job for ChatJob<'_> {
             },
             _ = out.closed() => return Called::Cancelled,
         };
+        attempt.replied();
         router.arrived(grant, &stream.headers).await;
         let mut shown = 0usize;
         let mut thought = 0usize;
