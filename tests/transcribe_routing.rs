@@ -204,7 +204,7 @@ impl Rota {
     fn new(config: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("config.toml");
-        std::fs::write(&path, config).expect("write config");
+        rota::config::file::write_private(&path, config).expect("write config");
         Self { dir, config: path }
     }
 

@@ -155,7 +155,7 @@ max_file_mb = 25
         model = w.model
     );
     let config_path = dir.path().join("config.toml");
-    std::fs::write(&config_path, config).expect("write config");
+    rota::config::file::write_private(&config_path, &config).expect("write config");
 
     let run = |json: bool| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rota"));
