@@ -670,13 +670,8 @@ fn a_research_call_line_turns_into_its_result() {
         error: None,
         results: 3,
     });
-    let lines: Vec<&str> = a
-        .chat
-        .messages
-        .iter()
-        .map(|m| m.text.as_str())
-        .filter(|t| t.starts_with("searching") || t.starts_with("reading"))
-        .collect();
+    let answer = a.chat.messages.last().expect("the answer being researched");
+    let lines: Vec<&str> = answer.tools.iter().map(String::as_str).collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0], "searching: groq free tier · 3 results · 0.4s");
     assert!(

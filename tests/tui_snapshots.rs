@@ -417,3 +417,53 @@ fn draws_at_every_small_size_without_panicking() {
         t.draw(|f| app.draw(f)).unwrap();
     }
 }
+
+/// A research answer: its tool calls are listed while it researches, then fold into one
+/// line once the answer comes (Alt+R shows them again).
+#[test]
+fn research_80x24_running_then_folded() {
+    let mut app = app_with(Theme::default_dark());
+    let b = FakeBackend::new();
+    b.set_script(vec![
+        Event::TaskSelected {
+            task: Task::Research,
+            auto: false,
+        },
+        Event::ToolCall {
+            id: "call_1".into(),
+            name: "web_search".into(),
+            arguments: r#"{"query":"groq free tier limits"}"#.into(),
+        },
+        Event::ToolCall {
+            id: "call_2".into(),
+            name: "web_search".into(),
+            arguments: r#"{"query":"groq rate limit headers"}"#.into(),
+        },
+        Event::ToolResult {
+            id: "call_1".into(),
+            name: "web_search".into(),
+            ok: true,
+            bytes: 900,
+            latency_ms: 412,
+            error: None,
+            results: 3,
+        },
+        Event::ToolResult {
+            id: "call_2".into(),
+            name: "web_search".into(),
+            ok: false,
+            bytes: 40,
+            latency_ms: 20_000,
+            error: Some("web search timed out after 20s".into()),
+            results: 0,
+        },
+        Event::Delta {
+            text: "Groq's free tier allows 30 requests a minute.\n\nSources:\n1. https://console.groq.com/docs/rate-limits\n".into(),
+        },
+    ]);
+    ask(&mut app, &b, "what are groq's free tier limits?", Some(5));
+    insta::assert_snapshot!("research_running", screen(&mut app, 80, 24).backend());
+    let mut app = app_with(Theme::default_dark());
+    ask(&mut app, &b, "what are groq's free tier limits?", None);
+    insta::assert_snapshot!("research_folded", screen(&mut app, 80, 24).backend());
+}

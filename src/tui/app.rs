@@ -124,8 +124,9 @@ pub struct App {
     pub transcribing: bool,
     /// The model answering now (from `model_selected`).
     current_model: Option<String>,
-    /// The chat line of each running tool call, by call id: its result is written into it.
-    tool_lines: std::collections::HashMap<String, usize>,
+    /// Where each running tool call's line is (answer, line), by call id: its result is
+    /// written into it.
+    tool_lines: std::collections::HashMap<String, (usize, usize)>,
     /// Set when the UI should quit.
     pub quit: bool,
 }
@@ -733,11 +734,11 @@ impl App {
                 name,
                 arguments,
             } => {
-                self.chat.push(Message::new(
-                    Role::Notice,
-                    crate::tools::describe_call(&name, &arguments),
-                ));
-                self.tool_lines.insert(id, self.chat.messages.len() - 1);
+                let model = self.current_model.clone();
+                let line = crate::tools::describe_call(&name, &arguments);
+                if let Some(at) = self.chat.push_tool_line(line, model.as_deref()) {
+                    self.tool_lines.insert(id, at);
+                }
             }
             Event::ToolResult {
                 id,
@@ -762,16 +763,16 @@ impl App {
                     (true, _) => format!("done · {took}"),
                     (false, e) => format!("failed · {took}: {}", e.unwrap_or_default()),
                 };
-                // The call's line turns into its result: `searching: q · done · 0.4s`.
-                let line = self.tool_lines.remove(&id);
-                match line.and_then(|i| self.chat.messages.get_mut(i)) {
-                    Some(m) => {
-                        m.text = format!("{} · {outcome}", m.text);
-                        m.invalidate();
-                    }
-                    None => self
+                // The call's line turns into its result: `searching: q · 3 results · 0.4s`.
+                if let Some(at) = self.tool_lines.remove(&id) {
+                    let call = self
                         .chat
-                        .push(Message::new(Role::Notice, format!("{name} {outcome}"))),
+                        .messages
+                        .get(at.0)
+                        .and_then(|m| m.tools.get(at.1))
+                        .cloned()
+                        .unwrap_or_else(|| name.clone());
+                    self.chat.set_tool_line(at, format!("{call} · {outcome}"));
                 }
             }
             Event::Step { n, provider, model } => {

@@ -46,6 +46,9 @@ pub struct Message {
     /// The answer was cut at this many tokens (`finish_reason: "length"`): it can be
     /// continued (Alt+C).
     pub cut: Option<u64>,
+    /// A research answer's tool calls, one line each (`searching: q · 3 results · 0.4s`):
+    /// drawn with the thinking, folded with it.
+    pub tools: Vec<String>,
     /// Whether the thinking is drawn whole (else one summary line once the answer starts).
     show_reasoning: bool,
     /// A notice's or error's text, parsed (width-independent): kept across resizes.
@@ -72,6 +75,7 @@ impl Message {
             stopped: false,
             reasoning: String::new(),
             cut: None,
+            tools: Vec::new(),
             show_reasoning: false,
             parsed: None,
             md: markdown::Growing::default(),
@@ -167,8 +171,12 @@ impl Message {
     /// The thinking as drawn above the answer: whole and dimmed while nothing else came yet
     /// or when shown (Alt+R), else one summary line.
     fn thinking_lines(&self, width: u16, theme: &Theme) -> Vec<Line<'static>> {
-        if self.role != Role::Assistant || self.reasoning.trim().is_empty() {
+        if self.role != Role::Assistant {
             return Vec::new();
+        }
+        let mut lines = self.tool_lines(theme);
+        if self.reasoning.trim().is_empty() {
+            return lines;
         }
         let thinking_now = self.streaming && self.text.is_empty();
         if self.show_reasoning || thinking_now {
@@ -177,17 +185,46 @@ impl Message {
             } else {
                 "thought"
             };
-            let mut lines = vec![Line::from(Span::styled(
+            lines.push(Line::from(Span::styled(
                 format!("  ▾ {label} (Alt+R hides)"),
                 theme.dim,
-            ))];
+            )));
             let body = markdown::layout(&plain(self.reasoning.trim(), theme.dim), width);
             lines.extend(body.lines);
             return lines;
         }
         let words = self.reasoning.split_whitespace().count();
-        vec![Line::from(Span::styled(
+        lines.push(Line::from(Span::styled(
             format!("  ▸ thought ({words} words · Alt+R shows)"),
+            theme.dim,
+        )));
+        lines
+    }
+
+    /// A research answer's tool calls: each on its line while the research runs or when
+    /// shown (Alt+R), else one summary line.
+    fn tool_lines(&self, theme: &Theme) -> Vec<Line<'static>> {
+        if self.tools.is_empty() {
+            return Vec::new();
+        }
+        let researching = self.streaming && self.text.is_empty();
+        if self.show_reasoning || researching {
+            let mut lines = vec![Line::from(Span::styled(
+                "  ▾ research (Alt+R hides)".to_string(),
+                theme.dim,
+            ))];
+            lines.extend(self.tools.iter().map(|t| {
+                Line::from(Span::styled(
+                    format!("    {}", markdown::sanitize(t)),
+                    theme.notice,
+                ))
+            }));
+            return lines;
+        }
+        let n = self.tools.len();
+        let calls = if n == 1 { "call" } else { "calls" };
+        vec![Line::from(Span::styled(
+            format!("  ▸ research: {n} tool {calls} (Alt+R shows)"),
             theme.dim,
         ))]
     }
@@ -268,11 +305,38 @@ impl ChatPane {
         }
     }
 
-    /// Shows or hides every answer's thinking (Alt+R); returns whether it is now shown.
+    /// Adds a research tool call's line to the current answer (starting one if needed);
+    /// returns the line's place for [`ChatPane::set_tool_line`].
+    pub fn push_tool_line(&mut self, line: String, model: Option<&str>) -> Option<(usize, usize)> {
+        if self.streaming_mut().is_none() {
+            self.append_delta("", model);
+        }
+        let i = self
+            .messages
+            .iter()
+            .rposition(|m| m.role == Role::Assistant && m.streaming)?;
+        let m = &mut self.messages[i];
+        m.tools.push(line);
+        m.invalidate();
+        Some((i, m.tools.len() - 1))
+    }
+
+    /// Rewrites a tool call's line (its result came).
+    pub fn set_tool_line(&mut self, at: (usize, usize), line: String) {
+        if let Some(m) = self.messages.get_mut(at.0)
+            && let Some(t) = m.tools.get_mut(at.1)
+        {
+            *t = line;
+            m.invalidate();
+        }
+    }
+
+    /// Shows or hides every answer's thinking and research (Alt+R); returns whether they
+    /// are now shown.
     pub fn toggle_reasoning(&mut self) -> bool {
         self.show_reasoning = !self.show_reasoning;
         for m in &mut self.messages {
-            if !m.reasoning.is_empty() {
+            if !m.reasoning.is_empty() || !m.tools.is_empty() {
                 m.show_reasoning = self.show_reasoning;
                 m.invalidate();
             }

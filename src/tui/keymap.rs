@@ -368,7 +368,7 @@ pub const BINDINGS: &[Binding] = &[
         A::ToggleReasoning,
         &[alt('r')],
         "Alt+R",
-        "show or hide a reasoning model's thinking",
+        "show or hide thinking and research tool calls",
     ),
     row(
         S::Chat,
