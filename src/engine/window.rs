@@ -130,31 +130,53 @@ impl Log {
     /// Changes the mark holding instant `t` by `delta` per unit (never below 0). Does nothing
     /// when that mark has left the log.
     pub fn adjust(&mut self, t: Millis, delta: [i64; 3], bucket: Millis) {
-        let found = if let Some(key) = t.checked_div(bucket) {
+        if let Some(key) = t.checked_div(bucket) {
             let pos = self.marks.partition_point(|m| m.0 / bucket < key);
-            (pos < self.marks.len() && self.marks[pos].0 / bucket == key).then_some(pos)
-        } else {
-            let pos = self.marks.partition_point(|m| m.0 < t);
-            // Several marks may share an instant: take the one that can absorb the change.
-            let mut hit = None;
-            let mut p = pos;
-            while p < self.marks.len() && self.marks[p].0 == t {
-                if (0..3).all(|i| self.marks[p].1[i] as i64 + delta[i] >= 0) {
-                    hit = Some(p);
+            if pos < self.marks.len() && self.marks[pos].0 / bucket == key {
+                self.change(pos, delta);
+            }
+            return;
+        }
+        // Several marks may share an instant (reservations made, re-dated or settled in the
+        // same millisecond): they are one amount there. Take the change from one mark that
+        // can absorb it whole, else spread it over them, so the instant's total changes by
+        // exactly `delta` whenever it can.
+        let start = self.marks.partition_point(|m| m.0 < t);
+        let end = start + self.marks.range(start..).take_while(|m| m.0 == t).count();
+        if start == end {
+            return;
+        }
+        let whole =
+            (start..end).find(|&p| (0..3).all(|i| self.marks[p].1[i] as i64 + delta[i] >= 0));
+        if let Some(p) = whole {
+            self.change(p, delta);
+            return;
+        }
+        for i in 0..3 {
+            let mut left = delta[i];
+            for p in start..end {
+                if left == 0 {
                     break;
                 }
-                hit.get_or_insert(p);
-                p += 1;
+                let mut d = [0i64; 3];
+                d[i] = if left > 0 {
+                    left
+                } else {
+                    left.max(-(self.marks[p].1[i] as i64))
+                };
+                left -= d[i];
+                self.change(p, d);
             }
-            hit
-        };
-        if let Some(p) = found {
-            let m = &mut self.marks[p];
-            for ((cur, sum), d) in m.1.iter_mut().zip(self.sum.iter_mut()).zip(delta) {
-                let new = (*cur as i64 + d).max(0) as u64;
-                *sum = *sum - *cur + new;
-                *cur = new;
-            }
+        }
+    }
+
+    /// Changes one mark by `delta` (never below zero), keeping the running sums.
+    fn change(&mut self, p: usize, delta: [i64; 3]) {
+        let m = &mut self.marks[p];
+        for ((cur, sum), d) in m.1.iter_mut().zip(self.sum.iter_mut()).zip(delta) {
+            let new = (*cur as i64 + d).max(0) as u64;
+            *sum = *sum - *cur + new;
+            *cur = new;
         }
     }
 
@@ -302,6 +324,27 @@ impl Windows {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn marks_of_one_instant_change_together_when_no_single_one_can() {
+        // Two reservations at 5: one settled below its reservation, one re-dated away after
+        // a settle took tokens from its mark. The instant holds [1, 81]: taking a whole
+        // reservation [-1, -81] must leave [0, 0], whatever mark holds what.
+        let mut log = Log::default();
+        log.add(5, [0, 0, 0], 0);
+        log.add(5, [1, 60, 0], 0);
+        log.add(5, [0, 21, 0], 0);
+        log.adjust(5, [-1, -81, 0], 0);
+        assert_eq!(log.sum, [0, 0, 0]);
+        // A change too large for the instant takes what is there, never more.
+        log.add(7, [1, 10, 0], 0);
+        log.adjust(7, [-2, -50, 0], 0);
+        assert_eq!(log.sum, [0, 0, 0]);
+        // No mark at the instant: nothing changes.
+        log.add(9, [1, 10, 0], 0);
+        log.adjust(8, [-1, -10, 0], 0);
+        assert_eq!(log.sum, [1, 10, 0]);
+    }
 
     #[test]
     fn minute_window_frees_exactly_after_span_plus_guard() {
