@@ -742,19 +742,9 @@ order = ["groq", "openai"]
 /// back: nothing stays counted against Groq.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_receiver_cancels_and_releases() {
-    use wiremock::matchers::method;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
     let dir = tempfile::tempdir().expect("tempdir");
     let audio = wav(dir.path(), "a.wav", 1);
-    let groq = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(r#"{"text":"late"}"#, "application/json")
-                .set_delay(std::time::Duration::from_secs(30)),
-        )
-        .mount(&groq)
-        .await;
+    let groq = groq_answering("late", std::time::Duration::from_secs(30)).await;
     let text = format!(
         r#"[state]
 backend = "memory"
@@ -806,6 +796,22 @@ enabled = false
     );
 }
 
+/// A fake Groq whose every upload is answered with `text` after `delay`.
+async fn groq_answering(text: &str, delay: std::time::Duration) -> wiremock::MockServer {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let groq = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(format!(r#"{{"text":"{text}"}}"#), "application/json")
+                .set_delay(delay),
+        )
+        .mount(&groq)
+        .await;
+    groq
+}
+
 /// A config with only Groq (at `uri`), in memory.
 fn groq_only(uri: &str) -> Config {
     parse_config(&format!(
@@ -838,19 +844,9 @@ fn groq_rpm_used(router: &Router) -> u64 {
 /// back: the attempt loop's guard releases what a dropped future held.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aborting_an_upload_releases_its_reservation() {
-    use wiremock::matchers::method;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
     let dir = tempfile::tempdir().expect("tempdir");
     let audio = wav(dir.path(), "a.wav", 1);
-    let groq = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(r#"{"text":"late"}"#, "application/json")
-                .set_delay(std::time::Duration::from_secs(30)),
-        )
-        .mount(&groq)
-        .await;
+    let groq = groq_answering("late", std::time::Duration::from_secs(30)).await;
     let router = Arc::new(Router::new(
         groq_only(&groq.uri()),
         Arc::new(MemoryStore::default()),
@@ -891,19 +887,9 @@ async fn aborting_an_upload_releases_its_reservation() {
 /// reply comes, so rota's minute frees no earlier than Groq's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transcription_is_counted_from_when_its_reply_arrives() {
-    use wiremock::matchers::method;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
     let dir = tempfile::tempdir().expect("tempdir");
     let audio = wav(dir.path(), "a.wav", 1);
-    let groq = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(r#"{"text":"hello"}"#, "application/json")
-                .set_delay(std::time::Duration::from_millis(300)),
-        )
-        .mount(&groq)
-        .await;
+    let groq = groq_answering("hello", std::time::Duration::from_millis(300)).await;
     let t0 = rota::model::now_ms();
     let clock = Clock::manual(t0);
     let router = Arc::new(
