@@ -381,6 +381,9 @@ impl Router {
         let demand = demand.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::task::spawn_blocking(move || {
+            if tx.is_closed() {
+                return; // The caller went away while this waited for a thread.
+            }
             let mut out = None;
             let done = store
                 .transact(&mut |state| {
@@ -397,8 +400,16 @@ impl Router {
                 tracing::warn!("could not release an unclaimed reservation: {e}");
             }
         });
-        rx.await
-            .unwrap_or_else(|_| Err(StoreError::Backend("the state task stopped".into())))
+        let mut pending = Pending {
+            rx: Some(rx),
+            store: Arc::clone(&self.store),
+        };
+        let got = match pending.rx.as_mut() {
+            Some(rx) => rx.await,
+            None => return Err(StoreError::Backend("the state task stopped".into())),
+        };
+        pending.rx = None;
+        got.unwrap_or_else(|_| Err(StoreError::Backend("the state task stopped".into())))
     }
 
     /// Gives a reservation back (the request was never sent, or was cancelled).
@@ -486,6 +497,25 @@ fn rate_readings(grant: &Grant, headers: &Headers) -> Vec<engine::RateReading> {
         crate::model::Dialect::of_provider(&grant.candidate.model.provider),
         headers,
     )
+}
+
+/// A decision on its way from the store. Dropped before it was read (the caller went away
+/// just as it came), a grant in it is given back; one that comes later is given back by the
+/// task that made it.
+struct Pending {
+    rx: Option<tokio::sync::oneshot::Receiver<Result<Decision, StoreError>>>,
+    store: Arc<dyn crate::store::Store>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let Some(mut rx) = self.rx.take() else { return };
+        if let Ok(Ok(Decision::Grant(g))) = rx.try_recv()
+            && let Err(e) = self.store.transact(&mut |state| engine::release(state, &g))
+        {
+            tracing::warn!("could not release an unclaimed reservation: {e}");
+        }
+    }
 }
 
 /// A reservation in flight, settled on drop unless disarmed, so a job whose future is
