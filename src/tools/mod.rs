@@ -59,13 +59,9 @@ pub struct Tools {
 impl Tools {
     /// Tools as `[tools]` configures them.
     pub fn new(config: &ToolsConfig) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
         Self {
             config: config.clone(),
-            search: tavily::Tavily::new(config, http),
+            search: tavily::Tavily::new(config),
         }
     }
 

@@ -23,17 +23,19 @@ const EXTRACT_CHARS: usize = 1_500;
 pub struct Tavily {
     key: Option<ApiKey>,
     base: String,
-    http: reqwest::Client,
+    /// Built on the first search (a client loads its TLS roots: no cost to a start that
+    /// never searches).
+    http: std::sync::OnceLock<reqwest::Client>,
     cool_until: Mutex<Option<Instant>>,
 }
 
 impl Tavily {
     /// Tavily as `[tools]` configures it.
-    pub fn new(config: &ToolsConfig, http: reqwest::Client) -> Self {
+    pub fn new(config: &ToolsConfig) -> Self {
         Self {
             key: config.tavily_key.clone(),
             base: config.tavily_url.trim_end_matches('/').to_string(),
-            http,
+            http: std::sync::OnceLock::new(),
             cool_until: Mutex::new(None),
         }
     }
@@ -60,6 +62,12 @@ impl Tavily {
         let body = json!({"query": query, "max_results": max_results, "search_depth": "basic"});
         let sent = self
             .http
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap_or_default()
+            })
             .post(format!("{}/search", self.base))
             .bearer_auth(key.expose())
             .json(&body)
