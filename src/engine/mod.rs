@@ -24,7 +24,9 @@ pub mod window;
 
 pub use fleet::{Fleet, FleetParts, ProviderParts};
 pub use policy::{Mark, Policy, Scope, policy};
-pub use react::{complete, complete_transcription, fail, keep, release, restamp, sync_headers};
+pub use react::{
+    abandon, complete, complete_transcription, fail, keep, release, restamp, sync_headers,
+};
 pub use report::status;
 pub use reset::{Cleared, ResetScope, reset};
 pub use select::reserve;

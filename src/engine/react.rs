@@ -86,6 +86,16 @@ pub fn keep(state: &mut EngineState, grant: &Grant) {
     state.inflight.remove(&grant.id);
 }
 
+/// The caller went away before the call ended: the reservation stays counted when the
+/// provider's reply had begun (`replied`: it counted the request), else it is released.
+pub fn abandon(state: &mut EngineState, grant: &Grant, replied: bool) {
+    if replied {
+        keep(state, grant);
+    } else {
+        release(state, grant);
+    }
+}
+
 /// Moves a reservation's time to `now`. A provider counts a request from when it arrives,
 /// which under load can be well after rota reserved it; the router calls this when the
 /// reply's headers arrive, so rota's window never frees before the provider's does.

@@ -106,8 +106,10 @@ pub(crate) trait Job: Sync {
         attempt: &Attempt,
     ) -> (AttemptRow, Vec<Event>);
 
-    /// Counts an attempt that broke after part of its answer was shown and returns its
-    /// ledger row and the `error` event.
+    /// Counts an attempt that broke after `shown` bytes of its answer reached the caller
+    /// and returns its ledger row and the `error` event. By default the reservation stays
+    /// counted as it is (the provider saw the request); a job that streams its answer says
+    /// what was really used.
     async fn broken(
         &self,
         router: &Router,
@@ -115,7 +117,25 @@ pub(crate) trait Job: Sync {
         err: CallError,
         shown: usize,
         attempt: &Attempt,
-    ) -> (AttemptRow, Event);
+    ) -> (AttemptRow, Event) {
+        let g = grant.clone();
+        if let Err(e) = router
+            .transact(move |_, state, _| engine::keep(state, &g))
+            .await
+        {
+            tracing::warn!("could not keep a broken request counted: {e}");
+        }
+        let mut row = self.row(router, grant, attempt, Outcome::Failed);
+        row.reason = Some(err.reason());
+        let error = Event::Error {
+            kind: err.reason().as_str().to_string(),
+            message: format!(
+                "the answer from {} broke after {shown} bytes: {err}",
+                grant.candidate.model
+            ),
+        };
+        (row, error)
+    }
 
     /// The ledger row of an attempt that did not answer (no usage, no cost).
     fn row(
@@ -283,17 +303,12 @@ impl Router {
                     return End::Failed;
                 }
                 Called::Cancelled => {
-                    if attempt.has_replied() {
-                        // The provider counted it: it stays in the windows.
-                        let g = grant.clone();
-                        if let Err(e) = self
-                            .transact(move |_, state, _| engine::keep(state, &g))
-                            .await
-                        {
-                            tracing::warn!("could not keep a cancelled request counted: {e}");
-                        }
-                    } else {
-                        self.release(&grant).await;
+                    let (g, replied) = (grant.clone(), attempt.has_replied());
+                    let settled = self
+                        .transact(move |_, state, _| engine::abandon(state, &g, replied))
+                        .await;
+                    if let Err(e) = settled {
+                        tracing::warn!("could not settle a cancelled request: {e}");
                     }
                     self.record(job.row(self, &grant, &attempt, Outcome::Cancelled))
                         .await;
@@ -550,13 +565,7 @@ impl Drop for Held<'_> {
         let counted = self.replied.load(std::sync::atomic::Ordering::Acquire);
         let store = &self.router.store;
         let settle = || {
-            let done = store.transact(&mut |state| {
-                if counted {
-                    engine::keep(state, &g);
-                } else {
-                    engine::release(state, &g);
-                }
-            });
+            let done = store.transact(&mut |state| engine::abandon(state, &g, counted));
             if let Err(e) = done {
                 tracing::warn!("could not settle a dropped request's reservation: {e}");
             }

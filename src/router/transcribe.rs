@@ -13,7 +13,7 @@ use super::events::Event;
 use super::{End, Router};
 use crate::engine::{self, Demand, Grant, Pool, Unfit};
 use crate::model::ModelRef;
-use crate::providers::{CallError, TranscribeRequest, Transcription};
+use crate::providers::{TranscribeRequest, Transcription};
 use crate::store::ledger::{AttemptRow, Outcome};
 use crate::transcribe::{AudioInfo, ProbeError, check_offers, offers, probe};
 use std::path::{Path, PathBuf};
@@ -190,38 +190,6 @@ impl Job for AudioJob {
             latency_ms: attempt.elapsed_ms(),
         };
         (row, vec![transcript])
-    }
-
-    /// A transcription arrives whole: it never breaks half-shown. Should a call report it,
-    /// the reservation is kept counted (the provider saw the upload) and the job fails.
-    async fn broken(
-        &self,
-        router: &Router,
-        grant: &Grant,
-        err: CallError,
-        _shown: usize,
-        attempt: &Attempt,
-    ) -> (AttemptRow, Event) {
-        let g = grant.clone();
-        let (secs, bytes) = (self.audio_secs, self.bytes);
-        let done = router
-            .transact(move |fleet, state, now| {
-                engine::complete_transcription(fleet, state, &g, secs, bytes, now)
-            })
-            .await;
-        if let Err(e) = done {
-            tracing::warn!("could not record a transcription: {e}");
-        }
-        let mut row = self.row(router, grant, attempt, Outcome::Failed);
-        row.reason = Some(err.reason());
-        let error = Event::Error {
-            kind: err.reason().as_str().to_string(),
-            message: format!(
-                "the transcription from {} broke: {err}",
-                grant.candidate.model
-            ),
-        };
-        (row, error)
     }
 
     /// No tokens: a transcription reserves audio seconds.
