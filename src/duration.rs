@@ -96,6 +96,16 @@ pub fn short(ms: u64) -> String {
     }
 }
 
+/// Formats how long something quick took: tenths of a second under ten seconds (`0.4s`,
+/// `1.2s`), else as [`short`].
+pub fn tenths(ms: u64) -> String {
+    if ms < 10_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        short(ms)
+    }
+}
+
 /// Formats a duration the way Go's `time.Duration` prints one, as providers send it in
 /// rate-limit headers: `644ms`, `1.984s`, `6m0s`, `1h2m3s`, `24h0m0s`.
 pub fn go(ms: u64) -> String {
@@ -172,6 +182,14 @@ mod tests {
         assert_eq!(short(125_000), "2m05s");
         assert_eq!(short(3_600_000), "1h00m");
         assert_eq!(short(11_400_000), "3h10m");
+    }
+
+    #[test]
+    fn tenths_are_for_quick_things() {
+        assert_eq!(tenths(412), "0.4s");
+        assert_eq!(tenths(1_250), "1.2s");
+        assert_eq!(tenths(9_960), "10.0s");
+        assert_eq!(tenths(20_000), short(20_000));
     }
 
     #[test]

@@ -749,12 +749,7 @@ impl App {
                 results,
                 ..
             } => {
-                // Tenths of a second: tool calls take a fraction of one.
-                let took = if latency_ms < 10_000 {
-                    format!("{:.1}s", latency_ms as f64 / 1000.0)
-                } else {
-                    crate::duration::short(latency_ms)
-                };
+                let took = crate::duration::tenths(latency_ms);
                 let outcome = match (ok, error) {
                     (true, _) if name == crate::tools::WEB_SEARCH => {
                         let s = if results == 1 { "" } else { "s" };
