@@ -2,15 +2,16 @@
 //! model for, reasoning models stream their thinking, OpenAI's reasoning models get
 //! `max_completion_tokens`, and an answer cut at `max_tokens` says so.
 
+mod shared_support;
 use rota::config::{Backend, Config};
 use rota::model::Task;
 use rota::router::events::Event;
 use rota::router::{ChatRequest, End, Router};
 use rota::sim::{Scenario, SimHandle};
 use rota::store::MemoryStore;
+use shared_support::ask_events as run;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 async fn demo_sim() -> SimHandle {
     rota::sim::start(Scenario::default_fleet(), "127.0.0.1:0".parse().unwrap())
@@ -36,19 +37,6 @@ fn ask(text: &str, task: Task) -> ChatRequest {
         task: Some(task),
         ..ChatRequest::default()
     }
-}
-
-async fn run(router: &Router, req: ChatRequest) -> (End, Vec<Event>) {
-    let (tx, mut rx) = mpsc::channel(256);
-    let collect = async {
-        let mut evs = Vec::new();
-        while let Some(e) = rx.recv().await {
-            evs.push(e);
-        }
-        evs
-    };
-    let (end, evs) = tokio::join!(async move { router.run(req, &tx).await }, collect);
-    (end, evs)
 }
 
 fn done(evs: &[Event]) -> Option<(&str, &str, Option<&str>, u64)> {

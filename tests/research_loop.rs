@@ -3,15 +3,16 @@
 //! model with the whole history, the step bound forces an answer, and the paths without a
 //! Tavily key or with Tavily failing still answer.
 
+mod shared_support;
 use rota::config::{Backend, Config};
 use rota::model::{ModelRef, Reason, Task};
 use rota::router::events::Event;
 use rota::router::{ChatRequest, End, Router};
 use rota::sim::{Scenario, SimHandle};
 use rota::store::MemoryStore;
+use shared_support::ask_events as run;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
 /// One Groq account with two research models (`r1`, `r2`) that search `calls` at a time;
 /// `r1_limits` and `extra` are appended to `r1` and the scenario.
@@ -77,20 +78,6 @@ fn request(text: &str) -> ChatRequest {
         max_tokens: Some(64),
         ..ChatRequest::default()
     }
-}
-
-async fn run(r: &Router, req: ChatRequest) -> (End, Vec<Event>) {
-    let (tx, mut rx) = mpsc::channel(4096);
-    let collect = tokio::spawn(async move {
-        let mut v = Vec::new();
-        while let Some(e) = rx.recv().await {
-            v.push(e);
-        }
-        v
-    });
-    let end = r.run(req, &tx).await;
-    drop(tx);
-    (end, collect.await.unwrap())
 }
 
 fn calls(ev: &[Event]) -> Vec<(String, String)> {

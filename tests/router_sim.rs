@@ -1,6 +1,7 @@
 //! The router against the in-process simulated fleet over loopback: rotation on every kind
 //! of failure, waiting instead of breaking known limits, learning unknown ones.
 
+mod shared_support;
 use rota::config::{Backend, Config, KeyConfig, ProviderConfig};
 use rota::model::{Limits, ModelRef, Reason, Task, Window};
 use rota::router::events::Event;
@@ -8,6 +9,7 @@ use rota::router::{ChatRequest, Clock, End, Router};
 use rota::secret::ApiKey;
 use rota::sim::{Scenario, SimHandle};
 use rota::store::MemoryStore;
+use shared_support::ask_events as run;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -81,20 +83,6 @@ fn request(text: &str) -> ChatRequest {
         max_tokens: Some(40),
         ..ChatRequest::default()
     }
-}
-
-async fn run(r: &Router, req: ChatRequest) -> (End, Vec<Event>) {
-    let (tx, mut rx) = mpsc::channel(4096);
-    let collect = tokio::spawn(async move {
-        let mut v = Vec::new();
-        while let Some(e) = rx.recv().await {
-            v.push(e);
-        }
-        v
-    });
-    let end = r.run(req, &tx).await;
-    drop(tx);
-    (end, collect.await.unwrap())
 }
 
 /// (model, masked key, attempt) of every `model_selected`.

@@ -1,6 +1,7 @@
 //! What the shared-state checks have in common: a simulated Groq fleet in-process on
 //! loopback (two accounts, known limits), a rota config pointing at it, and one temporary
-//! HOME / XDG_DATA_HOME that every spawned `rota` process shares (so they share one rota.db).
+//! HOME / XDG_DATA_HOME that every spawned `rota` process shares (so they share one rota.db);
+//! and, for the in-process router tests, [`ask_events`].
 
 #![allow(dead_code)]
 
@@ -216,4 +217,21 @@ pub fn ok_ids(out: &str) -> Vec<String> {
         .filter(|v| v["ok"] == true)
         .map(|v| v["id"].as_str().unwrap_or_default().to_string())
         .collect()
+}
+
+/// Runs one chat request through `router` in-process and returns how it ended and every
+/// event it sent, in order.
+pub async fn ask_events(
+    router: &rota::router::Router,
+    req: rota::router::ChatRequest,
+) -> (rota::router::End, Vec<rota::router::events::Event>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
+    let collect = async {
+        let mut events = Vec::new();
+        while let Some(e) = rx.recv().await {
+            events.push(e);
+        }
+        events
+    };
+    tokio::join!(async move { router.run(req, &tx).await }, collect)
 }
