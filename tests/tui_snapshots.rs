@@ -467,3 +467,25 @@ fn research_80x24_running_then_folded() {
     ask(&mut app, &b, "what are groq's free tier limits?", None);
     insta::assert_snapshot!("research_folded", screen(&mut app, 80, 24).backend());
 }
+
+/// An answer's own escape sequences are drawn as text without their control characters:
+/// nothing the model writes reaches the terminal as a command.
+#[test]
+fn an_answers_escape_sequences_never_reach_the_screen() {
+    let mut app = app_with(Theme::default_dark());
+    let b = FakeBackend::new();
+    b.set_script(vec![Event::Delta {
+        text: "ok\u{1b}]0;pwned\u{7}\u{1b}[2J".into(),
+    }]);
+    ask(&mut app, &b, "hi", None);
+    let t = screen(&mut app, 80, 24);
+    let cells: String = t
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .map(|c| c.symbol())
+        .collect();
+    assert!(!cells.chars().any(char::is_control), "{cells:?}");
+    assert!(cells.contains("ok]0;pwned[2J"), "{cells:?}");
+}

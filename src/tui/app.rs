@@ -674,18 +674,15 @@ impl App {
                     format!("recovered on {provider}/{model} after {attempts} attempts"),
                 ));
             }
-            // The answer's own control characters are shown, never sent to the terminal.
             Event::Delta { text } => {
                 if self.streaming {
                     let model = self.current_model.clone();
-                    let text = crate::message::printable(&text);
                     self.chat.append_delta(&text, model.as_deref());
                 }
             }
             Event::Reasoning { text } => {
                 if self.streaming {
                     let model = self.current_model.clone();
-                    let text = crate::message::printable(&text);
                     self.chat.append_reasoning(&text, model.as_deref());
                 }
             }
