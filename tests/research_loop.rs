@@ -375,3 +375,79 @@ async fn a_busy_parallel_pool_falls_back_to_a_sequential_tool_model() {
     assert_eq!(sim.stats()["totals"]["429"], 0);
     sim.shutdown().await;
 }
+
+/// A free Groq key: one sequential tool model whose whole minute (8K tokens) is also the
+/// largest request it takes, and searches with long extracts. Without fitting, the history
+/// outgrows the request after a few searches; with it, every turn is sent, the oldest
+/// results are cut, and the model answers. Every turn re-sends the history, so the minute
+/// fills: rota and the sim share a clock whose waits jump, instead of waiting real minutes.
+#[tokio::test]
+async fn long_searches_are_cut_to_fit_a_free_tier_request_and_the_model_still_answers() {
+    let clock = rota::clock::Clock::manual(rota::model::now_ms());
+    let scenario = Scenario::from_toml(
+        r#"
+[defaults]
+max_tokens = 64
+answer_tokens = 12
+tokens_per_sec = 0
+ttft = "0ms"
+
+[[providers]]
+name = "groq"
+
+[[providers.accounts]]
+name = "a"
+keys = ["gsk_test_0001"]
+
+[[providers.models]]
+id = "small"
+tasks = ["research"]
+tools = true
+parallel_tool_calls = 1
+tpm = 8000
+rpm = 30
+
+[search]
+wanted = 6
+extract_chars = 3000
+"#,
+    )
+    .unwrap();
+    let addr = "127.0.0.1:0".parse().unwrap();
+    let sim = rota::sim::start_with_clock(scenario, addr, clock.clone())
+        .await
+        .unwrap();
+    let mut c = config(&sim, &["groq/small"]);
+    c.defaults.max_wait = Duration::from_secs(600);
+    let r = Router::new(c, Arc::new(MemoryStore::default())).with_clock(clock);
+    let mut req = request("groq free tier limits");
+    req.max_tokens = None;
+    let (end, ev) = run(&r, req).await;
+    assert_eq!(end, End::Answered, "{ev:#?}");
+    let searches = results(&ev);
+    assert_eq!(
+        searches.len(),
+        5,
+        "five turns search, the sixth answers: {ev:#?}"
+    );
+    assert!(searches.iter().all(|(_, ok, _)| *ok), "{searches:?}");
+    assert!(
+        ev.iter().any(
+            |e| matches!(e, Event::Notice { message } if message.contains("were cut so the research fits"))
+        ),
+        "{ev:#?}"
+    );
+    // Every prompt fitted the model's 8K minute (less the 5 % margin: 7,600) with a third
+    // of it left for the answer.
+    for e in &ev {
+        if let Event::ModelSelected {
+            estimated_tokens, ..
+        } = e
+        {
+            assert!(*estimated_tokens <= 5_067, "{ev:#?}");
+        }
+    }
+    assert_eq!(sim.stats()["totals"]["429"], 0);
+    assert!(!done_sources(&ev).is_empty());
+    sim.shutdown().await;
+}

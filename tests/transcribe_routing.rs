@@ -422,7 +422,7 @@ async fn groq_again_once_it_recovers_and_waits_when_alone() {
     let (end, ev) = transcribe(&router, &audio).await;
     assert_eq!(end, End::Failed, "{ev:?}");
     match ev.last() {
-        Some(Event::Error { kind, message }) => {
+        Some(Event::Error { kind, message, .. }) => {
             assert_eq!(kind, "rate_limited");
             assert!(message.contains("longer than max_wait (10s)"), "{message}");
         }

@@ -314,6 +314,7 @@ fn errors_and_rotations_show_in_the_chat_and_status_line() {
     a.handle_event(Event::Error {
         kind: "no_credentials".into(),
         message: "no key for the fast pool: run `rota keys add groq`".into(),
+        retry_after_ms: None,
     });
     a.stream_ended();
     let last = a.chat.messages.last().unwrap();
@@ -345,6 +346,7 @@ fn a_failed_transcription_leaves_a_streaming_answer_alone() {
     a.handle_transcription_event(Event::Error {
         kind: "input".into(),
         message: "x.wav is not audio".into(),
+        retry_after_ms: None,
     });
     assert!(a.streaming);
     assert!(!a.transcribing);

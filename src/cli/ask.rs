@@ -49,9 +49,7 @@ pub fn run(global: &Global, args: AskArgs) -> Result<i32, CliError> {
         messages,
         task,
         max_tokens: args.max_tokens,
-        tools: Vec::new(),
-        parallel_tool_calls: false,
-        continues: false,
+        ..ChatRequest::default()
     };
     if let Some(Err(e)) = args
         .max_tokens

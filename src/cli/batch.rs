@@ -472,7 +472,7 @@ async fn run_job(router: Arc<Router>, job: Job, stop: CancellationToken) -> Fini
                     sources,
                     ..
                 } => done = Some((provider, model, usage, attempts, finish_reason, sources)),
-                Event::Error { kind, message } => error = Some((kind, message)),
+                Event::Error { kind, message, .. } => error = Some((kind, message)),
                 _ => {}
             }
         }
@@ -604,9 +604,7 @@ fn parse_job(line: &str, n: usize, default_task: Option<Task>) -> Job {
             messages,
             task,
             max_tokens: parsed.max_tokens,
-            tools: Vec::new(),
-            parallel_tool_calls: false,
-            continues: false,
+            ..ChatRequest::default()
         },
     }
 }

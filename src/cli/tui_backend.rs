@@ -342,6 +342,7 @@ impl Inner {
                          on screen until you quit or switch conversations, so copy anything \
                          you want to keep; later messages are saved once the cause is fixed"
                     ),
+                    retry_after_ms: None,
                 })
                 .await;
         }
@@ -674,7 +675,7 @@ mod tests {
             .iter()
             .position(|e| matches!(e, Event::Done { .. }))
             .expect("the answer completes");
-        let Some(Event::Error { kind, message }) = events.last() else {
+        let Some(Event::Error { kind, message, .. }) = events.last() else {
             panic!("no notice that nothing was saved: {events:?}");
         };
         assert_eq!(kind, NOT_SAVED);

@@ -17,6 +17,7 @@ pub const SECTIONS: &[&str] = &[
     "pools",
     "transcription",
     "tools",
+    "serve",
     "reasoning",
     "state",
     "ui",
@@ -107,6 +108,8 @@ pub fn parse(
     let transcription = sections::transcription(&mut sink, tr_sec, &providers, default_order);
     let tools_sec = sec(&mut sink, "tools");
     let tools = sections::tools(&mut sink, tools_sec, env);
+    let serve_sec = sec(&mut sink, "serve");
+    let serve = sections::serve(&mut sink, serve_sec);
     let reasoning_sec = sec(&mut sink, "reasoning");
     let reasoning_effort = sections::reasoning(&mut sink, reasoning_sec);
     let state_sec = sec(&mut sink, "state");
@@ -122,6 +125,7 @@ pub fn parse(
         pools,
         transcription,
         tools,
+        serve,
         reasoning_effort,
         state,
         theme,

@@ -58,6 +58,8 @@ pub struct Config {
     pub transcription: TranscriptionConfig,
     /// `[tools]`: the research task's tool loop.
     pub tools: ToolsConfig,
+    /// `[serve]`: `rota serve`, the OpenAI-compatible endpoint.
+    pub serve: ServeConfig,
     /// `[reasoning]`: the `reasoning_effort` per task (sent where the model accepts it).
     pub reasoning_effort: BTreeMap<Task, String>,
     /// `[state]`.
@@ -97,6 +99,32 @@ impl Default for ToolsConfig {
             max_steps: 6,
             max_tool_calls: 12,
             allow_private_urls: false,
+        }
+    }
+}
+
+/// `[serve]`: where `rota serve` listens and how much one request may send.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServeConfig {
+    /// The address to listen on (`listen`; `--listen` wins).
+    pub listen: String,
+    /// Largest chat request body, in bytes (`max_chat_mb`).
+    pub max_chat_bytes: usize,
+    /// Largest transcription upload, in bytes (`max_audio_mb`).
+    pub max_audio_bytes: usize,
+}
+
+impl ServeConfig {
+    /// The default address: loopback only.
+    pub const LISTEN: &str = "127.0.0.1:8787";
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            listen: Self::LISTEN.to_string(),
+            max_chat_bytes: 8 * 1024 * 1024,
+            max_audio_bytes: 32 * 1024 * 1024,
         }
     }
 }

@@ -1,8 +1,11 @@
-//! The small sections: `[defaults]`, `[transcription]`, `[tools]`, `[state]`, `[ui]`.
+//! The small sections: `[defaults]`, `[transcription]`, `[tools]`, `[serve]`, `[state]`,
+//! `[ui]`.
 
 use super::error::Sink;
 use super::walk::Section;
-use super::{Backend, Defaults, ProviderConfig, StateConfig, ToolsConfig, TranscriptionConfig};
+use super::{
+    Backend, Defaults, ProviderConfig, ServeConfig, StateConfig, ToolsConfig, TranscriptionConfig,
+};
 use crate::model::Task;
 use crate::secret::ApiKey;
 use std::collections::BTreeMap;
@@ -125,6 +128,34 @@ pub(crate) fn transcription(
         t.max_file_mb = mb;
     }
     t
+}
+
+/// Reads `[serve]`.
+pub(crate) fn serve(sink: &mut Sink, sec: Option<Section>) -> ServeConfig {
+    let mut c = ServeConfig::default();
+    let Some(s) = sec else {
+        return c;
+    };
+    s.only(sink, &["listen", "max_chat_mb", "max_audio_mb"]);
+    if let Some(l) = s.str(sink, "listen", "\"127.0.0.1:8787\"") {
+        match l.parse::<std::net::SocketAddr>() {
+            Ok(_) => c.listen = l,
+            Err(_) => sink.at(
+                s.span("listen"),
+                format!("`listen` in [serve] is not an address and port: {l:?}"),
+                "write e.g. listen = \"127.0.0.1:8787\"",
+            ),
+        }
+    }
+    let mb =
+        |n: u64| usize::try_from(n.min(4_096).saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+    if let Some(n) = s.positive(sink, "max_chat_mb", "8") {
+        c.max_chat_bytes = mb(n);
+    }
+    if let Some(n) = s.positive(sink, "max_audio_mb", "32") {
+        c.max_audio_bytes = mb(n);
+    }
+    c
 }
 
 /// Reads `[tools]`; `$TAVILY_API_KEY` and `$TAVILY_BASE_URL` win over the file.

@@ -93,7 +93,8 @@ pub struct Fleet {
     /// Which build this is (unique in the process; a clone keeps it): caches keyed by
     /// [`FleetAccount::ix`] are valid only for the fleet that numbered them.
     pub id: u64,
-    /// Every model that appears in a pool.
+    /// Every model that appears in a pool, then every other chat model of a provider with
+    /// a key.
     pub models: Vec<FleetModel>,
     /// Each chat pool as indexes into `models`, in preference order.
     pub pools: BTreeMap<Task, Vec<usize>>,
@@ -233,6 +234,17 @@ impl Fleet {
                 }
             }
         }
+        // Every other chat model of a provider with a key, after the pools: a caller may
+        // name one (`rota serve`'s `PROVIDER/ID`), rotating over its accounts and keys.
+        for s in parts.models.iter().filter(|s| !s.transcription) {
+            let keyed = parts
+                .providers
+                .iter()
+                .any(|p| p.name == s.model.provider && !p.keys.is_empty());
+            if keyed {
+                intern(&mut fleet, &s.model);
+            }
+        }
         let accounts = fleet.models.iter_mut().flat_map(|m| m.accounts.iter_mut());
         for (ix, a) in accounts.enumerate() {
             a.ix = ix;
@@ -246,6 +258,11 @@ impl Fleet {
             .iter()
             .find(|f| &f.spec.model == m)
             .map(|f| &f.spec)
+    }
+
+    /// Where a model is in [`Fleet::models`].
+    pub fn index_of(&self, m: &ModelRef) -> Option<usize> {
+        self.models.iter().position(|f| &f.spec.model == m)
     }
 
     /// The fleet's entry for a model.
@@ -278,6 +295,7 @@ mod tests {
             path: None,
             defaults: Defaults::default(),
             reasoning_effort: Default::default(),
+            serve: Default::default(),
             providers: vec![
                 ProviderConfig {
                     name: "groq".into(),

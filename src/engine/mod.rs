@@ -29,7 +29,7 @@ pub use react::{
 };
 pub use report::status;
 pub use reset::{Cleared, ResetScope, reset};
-pub use select::reserve;
+pub use select::{largest_request, reserve};
 pub use state::EngineState;
 pub use status::{EntryState, KeyStatus, Status, StatusEntry, TranscriptionStats, WindowStatus};
 
@@ -114,6 +114,8 @@ pub struct Demand {
     pub skip_models: Vec<ModelRef>,
     /// Candidates already tried for this request.
     pub tried: Vec<Candidate>,
+    /// Only this model of the fleet, whatever the pool lists (a caller that names one).
+    pub only: Option<ModelRef>,
 }
 
 impl Demand {
@@ -133,6 +135,7 @@ impl Demand {
             audio_format: None,
             skip_models: Vec::new(),
             tried: Vec::new(),
+            only: None,
         }
     }
 }

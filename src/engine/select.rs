@@ -171,6 +171,42 @@ fn requests_possible(caps: &Caps) -> bool {
         .all(|w| caps[widx(w)].is_none_or(|c| c >= 1))
 }
 
+/// The largest request (prompt and answer tokens together) any model of the demand's chat
+/// pool that can serve it would take in one request, whatever its windows hold now: the
+/// size a growing conversation (the research loop's history) must fit. `None` when no
+/// enabled, capable model with a key is in the pool.
+pub fn largest_request(fleet: &Fleet, state: &EngineState, demand: &Demand) -> Option<u64> {
+    let Pool::Chat(task) = demand.pool else {
+        return None;
+    };
+    let sizing = Demand {
+        max_tokens: 0,
+        ..demand.clone()
+    };
+    let mut best: Option<u64> = None;
+    let entries: Vec<usize> = match &demand.only {
+        Some(m) => fleet.index_of(m).into_iter().collect(),
+        None => fleet.pools.get(&task).cloned().unwrap_or_default(),
+    };
+    for mi in entries {
+        let m = &fleet.models[mi];
+        if !m.enabled
+            || m.accounts.is_empty()
+            || incapable(fleet, &sizing, m, demand.pool).is_some()
+        {
+            continue;
+        }
+        for acc in &m.accounts {
+            let caps = caps_of(fleet, m, state.slots.get(&acc.slot));
+            if requests_possible(&caps) {
+                let l = largest_for(m, &caps, &sizing, demand.pool);
+                best = Some(best.map_or(l, |b| b.max(l)));
+            }
+        }
+    }
+    best
+}
+
 /// The earliest instant ≥ `now` the slot takes `need` (cooldowns and backoffs included).
 pub(crate) fn slot_fits_at(
     fleet: &Fleet,
@@ -222,9 +258,14 @@ pub fn reserve(fleet: &Fleet, state: &mut EngineState, demand: &Demand, now: Mil
         p => p,
     };
     let empty = Vec::new();
-    let entries = match pool {
-        Pool::Chat(t) => fleet.pools.get(&t).unwrap_or(&empty),
-        Pool::Transcription => &fleet.transcription,
+    let only: Vec<usize>;
+    let entries = match (pool, &demand.only) {
+        (Pool::Chat(_), Some(m)) => {
+            only = fleet.index_of(m).into_iter().collect();
+            &only
+        }
+        (Pool::Chat(t), None) => fleet.pools.get(&t).unwrap_or(&empty),
+        (Pool::Transcription, _) => &fleet.transcription,
     };
     let mut tally = Tally {
         needed: match pool {
@@ -857,6 +898,29 @@ mod tests {
                 largest: 150
             })
         );
+    }
+
+    #[test]
+    fn the_largest_request_is_the_biggest_over_capable_models_whatever_is_used() {
+        let mut big = chat_model("groq", "big", rpm_tpm(10, 6_000));
+        big.context_window = Some(131_072);
+        let mut plain = chat_model("groq", "plain", rpm_tpm(10, 100_000));
+        plain.tools = false;
+        let f = fleet(vec![big, plain], vec![key("groq", "acc", 1)], 0.05);
+        let mut st = EngineState::default();
+        // big: its TPM cap (6000 less the margin); plain's 8192 context counts only when
+        // the demand needs no tools.
+        assert_eq!(largest_request(&f, &st, &chat(1, 1)), Some(8_192));
+        let tools = Demand {
+            needs_tools: true,
+            ..chat(1, 1)
+        };
+        assert_eq!(largest_request(&f, &st, &tools), Some(5_700));
+        // What the minute already holds does not shrink it.
+        granted(reserve(&f, &mut st, &chat(5_000, 600), 0));
+        assert_eq!(largest_request(&f, &st, &tools), Some(5_700));
+        let none = fleet(vec![chat_model("groq", "a", rpm_tpm(1, 1))], vec![], 0.0);
+        assert_eq!(largest_request(&none, &st, &chat(1, 1)), None);
     }
 
     #[test]

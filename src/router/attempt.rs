@@ -133,6 +133,7 @@ pub(crate) trait Job: Sync {
                 "the answer from {} broke after {shown} bytes: {err}",
                 grant.candidate.model
             ),
+            retry_after_ms: None,
         };
         (row, error)
     }
@@ -152,6 +153,11 @@ pub(crate) trait Job: Sync {
     /// The `error` kind, end and message for a demand nothing can ever take.
     fn unfit(&self, router: &Router, unfit: &Unfit) -> (&'static str, End, String);
 
+    /// How long this job may wait for capacity; `None`: `[defaults] max_wait`.
+    fn max_wait(&self) -> Option<Duration> {
+        None
+    }
+
     /// Asks less of the engine when nothing can take the demand now (a research turn that
     /// wants parallel tool calls takes a sequential tool model instead); says what changed.
     /// `None`: the demand stays as it is. Called at most once per job.
@@ -167,7 +173,7 @@ impl Router {
         let out = Out(tx);
         let mut demand = job.demand();
         let started = self.clock.now();
-        let max_wait = self.config.defaults.max_wait;
+        let max_wait = job.max_wait().unwrap_or(self.config.defaults.max_wait);
         let max_attempts = self.config.defaults.max_attempts.max(1) as usize;
         let mut attempts: u32 = 0;
         let mut rotation: Option<(Candidate, Classified)> = None;
@@ -227,7 +233,7 @@ impl Router {
                     let max_wait_ms = max_wait.as_millis() as u64;
                     if now.saturating_add(wait_ms) > started.saturating_add(max_wait_ms) {
                         let msg = job.too_long(&next, Duration::from_millis(wait_ms), max_wait);
-                        out.error("rate_limited", &msg).await;
+                        out.busy(&msg, wait_ms).await;
                         return End::Failed;
                     }
                     let ev = Event::NoModelsAvailable {
@@ -593,6 +599,20 @@ impl Out<'_> {
             .send(Event::Error {
                 kind: kind.to_string(),
                 message: message.to_string(),
+                retry_after_ms: None,
+            })
+            .await;
+    }
+
+    /// Sends the `error` event of a job that gives up because the next capacity frees in
+    /// `wait_ms`, later than its `max_wait` (kind `rate_limited`, with the wait).
+    pub async fn busy(&self, message: &str, wait_ms: u64) {
+        let _ = self
+            .0
+            .send(Event::Error {
+                kind: Reason::RateLimited.as_str().to_string(),
+                message: message.to_string(),
+                retry_after_ms: Some(wait_ms),
             })
             .await;
     }

@@ -36,7 +36,7 @@ impl Router {
             .await;
             return End::Input;
         }
-        if task == Task::Research && req.tools.is_empty() {
+        if task == Task::Research && req.tools.is_empty() && req.model.is_none() {
             return self.research(req, tx).await;
         }
         self.chat_step(&req, task, None, tx).await.0
@@ -53,7 +53,10 @@ impl Router {
         tx: &mpsc::Sender<Event>,
     ) -> (End, Option<StepOutcome>) {
         let images = count_images(&req.messages);
-        let models = self.config.pools.get(&task).cloned().unwrap_or_default();
+        let models = match &req.model {
+            Some(m) => vec![m.clone()],
+            None => self.config.pools.get(&task).cloned().unwrap_or_default(),
+        };
         let quick = if req.tools.is_empty() && !ENCODERS_WARM.load(Ordering::Acquire) {
             quick_bound(&req.messages)
         } else {
@@ -79,6 +82,7 @@ impl Router {
             needs_parallel_tools: req.parallel_tool_calls && !req.tools.is_empty(),
             images: images.0 as u32,
             largest_image_bytes: images.1,
+            only: req.model.clone(),
             ..Demand::new(Pool::Chat(task))
         };
         let job = ChatJob {
@@ -231,6 +235,19 @@ impl Job for ChatJob<'_> {
                 Some(Ok(StreamEvent::ToolCall(d))) => {
                     attempt.first_token();
                     thought += d.arguments.len();
+                    if self.step.is_none() {
+                        // The caller's own tools: it runs them, so it sees them come.
+                        shown += d.arguments.len().max(1);
+                        let ev = Event::ToolCallDelta {
+                            index: d.index,
+                            id: d.id.clone(),
+                            name: d.name.clone(),
+                            arguments: d.arguments.clone(),
+                        };
+                        if !out.send(ev).await {
+                            return Called::Cancelled;
+                        }
+                    }
                     add_tool_delta(&mut calls, d);
                 }
                 Some(Err(e)) if shown == 0 => return Called::Rotate(e),
@@ -342,6 +359,7 @@ impl Job for ChatJob<'_> {
                  answer is kept, ask again to get the rest",
                 grant.candidate.model
             ),
+            retry_after_ms: None,
         };
         (row, error)
     }
@@ -355,6 +373,10 @@ impl Job for ChatJob<'_> {
     ) -> AttemptRow {
         let pool = Pool::Chat(self.task);
         router.attempt_row(pool, grant, attempt, self.prompt_tokens, outcome)
+    }
+
+    fn max_wait(&self) -> Option<Duration> {
+        self.req.max_wait
     }
 
     fn too_long(&self, next: &ModelRef, wait: Duration, max_wait: Duration) -> String {
@@ -434,8 +456,28 @@ pub(crate) fn request_body(
             body["parallel_tool_calls"] = true.into();
         }
     }
+    if let Some(fields) = body.as_object_mut() {
+        for (k, v) in &req.extra {
+            if !fields.contains_key(k) && !ROTA_FIELDS.contains(&k.as_str()) {
+                fields.insert(k.clone(), v.clone());
+            }
+        }
+    }
     body
 }
+
+/// Body fields only rota sets (the answer length under either name, streaming, the model,
+/// parallel calls): a caller's value for one of them is never passed through.
+const ROTA_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "stream",
+    "stream_options",
+    "max_tokens",
+    "max_completion_tokens",
+    "parallel_tool_calls",
+    "n",
+];
 
 /// The error kind, end and message for a demand nothing can take.
 fn describe_unfit(

@@ -115,6 +115,20 @@ pub enum Event {
         /// The arguments, JSON text as the model wrote them.
         arguments: String,
     },
+    /// A piece of a tool call the caller's own tools asked for (a request that offers
+    /// tools, as `rota serve` passes them through); rota runs none of these.
+    ToolCallDelta {
+        /// Which call of the answer (0-based), as the provider numbered it.
+        index: usize,
+        /// The call's id, in the piece that starts it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The function's name, in the piece that starts it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// More of the arguments' JSON text.
+        arguments: String,
+    },
     /// A tool call finished.
     ToolResult {
         /// The call's id.
@@ -166,6 +180,10 @@ pub enum Event {
         kind: String,
         /// What happened and what to do.
         message: String,
+        /// When rota gave up because the next capacity frees later than `max_wait`: how
+        /// long until it does (left out otherwise).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
 }
 

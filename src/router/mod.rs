@@ -23,6 +23,14 @@ pub struct ChatRequest {
     /// The request asks the model to go on with its last answer, which was cut: faces
     /// save what comes into that answer. The router sends it like any other.
     pub continues: bool,
+    /// Only this model, rotating over its accounts and keys (`rota serve`'s `PROVIDER/ID`);
+    /// `None`: the task's pool.
+    pub model: Option<crate::model::ModelRef>,
+    /// How long this request may wait for capacity; `None`: `[defaults] max_wait`.
+    pub max_wait: Option<std::time::Duration>,
+    /// Body fields passed to the provider as the caller wrote them (`temperature`, `stop`,
+    /// `seed`, `response_format`, `tool_choice`, …); never overrides a field rota sets.
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The largest `max_tokens` rota accepts: more than any model writes in one answer. Faces
@@ -46,6 +54,7 @@ mod attempt;
 pub mod chat;
 pub mod checks;
 pub mod estimate;
+mod fit;
 pub mod research;
 pub mod task;
 pub mod transcribe;

@@ -5,11 +5,15 @@
 //! step 3 goes on at another model with the whole history.
 //!
 //! Bounds: `[tools] max_steps` model turns and `max_tool_calls` calls; the last turn is sent
-//! without tools, so the model must answer. The answer ends with its numbered sources.
+//! without tools, so the model must answer. The answer ends with its numbered sources. The
+//! history is kept within the largest request the pool's models take (see [`super::fit`]).
 
 use super::chat::ResearchStep;
+use super::estimate::estimate_pool;
 use super::events::Event;
+use super::fit::{cap_text, fit_history, prompt_budget, result_cap};
 use super::{ChatRequest, End, Router};
+use crate::engine::{Demand, Pool};
 use crate::message::{Content, Message, Role, ToolCall};
 use crate::model::Task;
 use crate::tools::{Source, ToolOutput, normalize_call_id};
@@ -39,15 +43,36 @@ impl Router {
         let mut sources: Vec<Source> = Vec::new();
         let mut calls_made: u32 = 0;
         let mut step: u32 = 1;
+        let mut told_trimmed = false;
         loop {
             let last = step >= limits.max_steps || calls_made >= limits.max_tool_calls;
+            let schemas = if last { Vec::new() } else { tools.schemas() };
+            let fit = self.research_budget(&req, !last).await;
+            if let Some((budget, largest)) = fit {
+                let models = self.config.pools.get(&Task::Research);
+                let models = models.map(Vec::as_slice).unwrap_or_default();
+                let fitted = fit_history(&mut messages, budget, |m| {
+                    estimate_pool(models, m, &schemas)
+                });
+                if fitted > 0 && !std::mem::replace(&mut told_trimmed, true) {
+                    let notice = Event::Notice {
+                        message: format!(
+                            "older search results were cut so the research fits {largest} \
+                             tokens, the largest request its models take"
+                        ),
+                    };
+                    if tx.send(notice).await.is_err() {
+                        return End::Cancelled;
+                    }
+                }
+            }
             let turn = ChatRequest {
                 messages: messages.clone(),
                 task: Some(Task::Research),
                 max_tokens: req.max_tokens,
-                tools: if last { Vec::new() } else { tools.schemas() },
+                tools: schemas,
                 parallel_tool_calls: !last && parallel,
-                continues: false,
+                ..ChatRequest::default()
             };
             let info = ResearchStep {
                 n: step,
@@ -91,12 +116,14 @@ impl Router {
                 r = run_calls(tools, &calls, budget) => r,
                 _ = tx.closed() => return End::Cancelled,
             };
+            let cap = fit.map_or(usize::MAX, |(b, _)| result_cap(b));
             for (c, (out, latency_ms)) in calls.iter().zip(results) {
+                let content = cap_text(out.content, cap);
                 let ev = Event::ToolResult {
                     id: c.id.clone(),
                     name: c.function.name.clone(),
                     ok: out.ok,
-                    bytes: out.content.len() as u64,
+                    bytes: content.len() as u64,
                     latency_ms,
                     error: out.error.clone(),
                     results: out.sources.len() as u32,
@@ -109,11 +136,33 @@ impl Router {
                         sources.push(s);
                     }
                 }
-                messages.push(Message::tool_result(c.id.clone(), out.content));
+                messages.push(Message::tool_result(c.id.clone(), content));
             }
             calls_made = calls_made.saturating_add(calls.len().min(budget) as u32);
             step += 1;
         }
+    }
+
+    /// The prompt budget of a research turn and the largest request it is drawn from: what
+    /// the largest request of the pool's tool models (parallel or not: the loop may fall
+    /// back to a sequential one) leaves after the answer's share. `None` when no model can
+    /// take the turn (the attempt loop then says why) or the state cannot be read.
+    async fn research_budget(&self, req: &ChatRequest, with_tools: bool) -> Option<(u64, u64)> {
+        let demand = Demand {
+            needs_tools: with_tools,
+            ..Demand::new(Pool::Chat(Task::Research))
+        };
+        let largest = self
+            .transact(move |fleet, state, _| crate::engine::largest_request(fleet, state, &demand))
+            .await
+            .ok()
+            .flatten()?;
+        // An answer length the caller asked for is never shrunk: it all comes off the top.
+        let budget = match req.max_tokens {
+            Some(asked) => largest.saturating_sub(asked),
+            None => prompt_budget(largest, crate::tokens::default_max_tokens(Task::Research)),
+        };
+        Some((budget, largest))
     }
 
     /// Whether some model of the pool takes several tool calls in one turn.

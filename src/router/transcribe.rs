@@ -55,6 +55,7 @@ impl Router {
                     .send(Event::Error {
                         kind: e.event_kind().to_string(),
                         message: e.to_string(),
+                        retry_after_ms: None,
                     })
                     .await;
                 return End::Input;

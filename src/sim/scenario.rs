@@ -40,6 +40,9 @@ pub struct SearchScenario {
     /// A model offered tools keeps calling them until it has read this many results (0:
     /// it answers after the first): a sequential model then takes one turn per search.
     pub wanted: u32,
+    /// Characters of each result's extract (0: a sentence, as before). Real extracts run to
+    /// hundreds of characters, enough to outgrow an 8K request after a few searches.
+    pub extract_chars: usize,
 }
 
 /// One simulated provider.
@@ -339,6 +342,7 @@ struct RawSearch {
     latency: Option<String>,
     status: Option<u16>,
     wanted: Option<u32>,
+    extract_chars: Option<usize>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -551,6 +555,7 @@ impl RawScenario {
             },
             status: self.search.status,
             wanted: self.search.wanted.unwrap_or(0),
+            extract_chars: self.search.extract_chars.unwrap_or(0),
         };
         Ok(Scenario {
             seed: self.seed.unwrap_or(1),

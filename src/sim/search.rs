@@ -121,7 +121,7 @@ pub async fn search(State(fleet): State<Arc<Fleet>>, headers: HeaderMap, body: B
             json!({
                 "title": format!("{query} — source {i}"),
                 "url": format!("http://{host}/tavily/page/{slug}-{i}"),
-                "content": format!("Source {i} on {query}: what the sim knows about it, in a sentence or two."),
+                "content": extract(i, query, sc.extract_chars),
                 "score": 1.0 - i as f64 / 20.0,
             })
         })
@@ -131,6 +131,21 @@ pub async fn search(State(fleet): State<Arc<Fleet>>, headers: HeaderMap, body: B
         json!({"query": query, "results": results}).to_string(),
     )
         .into_response()
+}
+
+/// Result `i`'s extract: a sentence, or that sentence repeated to `chars` characters.
+fn extract(i: u64, query: &str, chars: usize) -> String {
+    let sentence =
+        format!("Source {i} on {query}: what the sim knows about it, in a sentence or two.");
+    if chars == 0 {
+        return sentence;
+    }
+    let mut out = String::with_capacity(chars + sentence.len());
+    while out.chars().count() < chars {
+        out.push_str(&sentence);
+        out.push(' ');
+    }
+    out.chars().take(chars).collect()
 }
 
 /// `GET /tavily/page/{slug}`: a small HTML page about the slug.

@@ -17,7 +17,7 @@ pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(60);
 /// The longest a 429 may rest web search (a `retry-after` of a day is not believed).
 pub const MAX_COOLDOWN: Duration = Duration::from_secs(3_600);
 /// The most of one result's extract the model reads.
-const EXTRACT_CHARS: usize = 1_500;
+const EXTRACT_CHARS: usize = 800;
 
 /// Tavily, with its key, base URL and backoff.
 pub struct Tavily {

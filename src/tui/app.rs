@@ -332,9 +332,7 @@ impl App {
             messages: self.conversation(),
             task: Some(self.tasks.selected),
             max_tokens: None,
-            tools: Vec::new(),
-            parallel_tool_calls: false,
-            continues: false,
+            ..ChatRequest::default()
         };
         self.streaming = true;
         self.statusline.busy = true;
@@ -368,9 +366,8 @@ impl App {
             messages,
             task: Some(self.tasks.picked.unwrap_or(self.tasks.selected)),
             max_tokens: None,
-            tools: Vec::new(),
-            parallel_tool_calls: false,
             continues: true,
+            ..ChatRequest::default()
         }))
     }
 
@@ -721,11 +718,13 @@ impl App {
                 self.set_input(&joined);
                 self.note("transcript added to the prompt: edit it, then Enter");
             }
-            Event::Error { kind, message } => {
+            Event::Error { kind, message, .. } => {
                 self.chat.finish(None, false);
                 self.chat
                     .push(Message::new(Role::Error, format!("{kind}: {message}")));
             }
+            // The TUI offers no tools of its own: nothing asks it to run one.
+            Event::ToolCallDelta { .. } => {}
             Event::ToolCall {
                 id,
                 name,
@@ -779,7 +778,7 @@ impl App {
     pub fn handle_transcription_event(&mut self, ev: Event) {
         match ev {
             Event::Transcript { .. } => self.handle_event(ev),
-            Event::Error { kind, message } => {
+            Event::Error { kind, message, .. } => {
                 self.transcribing = false;
                 self.chat.push(Message::new(
                     Role::Error,
