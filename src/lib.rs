@@ -21,6 +21,7 @@ pub mod model;
 pub mod providers;
 pub mod router;
 pub mod secret;
+pub mod serve;
 pub mod sim;
 pub mod store;
 pub mod tokens;

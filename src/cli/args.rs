@@ -90,6 +90,16 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Serve rota as an OpenAI-compatible endpoint (/v1/chat/completions, /v1/models,
+    /// /v1/audio/transcriptions, /metrics) for every other tool on the machine.
+    Serve {
+        /// Address to listen on (default: [serve] listen, else 127.0.0.1:8787).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Take requests without a token (loopback addresses only).
+        #[arg(long)]
+        no_auth: bool,
+    },
     /// Serve the simulated provider fleet until interrupted.
     Sim {
         /// Address to listen on (default 127.0.0.1 with an ephemeral port).

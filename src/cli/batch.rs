@@ -146,7 +146,7 @@ impl Stop {
     /// Starts listening (inside the runtime). From now on a signal no longer kills the
     /// process: the batch stops itself.
     fn listen() -> Result<Stop, CliError> {
-        let mut signals = Signals::new()
+        let mut signals = super::signals::Signals::new()
             .map_err(|e| CliError::failed(format!("cannot listen for Ctrl+C: {e}")))?;
         let stop = Stop {
             soft: CancellationToken::new(),
@@ -160,48 +160,6 @@ impl Stop {
             hard.cancel();
         });
         Ok(stop)
-    }
-}
-
-/// The signals that stop a batch.
-#[cfg(unix)]
-struct Signals {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-}
-
-#[cfg(unix)]
-impl Signals {
-    fn new() -> std::io::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self {
-            int: signal(SignalKind::interrupt())?,
-            term: signal(SignalKind::terminate())?,
-        })
-    }
-
-    async fn next(&mut self) {
-        tokio::select! {
-            _ = self.int.recv() => {}
-            _ = self.term.recv() => {}
-        }
-    }
-}
-
-/// The signals that stop a batch.
-#[cfg(not(unix))]
-struct Signals;
-
-#[cfg(not(unix))]
-impl Signals {
-    fn new() -> std::io::Result<Self> {
-        Ok(Self)
-    }
-
-    async fn next(&mut self) {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
     }
 }
 

@@ -12,6 +12,8 @@ pub mod estimate;
 pub mod keys;
 pub mod logging;
 pub mod reset;
+pub mod serve;
+pub mod signals;
 pub mod sim;
 pub mod status;
 pub mod transcribe;
@@ -63,5 +65,8 @@ pub fn run(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Keys { action }) => keys::run(action, &cli.global),
         Some(Command::Config { action }) => config_cmd::run(action, &cli.global),
         Some(Command::Sim { listen, scenario }) => sim::run(listen.as_deref(), scenario.as_deref()),
+        Some(Command::Serve { listen, no_auth }) => {
+            serve::run(&cli.global, listen.as_deref(), no_auth)
+        }
     }
 }

@@ -45,7 +45,7 @@ pub fn run(listen: Option<&str>, scenario: Option<&Path>) -> Result<i32, CliErro
 }
 
 /// `127.0.0.1:8080`, `:8080` or `8080` (loopback).
-fn parse_addr(text: &str) -> Result<SocketAddr, CliError> {
+pub(crate) fn parse_addr(text: &str) -> Result<SocketAddr, CliError> {
     let t = text.trim();
     let bad = || {
         CliError::usage(format!("`{text}` is not an address to listen on"))

@@ -380,11 +380,14 @@ impl Router {
         let store = Arc::clone(&self.store);
         let fleet = Arc::clone(&self.fleet);
         let clock = self.clock.clone();
-        let run = move || {
+        let mut run = move || {
             let mut out = None;
             store.transact(&mut |state| out = Some(f(&fleet, state, clock.now())))?;
             out.ok_or_else(|| StoreError::Backend("the state store did not run the change".into()))
         };
+        if self.store.is_quick() {
+            return run();
+        }
         match tokio::task::spawn_blocking(run).await {
             Ok(r) => r,
             Err(e) => Err(StoreError::Backend(format!("the state task stopped: {e}"))),
@@ -399,6 +402,17 @@ impl Router {
             Arc::clone(&self.fleet),
             self.clock.clone(),
         );
+        if self.store.is_quick() {
+            // Nothing awaits between the decision and its return: no grant can be left
+            // unclaimed.
+            let mut out = None;
+            self.store.transact(&mut |state| {
+                out = Some(engine::reserve(&fleet, state, demand, clock.now()));
+            })?;
+            return out.ok_or_else(|| {
+                StoreError::Backend("the state store did not run the decision".into())
+            });
+        }
         let demand = demand.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::task::spawn_blocking(move || {

@@ -92,46 +92,146 @@ impl Metrics {
         let Ok(c) = self.counters.lock() else {
             return out;
         };
-        head(&mut out, "rota_attempts_total", "counter", "Provider calls by provider, model, account and outcome (ok, or the reason it failed).");
+        head(
+            &mut out,
+            "rota_attempts_total",
+            "counter",
+            "Provider calls by provider, model, account and outcome (ok, or the reason it failed).",
+        );
         for (((p, m, a), outcome), n) in &c.attempts {
-            line(&mut out, "rota_attempts_total", &[("provider", p), ("model", m), ("account", a), ("outcome", outcome)], *n as f64);
+            line(
+                &mut out,
+                "rota_attempts_total",
+                &[
+                    ("provider", p),
+                    ("model", m),
+                    ("account", a),
+                    ("outcome", outcome),
+                ],
+                *n as f64,
+            );
         }
-        head(&mut out, "rota_provider_429_total", "counter", "429 answers from providers (rota rotated away from each).");
+        head(
+            &mut out,
+            "rota_provider_429_total",
+            "counter",
+            "429 answers from providers (rota rotated away from each).",
+        );
         for ((p, m, a), n) in &c.provider_429 {
-            line(&mut out, "rota_provider_429_total", &[("provider", p), ("model", m), ("account", a)], *n as f64);
+            line(
+                &mut out,
+                "rota_provider_429_total",
+                &[("provider", p), ("model", m), ("account", a)],
+                *n as f64,
+            );
         }
-        head(&mut out, "rota_rotations_total", "counter", "Rotations to another model or key, by reason.");
+        head(
+            &mut out,
+            "rota_rotations_total",
+            "counter",
+            "Rotations to another model or key, by reason.",
+        );
         for (reason, n) in &c.rotations {
-            line(&mut out, "rota_rotations_total", &[("reason", reason)], *n as f64);
+            line(
+                &mut out,
+                "rota_rotations_total",
+                &[("reason", reason)],
+                *n as f64,
+            );
         }
-        head(&mut out, "rota_tokens_total", "counter", "Tokens the providers counted, by direction (in: prompt, out: answer).");
+        head(
+            &mut out,
+            "rota_tokens_total",
+            "counter",
+            "Tokens the providers counted, by direction (in: prompt, out: answer).",
+        );
         for (((p, m), dir), n) in &c.tokens {
-            line(&mut out, "rota_tokens_total", &[("provider", p), ("model", m), ("direction", dir)], *n as f64);
+            line(
+                &mut out,
+                "rota_tokens_total",
+                &[("provider", p), ("model", m), ("direction", dir)],
+                *n as f64,
+            );
         }
-        head(&mut out, "rota_cost_usd_total", "counter", "What the answers cost, in USD, at the catalog's prices.");
+        head(
+            &mut out,
+            "rota_cost_usd_total",
+            "counter",
+            "What the answers cost, in USD, at the catalog's prices.",
+        );
         for ((p, m), usd) in &c.cost {
-            line(&mut out, "rota_cost_usd_total", &[("provider", p), ("model", m)], *usd);
+            line(
+                &mut out,
+                "rota_cost_usd_total",
+                &[("provider", p), ("model", m)],
+                *usd,
+            );
         }
-        head(&mut out, "rota_answer_seconds", "histogram", "From a request leaving for the provider to the last byte of its answer.");
+        head(
+            &mut out,
+            "rota_answer_seconds",
+            "histogram",
+            "From a request leaving for the provider to the last byte of its answer.",
+        );
         for ((p, m), h) in &c.latency {
             let mut cumulative = 0;
             for (i, b) in BUCKETS.iter().enumerate() {
                 cumulative += h.counts[i];
                 let le = b.to_string();
-                line(&mut out, "rota_answer_seconds_bucket", &[("provider", p), ("model", m), ("le", &le)], cumulative as f64);
+                line(
+                    &mut out,
+                    "rota_answer_seconds_bucket",
+                    &[("provider", p), ("model", m), ("le", &le)],
+                    cumulative as f64,
+                );
             }
-            line(&mut out, "rota_answer_seconds_bucket", &[("provider", p), ("model", m), ("le", "+Inf")], h.count() as f64);
-            line(&mut out, "rota_answer_seconds_sum", &[("provider", p), ("model", m)], h.sum);
-            line(&mut out, "rota_answer_seconds_count", &[("provider", p), ("model", m)], h.count() as f64);
+            line(
+                &mut out,
+                "rota_answer_seconds_bucket",
+                &[("provider", p), ("model", m), ("le", "+Inf")],
+                h.count() as f64,
+            );
+            line(
+                &mut out,
+                "rota_answer_seconds_sum",
+                &[("provider", p), ("model", m)],
+                h.sum,
+            );
+            line(
+                &mut out,
+                "rota_answer_seconds_count",
+                &[("provider", p), ("model", m)],
+                h.count() as f64,
+            );
         }
-        head(&mut out, "rota_http_requests_total", "counter", "Requests rota serve answered, by route and status.");
+        head(
+            &mut out,
+            "rota_http_requests_total",
+            "counter",
+            "Requests rota serve answered, by route and status.",
+        );
         for ((route, status), n) in &c.http {
             let s = status.to_string();
-            line(&mut out, "rota_http_requests_total", &[("route", route), ("status", &s)], *n as f64);
+            line(
+                &mut out,
+                "rota_http_requests_total",
+                &[("route", route), ("status", &s)],
+                *n as f64,
+            );
         }
         drop(c);
-        head(&mut out, "rota_in_flight_requests", "gauge", "Requests rota serve is answering now.");
-        line(&mut out, "rota_in_flight_requests", &[], self.in_flight.load(Ordering::Relaxed) as f64);
+        head(
+            &mut out,
+            "rota_in_flight_requests",
+            "gauge",
+            "Requests rota serve is answering now.",
+        );
+        line(
+            &mut out,
+            "rota_in_flight_requests",
+            &[],
+            self.in_flight.load(Ordering::Relaxed) as f64,
+        );
         if let Some(s) = status {
             windows(&mut out, s);
         }
@@ -158,7 +258,9 @@ impl Tracker<'_> {
                     if *reason == Reason::RateLimited {
                         *c.provider_429.entry(k.clone()).or_default() += 1;
                     }
-                    *c.attempts.entry((k, reason.as_str().to_string())).or_default() += 1;
+                    *c.attempts
+                        .entry((k, reason.as_str().to_string()))
+                        .or_default() += 1;
                 }
             }
             Event::Done {
@@ -173,7 +275,10 @@ impl Tracker<'_> {
                 *c.tokens.entry((m.clone(), "in")).or_default() += usage.prompt_tokens;
                 *c.tokens.entry((m.clone(), "out")).or_default() += usage.completion_tokens;
                 *c.cost.entry(m.clone()).or_default() += cost_usd;
-                c.latency.entry(m).or_default().add(*latency_ms as f64 / 1000.0);
+                c.latency
+                    .entry(m)
+                    .or_default()
+                    .add(*latency_ms as f64 / 1000.0);
                 if let Some(k) = self.current.take() {
                     *c.attempts.entry((k, "ok".into())).or_default() += 1;
                 }
@@ -185,7 +290,10 @@ impl Tracker<'_> {
                 ..
             } => {
                 let m = (provider.clone(), model.clone());
-                c.latency.entry(m).or_default().add(*latency_ms as f64 / 1000.0);
+                c.latency
+                    .entry(m)
+                    .or_default()
+                    .add(*latency_ms as f64 / 1000.0);
                 if let Some(k) = self.current.take() {
                     *c.attempts.entry((k, "ok".into())).or_default() += 1;
                 }
@@ -202,16 +310,30 @@ impl Tracker<'_> {
 
 /// The gauges of every window of every model in a pool (each model once).
 fn windows(out: &mut String, s: &Status) {
-    head(out, "rota_window_used", "gauge", "Used (granted and reserved) in each window of the busiest account of a model.");
+    head(
+        out,
+        "rota_window_used",
+        "gauge",
+        "Used (granted and reserved) in each window of the busiest account of a model.",
+    );
     let mut limits = String::new();
-    head(&mut limits, "rota_window_limit", "gauge", "The limit in force in each window (configured, or learned from a provider).");
+    head(
+        &mut limits,
+        "rota_window_limit",
+        "gauge",
+        "The limit in force in each window (configured, or learned from a provider).",
+    );
     let mut seen = std::collections::BTreeSet::new();
     for e in s.pools.values().flatten().chain(&s.transcription) {
         if !seen.insert((e.provider.as_str(), e.model.as_str())) {
             continue;
         }
         for (w, ws) in &e.windows {
-            let labels = [("provider", e.provider.as_str()), ("model", e.model.as_str()), ("window", w.as_str())];
+            let labels = [
+                ("provider", e.provider.as_str()),
+                ("model", e.model.as_str()),
+                ("window", w.as_str()),
+            ];
             line(out, "rota_window_used", &labels, ws.used as f64);
             if let Some(l) = ws.limit {
                 line(&mut limits, "rota_window_limit", &labels, l as f64);

@@ -178,25 +178,33 @@ const READ_FIELDS: &[&str] = &[
 
 /// Reads a chat-completions body.
 pub fn chat_call(body: &[u8], config: &Config, fleet: &Fleet) -> Result<ChatCall, ApiError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::invalid(format!("the body is not JSON ({e})"), None)
-    })?;
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid(format!("the body is not JSON ({e})"), None))?;
     let Some(obj) = v.as_object() else {
         return Err(ApiError::invalid("the body must be a JSON object", None));
     };
     let Some(model) = obj.get("model").and_then(Value::as_str) else {
-        return Err(ApiError::invalid("`model` is required: e.g. rota/auto", Some("model")));
+        return Err(ApiError::invalid(
+            "`model` is required: e.g. rota/auto",
+            Some("model"),
+        ));
     };
     let target = target(model, config, fleet)?;
     let Some(raw) = obj.get("messages").and_then(Value::as_array) else {
-        return Err(ApiError::invalid("`messages` must be an array", Some("messages")));
+        return Err(ApiError::invalid(
+            "`messages` must be an array",
+            Some("messages"),
+        ));
     };
     if raw.is_empty() {
         return Err(ApiError::invalid("`messages` is empty", Some("messages")));
     }
     let messages: Vec<Message> = raw.iter().map(Message::from).collect();
     if obj.get("n").and_then(Value::as_u64).is_some_and(|n| n != 1) {
-        return Err(ApiError::invalid("rota answers with one choice: set `n` to 1", Some("n")));
+        return Err(ApiError::invalid(
+            "rota answers with one choice: set `n` to 1",
+            Some("n"),
+        ));
     }
     let max_tokens = match obj
         .get("max_completion_tokens")
@@ -219,7 +227,7 @@ pub fn chat_call(body: &[u8], config: &Config, fleet: &Fleet) -> Result<ChatCall
         Some(_) => return Err(ApiError::invalid("`tools` must be an array", Some("tools"))),
     };
     let stream = obj.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let include_usage = obj
+    let include_usage = v
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
         .unwrap_or(false);

@@ -34,6 +34,10 @@ impl Store for MemoryStore {
             .map(|g| g.clone())
             .map_err(|_| StoreError::Poisoned)
     }
+
+    fn is_quick(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -42,4 +42,11 @@ pub trait Store: Send + Sync {
 
     /// A copy of the state as it is now (for status views).
     fn snapshot(&self) -> Result<EngineState, StoreError>;
+
+    /// Whether a transaction is quick and never waits on I/O (an in-process lock held for
+    /// microseconds): the router then runs it on the async worker instead of handing it to
+    /// a blocking thread, which costs more than the transaction.
+    fn is_quick(&self) -> bool {
+        false
+    }
 }
