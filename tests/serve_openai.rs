@@ -241,6 +241,13 @@ async fn the_official_openai_package_talks_to_rota_serve() {
         "{metrics}"
     );
     assert!(metrics.contains("rota_tokens_total{"), "{metrics}");
+    // Streamed and whole answers alike count their attempt as answered.
+    let answered: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("rota_attempts_total{") && l.contains(r#"outcome="ok""#))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(answered >= 8, "{metrics}");
     served.shutdown().await;
     sim.shutdown().await;
 }
@@ -382,7 +389,7 @@ async fn request_fields_reach_the_provider_as_the_client_wrote_them() {
                 ],
                 "temperature": 0.3, "top_p": 0.9, "seed": 11, "stop": ["END"],
                 "response_format": {"type": "json_object"},
-                "tools": tools, "tool_choice": "auto",
+                "tools": tools, "tool_choice": "auto", "parallel_tool_calls": false,
                 "max_tokens": 77, "user": "u-1",
             }),
         )
@@ -402,6 +409,7 @@ async fn request_fields_reach_the_provider_as_the_client_wrote_them() {
         ("stop", json!(["END"])),
         ("response_format", json!({"type": "json_object"})),
         ("tool_choice", json!("auto")),
+        ("parallel_tool_calls", json!(false)),
         ("user", json!("u-1")),
         ("tools", tools.clone()),
         ("max_tokens", json!(77)),

@@ -35,7 +35,7 @@ pub fn run(global: &Global, listen: Option<&str>, no_auth: bool) -> Result<i32, 
         })?;
         let bound = listener.local_addr().unwrap_or(addr);
         let state = Serve::new(Arc::clone(&ctx.router), token);
-        let app = serve::app(state);
+        let app = serve::app(Arc::clone(&state));
         let mut signals = super::signals::Signals::new()
             .map_err(|e| CliError::failed(format!("cannot listen for Ctrl+C: {e}")))?;
         {
@@ -50,6 +50,11 @@ pub fn run(global: &Global, listen: Option<&str>, no_auth: bool) -> Result<i32, 
         serve::run(listener, app, async move { signals.next().await })
             .await
             .map_err(|e| CliError::failed(format!("rota serve stopped: {e}")))?;
+        // The connections are closed: every request still running notices and gives back
+        // (or keeps counted) what it reserved, in the shared state, before the process ends.
+        if !state.settle(std::time::Duration::from_secs(10)).await {
+            eprintln!("rota serve: some requests had not settled after 10 s");
+        }
         eprintln!("rota serve: stopped");
         Ok(exit::OK)
     })

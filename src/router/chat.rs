@@ -445,8 +445,10 @@ pub(crate) fn request_body(
     let length_field = crate::providers::rules(Dialect::of_provider(&model.provider))
         .answer_length_field(reasoning);
     body[length_field] = grant.max_tokens.into();
+    // A caller's own `reasoning_effort` (in `extra`) wins over the task's configured one.
     if let (Some(e), Some(s)) = (effort, spec)
         && s.reasoning_efforts.iter().any(|x| x == e)
+        && !req.extra.contains_key("reasoning_effort")
     {
         body["reasoning_effort"] = e.into();
     }
@@ -466,8 +468,8 @@ pub(crate) fn request_body(
     body
 }
 
-/// Body fields only rota sets (the answer length under either name, streaming, the model,
-/// parallel calls): a caller's value for one of them is never passed through.
+/// Body fields only rota sets (the model, the messages, streaming, the answer length under
+/// either name, one choice): a caller's value for one of them is never passed through.
 const ROTA_FIELDS: &[&str] = &[
     "model",
     "messages",
@@ -475,7 +477,6 @@ const ROTA_FIELDS: &[&str] = &[
     "stream_options",
     "max_tokens",
     "max_completion_tokens",
-    "parallel_tool_calls",
     "n",
 ];
 

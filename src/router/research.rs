@@ -72,6 +72,8 @@ impl Router {
                 max_tokens: req.max_tokens,
                 tools: schemas,
                 parallel_tool_calls: !last && parallel,
+                max_wait: req.max_wait,
+                extra: req.extra.clone(),
                 ..ChatRequest::default()
             };
             let info = ResearchStep {

@@ -1,5 +1,5 @@
 //! `POST /v1/audio/transcriptions`: OpenAI's multipart upload (`file`, and optionally
-//! `model`, `language`, `prompt`, `response_format`), routed as `rota transcribe` routes a
+//! `model`, `language`, `prompt`, `response_format`: json, text, srt or vtt), routed as `rota transcribe` routes a
 //! file: the first transcription provider whenever it fits, else round-robin. The `model`
 //! a client names is not binding: every upload goes to the transcription pool.
 
@@ -8,7 +8,7 @@ use super::wire::ApiError;
 use crate::router::events::Event;
 use crate::router::transcribe::TranscribeJob;
 use axum::extract::{Multipart, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::io::Write;
 use std::sync::Arc;
@@ -86,14 +86,30 @@ async fn read_form(mut form: Multipart, limit: usize) -> Result<Upload, ApiError
 }
 
 async fn answer(s: &Arc<Serve>, form: Multipart) -> Result<Response, ApiError> {
-    let up = read_form(form, s.limits.max_audio_bytes).await?;
+    let up = tokio::time::timeout(
+        super::BODY_TIMEOUT,
+        read_form(form, s.limits.max_audio_bytes),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            format!(
+                "the upload did not arrive within {}",
+                crate::duration::format(super::BODY_TIMEOUT)
+            ),
+        )
+    })??;
     let Some((name, data)) = up.file else {
         return Err(ApiError::invalid("the form has no `file`", Some("file")));
     };
     let format = up.response_format.unwrap_or_else(|| "json".into());
-    if !["json", "text", "verbose_json", "srt", "vtt"].contains(&format.as_str()) {
+    // verbose_json is not offered: the router keeps a transcription's text only, and a
+    // client asking for it expects the provider's segments and timings.
+    if !["json", "text", "srt", "vtt"].contains(&format.as_str()) {
         return Err(ApiError::invalid(
-            format!("response_format {format:?} is not one of json, text, verbose_json, srt, vtt"),
+            format!("response_format {format:?} is not one of json, text, srt, vtt"),
             Some("response_format"),
         ));
     }
@@ -132,7 +148,8 @@ async fn answer(s: &Arc<Serve>, form: Multipart) -> Result<Response, ApiError> {
     };
     let (tx, mut rx) = mpsc::channel::<Event>(64);
     let router = Arc::clone(&s.router);
-    tokio::spawn(async move { router.transcribe(job, &tx).await });
+    s.tasks
+        .spawn(async move { router.transcribe(job, &tx).await });
     let mut tracker = s.metrics.track();
     let mut result = None;
     while let Some(ev) = rx.recv().await {
@@ -157,13 +174,6 @@ async fn answer(s: &Arc<Serve>, form: Multipart) -> Result<Response, ApiError> {
         Some(Ok((provider, model, text))) => {
             let mut resp = if format == "json" {
                 axum::Json(serde_json::json!({"text": text})).into_response()
-            } else if format == "verbose_json" {
-                let mut r = text.into_response();
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
-                r
             } else {
                 text.into_response()
             };
@@ -177,7 +187,10 @@ async fn answer(s: &Arc<Serve>, form: Multipart) -> Result<Response, ApiError> {
         }
         Some(Err((kind, message, retry_after_ms))) => {
             let (status, openai_kind) = match kind.as_str() {
-                "rate_limited" => (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error"),
+                "rate_limited" if retry_after_ms.is_some() => {
+                    (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error")
+                }
+                "rate_limited" => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
                 "input" => (StatusCode::BAD_REQUEST, "invalid_request_error"),
                 "no_credentials" => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
                 _ => (StatusCode::BAD_GATEWAY, "upstream_error"),

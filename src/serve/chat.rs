@@ -5,6 +5,7 @@
 //! writes to, which cancels the upstream request and gives back what it had reserved.
 
 use super::Serve;
+use super::metrics::Tracker;
 use super::wire::{self, ApiError};
 use crate::message::ToolCall;
 use crate::model::Usage;
@@ -85,13 +86,14 @@ async fn answer(s: &Arc<Serve>, headers: &HeaderMap, body: Body) -> Response {
         Err(e) => return e.into_response(),
     };
     match max_wait(headers) {
-        Ok(w) => call.req.max_wait = w,
+        // A client may ask to wait less than the configured bound, never more.
+        Ok(w) => call.req.max_wait = w.map(|w| w.min(s.router.config().defaults.max_wait)),
         Err(e) => return e.into_response(),
     }
     let (tx, mut rx) = mpsc::channel::<Event>(256);
     let router = Arc::clone(&s.router);
     let req = call.req;
-    tokio::spawn(async move { router.run(req, &tx).await });
+    s.tasks.spawn(async move { router.run(req, &tx).await });
     let in_flight = InFlight::new(s);
     let mut tracker = s.metrics.track();
     let mut head = Head::default();
@@ -114,7 +116,6 @@ async fn answer(s: &Arc<Serve>, headers: &HeaderMap, body: Body) -> Response {
             break Some(ev);
         }
     };
-    drop(tracker);
     let first = match first {
         Some(Event::Error {
             kind,
@@ -131,22 +132,25 @@ async fn answer(s: &Arc<Serve>, headers: &HeaderMap, body: Body) -> Response {
             .into_response();
         }
     };
-    let id = format!("chatcmpl-rota-{:016x}", rand::random::<u64>());
-    let created = crate::model::now_ms() / 1000;
+    let answer = Answer {
+        head,
+        rx,
+        id: format!("chatcmpl-rota-{:016x}", rand::random::<u64>()),
+        created: crate::model::now_ms() / 1000,
+    };
     if call.stream {
-        stream(
-            s,
-            head,
-            first,
-            rx,
-            id,
-            created,
-            call.include_usage,
-            in_flight,
-        )
+        stream(answer, first, call.include_usage, in_flight, &tracker)
     } else {
-        whole(s, head, first, rx, id, created).await
+        whole(answer, first, tracker).await
     }
+}
+
+/// An answer under way: who answers, the rest of its events, its id and time.
+struct Answer {
+    head: Head,
+    rx: mpsc::Receiver<Event>,
+    id: String,
+    created: u64,
 }
 
 /// Counts a request in flight for as long as it lives.
@@ -191,9 +195,16 @@ fn max_wait(headers: &HeaderMap) -> Result<Option<Duration>, ApiError> {
 /// The answer to a request that failed before any of its answer was written.
 fn failed(kind: &str, message: String, retry_after_ms: Option<u64>) -> ApiError {
     let (status, openai_kind, code) = match kind {
-        "rate_limited" => (
+        // rota's own 429 says when to come back; every candidate refusing with no wait
+        // known is the service being unavailable for now.
+        "rate_limited" if retry_after_ms.is_some() => (
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limit_error",
+            Some("rate_limit_exceeded"),
+        ),
+        "rate_limited" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
             Some("rate_limit_exceeded"),
         ),
         "input" | "context_length" | "request_too_large" | "invalid_request" => {
@@ -263,11 +274,9 @@ impl Gathered {
                 self.finish_reason = finish_reason;
             }
             Event::Error { kind, message, .. } => {
+                // The answer broke after it began: the provider's side failed.
                 let mut e = failed(&kind, message, None);
-                if e.status == StatusCode::TOO_MANY_REQUESTS || e.status == StatusCode::BAD_REQUEST
-                {
-                    e.status = StatusCode::BAD_GATEWAY;
-                }
+                e.status = StatusCode::BAD_GATEWAY;
                 self.error = Some(e);
             }
             _ => {}
@@ -276,68 +285,68 @@ impl Gathered {
 }
 
 /// A non-streamed answer: everything gathered, then one `chat.completion`.
-async fn whole(
-    s: &Arc<Serve>,
-    mut head: Head,
-    first: Event,
-    mut rx: mpsc::Receiver<Event>,
-    id: String,
-    created: u64,
-) -> Response {
-    let mut tracker = s.metrics.track();
+async fn whole(mut a: Answer, first: Event, mut tracker: Tracker<'_>) -> Response {
     let mut got = Gathered::default();
-    tracker.observe(&first);
     got.add(first);
-    while let Some(ev) = rx.recv().await {
+    while let Some(ev) = a.rx.recv().await {
         tracker.observe(&ev);
-        head.observe(&ev);
+        a.head.observe(&ev);
         got.add(ev);
     }
     if let Some(e) = got.error {
         return e.into_response();
     }
     let v = wire::completion(
-        &id,
-        created,
-        &head.answered_by(),
+        &a.id,
+        a.created,
+        &a.head.answered_by(),
         &got.text,
         &got.reasoning,
         &got.calls,
-        got.finish_reason.as_deref(),
+        Some(got.finish_reason.as_deref().unwrap_or("stop")),
         got.usage.as_ref(),
     );
     let mut resp = axum::Json(v).into_response();
-    head.headers(&mut resp);
+    a.head.headers(&mut resp);
     resp
 }
 
 /// A streamed answer: the chunks are written by a task as the router's events arrive; the
-/// body ends with `[DONE]` (or an `error` event when the answer broke).
-#[allow(clippy::too_many_arguments)]
+/// body ends with `[DONE]` (or an `error` event when the answer broke). A client that goes
+/// away, or stops reading for [`super::WRITE_TIMEOUT`], ends the task, which cancels the
+/// request.
 fn stream(
-    s: &Arc<Serve>,
-    head: Head,
+    a: Answer,
     first: Event,
-    mut rx: mpsc::Receiver<Event>,
-    id: String,
-    created: u64,
     include_usage: bool,
     in_flight: InFlight,
+    tracker: &Tracker<'_>,
 ) -> Response {
     let (btx, brx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
-    let model = head.answered_by();
-    let serve = Arc::clone(s);
-    tokio::spawn(async move {
+    let model = a.head.answered_by();
+    let current = tracker.current();
+    let serve = Arc::clone(&in_flight.0);
+    let Answer {
+        head,
+        mut rx,
+        id,
+        created,
+    } = a;
+    let tasks = serve.tasks.clone();
+    tasks.spawn(async move {
         let _in_flight = in_flight;
-        let mut tracker = serve.metrics.track();
-        let role = wire::chunk(
-            &id,
-            created,
-            &model,
-            json!({"role": "assistant", "content": ""}),
-            None,
-        );
-        if btx.send(Ok(wire::sse(&role))).await.is_err() {
+        let mut tracker = serve.metrics.track_from(current);
+        let send = |b: Bytes| {
+            let btx = btx.clone();
+            async move {
+                matches!(
+                    tokio::time::timeout(super::WRITE_TIMEOUT, btx.send(Ok(b))).await,
+                    Ok(Ok(()))
+                )
+            }
+        };
+        let role = json!({"role": "assistant", "content": ""});
+        if !send(wire::sse(&wire::chunk(&id, created, &model, role, None))).await {
             return;
         }
         let mut next = Some(first);
@@ -346,7 +355,10 @@ fn stream(
                 Some(ev) => ev,
                 None => tokio::select! {
                     ev = rx.recv() => match ev {
-                        Some(ev) => ev,
+                        Some(ev) => {
+                            tracker.observe(&ev);
+                            ev
+                        }
                         None => break,
                     },
                     // The client went away while the answer paused: returning drops `rx`,
@@ -354,11 +366,10 @@ fn stream(
                     _ = btx.closed() => return,
                 },
             };
-            tracker.observe(&ev);
-            let pieces = chunks_of(&ev, &id, created, &model, include_usage);
-            for p in pieces {
-                // The client went away: returning drops `rx`, which cancels the request.
-                if btx.send(Ok(p)).await.is_err() {
+            for p in chunks_of(&ev, &id, created, &model, include_usage) {
+                // The client went away (or stopped reading): returning drops `rx`, which
+                // cancels the request.
+                if !send(p).await {
                     return;
                 }
             }
@@ -366,7 +377,7 @@ fn stream(
                 return;
             }
         }
-        let _ = btx.send(Ok(Bytes::from_static(wire::SSE_DONE))).await;
+        let _ = send(Bytes::from_static(wire::SSE_DONE)).await;
     });
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(brx));
     let mut resp = Response::new(body);

@@ -17,7 +17,7 @@ const BUCKETS: [f64; 11] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.
 /// `(provider, model)`.
 type ModelKey = (String, String);
 /// `(provider, model, account)`.
-type AccountKey = (String, String, String);
+pub type AccountKey = (String, String, String);
 
 /// A latency histogram: counts per bucket (not cumulative), sum and count.
 #[derive(Clone, Debug, Default)]
@@ -68,9 +68,15 @@ pub struct Tracker<'m> {
 impl Metrics {
     /// Starts following one request's events.
     pub fn track(&self) -> Tracker<'_> {
+        self.track_from(None)
+    }
+
+    /// Goes on following one request's events in another tracker (a task that took the
+    /// request over), from the attempt [`Tracker::current`] named.
+    pub fn track_from(&self, current: Option<AccountKey>) -> Tracker<'_> {
         Tracker {
             metrics: self,
-            current: None,
+            current,
         }
     }
 
@@ -240,6 +246,11 @@ impl Metrics {
 }
 
 impl Tracker<'_> {
+    /// The attempt under way (provider, model, account), if any.
+    pub fn current(&self) -> Option<AccountKey> {
+        self.current.clone()
+    }
+
     /// Counts what one event says.
     pub fn observe(&mut self, ev: &Event) {
         let Ok(mut c) = self.metrics.counters.lock() else {

@@ -34,6 +34,13 @@ use wire::ApiError;
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a shutdown lets the answers in flight finish before it cuts them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How long a request body (or an upload) may take to arrive whole.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a streamed answer waits for a client that stopped reading before it gives up
+/// on it (and cancels the upstream request).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connections served at once; more wait to be accepted.
+pub const MAX_CONNECTIONS: usize = 1024;
 
 /// What every handler shares.
 pub struct Serve {
@@ -45,6 +52,9 @@ pub struct Serve {
     pub metrics: metrics::Metrics,
     /// Body limits.
     pub limits: ServeConfig,
+    /// The router tasks of requests (they outlive a handler whose client went away, until
+    /// they have given back what they reserved): a shutdown waits for them.
+    pub tasks: tokio_util::task::TaskTracker,
 }
 
 impl Serve {
@@ -56,7 +66,16 @@ impl Serve {
             token,
             metrics: metrics::Metrics::default(),
             limits,
+            tasks: tokio_util::task::TaskTracker::new(),
         })
+    }
+
+    /// Waits (at most `bound`) for every request's router task to end: after a shutdown
+    /// cut the connections, each one notices its client is gone and settles what it
+    /// reserved.
+    pub async fn settle(&self, bound: Duration) -> bool {
+        self.tasks.close();
+        tokio::time::timeout(bound, self.tasks.wait()).await.is_ok()
     }
 }
 
@@ -81,6 +100,12 @@ pub fn app(s: Arc<Serve>) -> axum::Router {
 
 /// Refuses a request without the token (401 in OpenAI's shape).
 async fn auth(State(s): State<Arc<Serve>>, req: Request, next: Next) -> Response {
+    if s.token.is_none()
+        && let Err(why) = local_caller(req.headers())
+    {
+        s.metrics.http("refused", 403);
+        return ApiError::new(StatusCode::FORBIDDEN, "invalid_request_error", why).into_response();
+    }
     if let Some(token) = &s.token {
         let given = req
             .headers()
@@ -100,6 +125,39 @@ async fn auth(State(s): State<Arc<Serve>>, req: Request, next: Next) -> Response
         }
     }
     next.run(req).await
+}
+
+/// Without a token (`--no-auth`, loopback only) a request must come from a program on this
+/// machine, not from a web page: a browser sends `Origin` with every cross-site POST, and a
+/// page that rebinds its own name to 127.0.0.1 still sends its own name as `Host`.
+fn local_caller(headers: &HeaderMap) -> Result<(), String> {
+    if headers.contains_key(header::ORIGIN) {
+        return Err(
+            "rota serve --no-auth takes no requests from web pages (they carry Origin): \
+                    start it with a token to use it from a browser"
+                .into(),
+        );
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let name = match host.rsplit_once(':') {
+        Some((n, port)) if port.chars().all(|c| c.is_ascii_digit()) => n,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    let loopback = name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err(format!(
+            "rota serve --no-auth answers only requests addressed to a loopback host, not {host:?}"
+        ))
+    }
 }
 
 async fn not_found() -> Response {
@@ -176,7 +234,23 @@ pub(crate) async fn read_body(
     });
     let mut dropped = 0usize;
     let mut chunks = body.into_data_stream();
-    while let Some(chunk) = chunks.next().await {
+    let deadline = tokio::time::Instant::now() + BODY_TIMEOUT;
+    loop {
+        let next = tokio::time::timeout_at(deadline, chunks.next()).await;
+        let chunk = match next {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(_) => {
+                return Err(ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "invalid_request_error",
+                    format!(
+                        "the request body did not arrive within {}",
+                        crate::duration::format(BODY_TIMEOUT)
+                    ),
+                ));
+            }
+        };
         let chunk = chunk
             .map_err(|e| ApiError::invalid(format!("the body could not be read: {e}"), None))?;
         if !over && kept.len() + chunk.len() <= limit {
@@ -222,8 +296,16 @@ pub async fn run_with_grace(
     use hyper_util::service::TowerToHyperService;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut conns = tokio::task::JoinSet::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            s = Arc::clone(&slots).acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
         let (stream, _peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -240,7 +322,10 @@ pub async fn run_with_grace(
         let service = TowerToHyperService::new(app.clone());
         let mut stop = stop_rx.clone();
         conns.spawn(async move {
-            let mut builder = Builder::new(TokioExecutor::new());
+            let _slot = slot;
+            // HTTP/1 only: every OpenAI client speaks it, and its header timeout (which also
+            // closes idle keep-alive connections) holds from the first byte.
+            let mut builder = Builder::new(TokioExecutor::new()).http1_only();
             builder
                 .http1()
                 .timer(TokioTimer::new())
@@ -271,4 +356,33 @@ pub async fn run_with_grace(
         while conns.join_next().await.is_some() {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(header::HeaderName, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(k.clone(), HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn without_a_token_only_local_programs_are_served() {
+        assert!(local_caller(&headers(&[(header::HOST, "127.0.0.1:8787")])).is_ok());
+        assert!(local_caller(&headers(&[(header::HOST, "localhost:8787")])).is_ok());
+        assert!(local_caller(&headers(&[(header::HOST, "[::1]:8787")])).is_ok());
+        // A web page: it carries Origin, or (rebinding its own name) its name as Host.
+        let page = headers(&[
+            (header::HOST, "127.0.0.1:8787"),
+            (header::ORIGIN, "https://evil.example"),
+        ]);
+        assert!(local_caller(&page).is_err());
+        assert!(local_caller(&headers(&[(header::HOST, "evil.example:8787")])).is_err());
+        assert!(local_caller(&headers(&[])).is_err());
+    }
 }

@@ -47,12 +47,16 @@ fn new_token() -> String {
     format!("rota-{hex}")
 }
 
-/// Whether an `Authorization` header carries `token` (`Bearer <token>`), compared in time
+/// Whether an `Authorization` header carries `token` (`Bearer <token>`, the scheme in any
+/// case), compared in time
 /// that does not depend on where they differ.
 pub fn authorized(header: Option<&str>, token: &ApiKey) -> bool {
-    let Some(given) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
+    let Some((scheme, given)) = header.and_then(|h| h.split_once(' ')) else {
         return false;
     };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return false;
+    }
     let (a, b) = (given.trim().as_bytes(), token.expose().as_bytes());
     if a.len() != b.len() {
         return false;
@@ -90,6 +94,7 @@ mod tests {
     fn only_the_exact_bearer_token_passes() {
         let t = ApiKey::new("rota-abc");
         assert!(authorized(Some("Bearer rota-abc"), &t));
+        assert!(authorized(Some("bearer rota-abc"), &t));
         assert!(!authorized(Some("Bearer rota-abd"), &t));
         assert!(!authorized(Some("Bearer rota-ab"), &t));
         assert!(!authorized(Some("rota-abc"), &t));

@@ -163,7 +163,8 @@ pub fn usable_models(fleet: &Fleet) -> Vec<ModelRef> {
         .collect()
 }
 
-/// Body fields rota reads itself; every other field is passed to the provider as written.
+/// Body fields rota reads itself; every other field (`parallel_tool_calls` among them) is
+/// passed to the provider as written.
 const READ_FIELDS: &[&str] = &[
     "model",
     "messages",
@@ -172,7 +173,6 @@ const READ_FIELDS: &[&str] = &[
     "max_tokens",
     "max_completion_tokens",
     "tools",
-    "parallel_tool_calls",
     "n",
 ];
 
@@ -240,18 +240,15 @@ pub fn chat_call(body: &[u8], config: &Config, fleet: &Fleet) -> Result<ChatCall
         Target::Pool(t) => (Some(t), None),
         Target::Model(m) => (Some(Task::Fast), Some(m)),
     };
-    let parallel_tool_calls = !tools.is_empty()
-        && obj
-            .get("parallel_tool_calls")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
     Ok(ChatCall {
         req: ChatRequest {
             messages,
             task,
             max_tokens,
             tools,
-            parallel_tool_calls,
+            // A client's `parallel_tool_calls` (true or false) is passed through as written
+            // (in `extra`): it restricts no candidate.
+            parallel_tool_calls: false,
             continues: false,
             model,
             max_wait: None,
