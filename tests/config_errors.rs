@@ -352,12 +352,13 @@ fn environment_problems_name_the_variable() {
         "OPENAI_BASE_URL" => Some("not a url".to_string()),
         "GROQ_BASE_URL" => Some("http://192.168.1.9/v1".to_string()),
         "GROQ_API_KEY" => Some("gsk_test_0001".to_string()),
+        "TAVILY_BASE_URL" => Some("http://search.example".to_string()),
         _ => None,
     };
     let Err(ConfigErrors(e)) = parse("", "c.toml", &env) else {
         panic!()
     };
-    assert_eq!(e.len(), 2, "{e:#?}");
+    assert_eq!(e.len(), 3, "{e:#?}");
     let shown = ConfigErrors(e).to_string();
     assert!(
         shown.contains("$GROQ_BASE_URL: keys of `groq` would be sent over plain http"),
@@ -367,5 +368,10 @@ fn environment_problems_name_the_variable() {
         shown.contains("$OPENAI_BASE_URL: `not a url` is not an http(s) URL"),
         "{shown}"
     );
+    assert!(
+        shown.contains("$TAVILY_BASE_URL: $TAVILY_BASE_URL must be an https URL"),
+        "{shown}"
+    );
+    assert!(!shown.contains("c.toml:1:1"), "{shown}");
     assert!(!shown.contains("gsk_test_0001"));
 }

@@ -33,8 +33,11 @@ pub fn run(global: &Global, json: bool, watch: bool) -> Result<i32, CliError> {
             }
             let _ = writeln!(out, "{text}");
             let _ = out.flush();
-            // Once; a watched table clears the screen, so they repeat under every frame.
-            if first || (watch && !json) {
+            // Once; a watched table clears the screen, so they repeat under every frame
+            // (on a terminal only: a redirected stderr gets them once).
+            let redraws_notices =
+                watch && !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            if first || redraws_notices {
                 ctx.print_notices();
             }
             first = false;

@@ -230,8 +230,8 @@ pub(crate) fn tools(
         .and_then(|u| match super::url::parse_base_url(&u) {
             Ok(b) if b.may_carry_key() => Some(b.url),
             _ => {
-                sink.at(
-                    None,
+                sink.env(
+                    "TAVILY_BASE_URL",
                     "$TAVILY_BASE_URL must be an https URL (http only to a loopback address)",
                     "unset it, or set it to e.g. https://api.tavily.com",
                 );
