@@ -89,7 +89,8 @@ fn main() {
                 format!("{{\"id\": \"q{i}\", \"prompt\": \"question {i}\", \"max_tokens\": 32}}\n")
             })
             .collect();
-        if std::fs::write(&cfg, config(rpm, &sim.base_url("groq"), unknown)).is_err()
+        if rota::config::file::write_private(&cfg, &config(rpm, &sim.base_url("groq"), unknown))
+            .is_err()
             || std::fs::write(&input, lines).is_err()
         {
             return eprintln!("skipped: cannot write the temp files");

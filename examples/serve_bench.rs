@@ -136,6 +136,13 @@ async fn load(
     (all, started.elapsed())
 }
 
+/// The latencies of a load, shortest first.
+fn sorted(v: &[(Duration, u16)]) -> Vec<Duration> {
+    let mut l: Vec<Duration> = v.iter().map(|(d, _)| *d).collect();
+    l.sort();
+    l
+}
+
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -171,12 +178,7 @@ async fn overhead(runs: usize) {
         let (d, dwall) = load(&direct, "m1", REQUESTS, CONCURRENCY).await;
         let (s, swall) = load(&url, "rota/fast", REQUESTS, CONCURRENCY).await;
         let ok = s.iter().filter(|(_, st)| *st == 200).count();
-        let sort = |v: &[(Duration, u16)]| {
-            let mut l: Vec<Duration> = v.iter().map(|(d, _)| *d).collect();
-            l.sort();
-            l
-        };
-        let (d, s) = (sort(&d), sort(&s));
+        let (d, s) = (sorted(&d), sorted(&s));
         let row = [
             ms(pct(&d, 0.5)),
             ms(pct(&d, 0.99)),
@@ -198,12 +200,7 @@ async fn overhead(runs: usize) {
     for _ in 0..runs {
         let (d, _) = load(&direct, "m1", 500, 1).await;
         let (s, _) = load(&url, "rota/fast", 500, 1).await;
-        let sort = |v: &[(Duration, u16)]| {
-            let mut l: Vec<Duration> = v.iter().map(|(d, _)| *d).collect();
-            l.sort();
-            l
-        };
-        let (d, s) = (sort(&d), sort(&s));
+        let (d, s) = (sorted(&d), sorted(&s));
         for (c, v) in seq.iter_mut().zip([
             ms(pct(&d, 0.5)),
             ms(pct(&d, 0.99)),

@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 
 const TOKEN: &str = "rota-cli-test-token";
 
-#[test]
-fn serve_traffic_shows_in_another_processs_status_and_sigterm_stops_it() {
-    let rig = Rig::start(Fleet::default());
-    let mut child = rig
-        .rota(&["serve", "--listen", "127.0.0.1:0"])
-        .env("ROTA_SERVE_TOKEN", TOKEN)
+/// Starts `rota serve` on a free loopback port (with `token` as `$ROTA_SERVE_TOKEN`) and
+/// reads the URL it announces.
+fn start(rig: &Rig, token: Option<&str>) -> (std::process::Child, String) {
+    let mut cmd = rig.rota(&["serve", "--listen", "127.0.0.1:0"]);
+    if let Some(t) = token {
+        cmd.env("ROTA_SERVE_TOKEN", t);
+    }
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -29,6 +31,13 @@ fn serve_traffic_shows_in_another_processs_status_and_sigterm_stops_it() {
         .strip_prefix("rota serve: ")
         .unwrap_or_else(|| panic!("no URL announced: {line:?}"))
         .to_string();
+    (child, url)
+}
+
+#[test]
+fn serve_traffic_shows_in_another_processs_status_and_sigterm_stops_it() {
+    let rig = Rig::start(Fleet::default());
+    let (mut child, url) = start(&rig, Some(TOKEN));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let body = serde_json::json!({"model": "rota/fast",
         "messages": [{"role": "user", "content": "hello"}]});
@@ -96,16 +105,7 @@ fn no_auth_is_refused_off_loopback_and_a_made_token_is_printed_once() {
     // start shows it masked.
     let mut shown = Vec::new();
     for _ in 0..2 {
-        let mut child = rig
-            .rota(&["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (mut child, _) = start(&rig, None);
         let _ = child.kill();
         let _ = child.wait();
         let mut err = String::new();

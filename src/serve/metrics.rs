@@ -286,35 +286,33 @@ impl Tracker<'_> {
                 *c.tokens.entry((m.clone(), "in")).or_default() += usage.prompt_tokens;
                 *c.tokens.entry((m.clone(), "out")).or_default() += usage.completion_tokens;
                 *c.cost.entry(m.clone()).or_default() += cost_usd;
-                c.latency
-                    .entry(m)
-                    .or_default()
-                    .add(*latency_ms as f64 / 1000.0);
-                if let Some(k) = self.current.take() {
-                    *c.attempts.entry((k, "ok".into())).or_default() += 1;
-                }
+                self.answered(&mut c, m, *latency_ms);
             }
             Event::Transcript {
                 provider,
                 model,
                 latency_ms,
                 ..
-            } => {
-                let m = (provider.clone(), model.clone());
-                c.latency
-                    .entry(m)
-                    .or_default()
-                    .add(*latency_ms as f64 / 1000.0);
-                if let Some(k) = self.current.take() {
-                    *c.attempts.entry((k, "ok".into())).or_default() += 1;
-                }
-            }
+            } => self.answered(&mut c, (provider.clone(), model.clone()), *latency_ms),
             Event::Error { kind, .. } => {
                 if let Some(k) = self.current.take() {
                     *c.attempts.entry((k, kind.clone())).or_default() += 1;
                 }
             }
             _ => {}
+        }
+    }
+}
+
+impl Tracker<'_> {
+    /// An answer (or a transcript) arrived: its latency, and its attempt counted as `ok`.
+    fn answered(&mut self, c: &mut Counters, m: ModelKey, latency_ms: u64) {
+        c.latency
+            .entry(m)
+            .or_default()
+            .add(latency_ms as f64 / 1000.0);
+        if let Some(k) = self.current.take() {
+            *c.attempts.entry((k, "ok".into())).or_default() += 1;
         }
     }
 }
