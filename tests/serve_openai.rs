@@ -568,12 +568,11 @@ async fn errors_come_in_openais_shape() {
     assert_eq!(r.status(), 401);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "invalid_api_key");
-    // /healthz needs none.
-    let r = client
-        .get(served.url.replace("/v1", "/healthz"))
-        .send()
-        .await
-        .unwrap();
+    // /healthz too needs the token.
+    let health = served.url.replace("/v1", "/healthz");
+    let r = client.get(&health).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client.get(&health).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(r.status(), 200);
     // An unknown model lists what exists.
     let r = served

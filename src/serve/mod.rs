@@ -4,8 +4,8 @@
 //!
 //! Routes: `POST /v1/chat/completions` ([`chat`]), `GET /v1/models`,
 //! `POST /v1/audio/transcriptions` ([`audio`]), `GET /metrics` ([`metrics`]) and
-//! `GET /healthz`. Every route but `/healthz` needs `Authorization: Bearer <token>`
-//! ([`token`]) unless the server was started with `--no-auth` on a loopback address.
+//! `GET /healthz`. Every request needs `Authorization: Bearer <token>` ([`token`]) unless
+//! the server was started with `--no-auth` on a loopback address.
 //! See docs/serve.md.
 
 pub mod audio;
@@ -90,9 +90,9 @@ pub fn app(s: Arc<Serve>) -> axum::Router {
         )
         .route("/v1/models", get(models))
         .route("/metrics", get(metrics_text))
+        .route("/healthz", get(|| async { "ok\n" }))
         .layer(middleware::from_fn_with_state(Arc::clone(&s), auth));
     axum::Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
         .merge(authed)
         .fallback(not_found)
         .with_state(s)
