@@ -12,7 +12,7 @@ use rota::sim::{Scenario, SimHandle};
 use rota::store::MemoryStore;
 use shared_support::ask_events as run;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One Groq account with two research models (`r1`, `r2`) that search `calls` at a time;
 /// `r1_limits` and `extra` are appended to `r1` and the scenario.
@@ -122,11 +122,17 @@ async fn parallel_searches_run_at_once_and_come_back_in_call_order() {
     ))
     .await;
     let r = Router::new(config(&sim, &["groq/r1"]), Arc::new(MemoryStore::default()));
-    let started = Instant::now();
     let (end, ev) = run(&r, request("free tier rate limits")).await;
-    let wall = started.elapsed();
     assert_eq!(end, End::Answered, "{ev:#?}");
     let called = calls(&ev);
+    // `--json` prints a call's arguments as the object the model wrote.
+    let line = ev
+        .iter()
+        .find(|e| matches!(e, Event::ToolCall { .. }))
+        .map(Event::to_json_line)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert!(v["arguments"]["query"].is_string(), "{line}");
     assert_eq!(called.len(), 3, "{ev:#?}");
     assert!(
         called
@@ -143,10 +149,6 @@ async fn parallel_searches_run_at_once_and_come_back_in_call_order() {
     assert!(
         stats["search"]["peak_concurrency"].as_u64() >= Some(2),
         "the searches overlapped: {stats}"
-    );
-    assert!(
-        wall < Duration::from_millis(1_100),
-        "three 400 ms searches at once: {wall:?}"
     );
     // Two model turns: the searches, then the answer with its sources.
     let steps: Vec<u32> = ev

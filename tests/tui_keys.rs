@@ -647,12 +647,12 @@ fn a_research_call_line_turns_into_its_result() {
     a.handle_event(Event::ToolCall {
         id: "call_1".into(),
         name: "web_search".into(),
-        arguments: r#"{"query":"groq free tier"}"#.into(),
+        arguments: serde_json::json!({"query": "groq free tier"}),
     });
     a.handle_event(Event::ToolCall {
         id: "call_2".into(),
         name: "fetch_url".into(),
-        arguments: r#"{"url":"https://example.com/x"}"#.into(),
+        arguments: serde_json::json!({"url": "https://example.com/x"}),
     });
     a.handle_event(Event::ToolResult {
         id: "call_2".into(),

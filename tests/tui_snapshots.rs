@@ -432,12 +432,12 @@ fn research_80x24_running_then_folded() {
         Event::ToolCall {
             id: "call_1".into(),
             name: "web_search".into(),
-            arguments: r#"{"query":"groq free tier limits"}"#.into(),
+            arguments: serde_json::json!({"query": "groq free tier limits"}),
         },
         Event::ToolCall {
             id: "call_2".into(),
             name: "web_search".into(),
-            arguments: r#"{"query":"groq rate limit headers"}"#.into(),
+            arguments: serde_json::json!({"query": "groq rate limit headers"}),
         },
         Event::ToolResult {
             id: "call_1".into(),

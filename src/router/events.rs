@@ -112,8 +112,9 @@ pub enum Event {
         id: String,
         /// `web_search` or `fetch_url`.
         name: String,
-        /// The arguments, JSON text as the model wrote them.
-        arguments: String,
+        /// The arguments the model wrote: a JSON object (the text itself, as a string, when
+        /// it is not JSON).
+        arguments: serde_json::Value,
     },
     /// A piece of a tool call the caller's own tools asked for (a request that offers
     /// tools, as `rota serve` passes them through); rota runs none of these.

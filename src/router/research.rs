@@ -108,7 +108,9 @@ impl Router {
                 let ev = Event::ToolCall {
                     id: c.id.clone(),
                     name: c.function.name.clone(),
-                    arguments: c.function.arguments.clone(),
+                    arguments: serde_json::from_str(&c.function.arguments).unwrap_or_else(|_| {
+                        serde_json::Value::String(c.function.arguments.clone())
+                    }),
                 };
                 if tx.send(ev).await.is_err() {
                     return End::Cancelled;

@@ -124,10 +124,10 @@ impl Tools {
 
 /// How a tool call is shown to the user: `searching: <query>`, `reading: <url>` (the
 /// argument cleaned for the terminal and cut at 200 characters).
-pub fn describe_call(name: &str, arguments: &str) -> String {
-    let args: Value = serde_json::from_str(arguments).unwrap_or_default();
+pub fn describe_call(name: &str, arguments: &Value) -> String {
     let arg = |k: &str| {
-        args.get(k)
+        arguments
+            .get(k)
             .and_then(Value::as_str)
             .unwrap_or("")
             .chars()
