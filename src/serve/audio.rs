@@ -19,11 +19,12 @@ const ROUTE: &str = "/v1/audio/transcriptions";
 
 /// Handles one upload.
 pub async fn transcriptions(State(s): State<Arc<Serve>>, form: Multipart) -> Response {
+    let started = std::time::Instant::now();
     let resp = match answer(&s, form).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
-    s.metrics.http(ROUTE, resp.status().as_u16());
+    super::answered(&s, ROUTE, &resp, started);
     resp
 }
 

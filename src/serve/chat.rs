@@ -71,8 +71,9 @@ impl Head {
 
 /// Handles one chat request.
 pub async fn completions(State(s): State<Arc<Serve>>, headers: HeaderMap, body: Body) -> Response {
+    let started = std::time::Instant::now();
     let resp = answer(&s, &headers, body).await;
-    s.metrics.http(ROUTE, resp.status().as_u16());
+    super::answered(&s, ROUTE, &resp, started);
     resp
 }
 

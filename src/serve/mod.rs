@@ -203,6 +203,33 @@ async fn metrics_text(State(s): State<Arc<Serve>>) -> Response {
         .into_response()
 }
 
+/// Counts and logs (to rota's log file) one answered request: its route, status, the model
+/// that answered (if any) and how long until the response began.
+pub(crate) fn answered(
+    s: &Serve,
+    route: &'static str,
+    resp: &Response,
+    started: std::time::Instant,
+) {
+    let status = resp.status().as_u16();
+    s.metrics.http(route, status);
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_string()
+    };
+    tracing::info!(
+        route,
+        status,
+        provider = %header("x-rota-provider"),
+        model = %header("x-rota-model"),
+        ms = started.elapsed().as_millis() as u64,
+        "rota serve answered"
+    );
+}
+
 /// Reads a whole body of at most `limit` bytes; 413 beyond it. The rest of a body over the
 /// limit is read and dropped (up to [`DRAIN_MAX`]) so the client, still sending, gets to
 /// read the 413 instead of a broken connection.
