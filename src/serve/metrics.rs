@@ -294,6 +294,13 @@ impl Tracker<'_> {
                 latency_ms,
                 ..
             } => self.answered(&mut c, (provider.clone(), model.clone()), *latency_ms),
+            // A research turn answered (its tool calls, or the final answer before `done`):
+            // its attempt is `ok`; `done` then finds no attempt left to count again.
+            Event::Step { .. } => {
+                if let Some(k) = self.current.take() {
+                    *c.attempts.entry((k, "ok".into())).or_default() += 1;
+                }
+            }
             Event::Error { kind, .. } => {
                 if let Some(k) = self.current.take() {
                     *c.attempts.entry((k, kind.clone())).or_default() += 1;
@@ -441,6 +448,37 @@ mod tests {
         ] {
             assert!(text.contains(want), "{want} missing from:\n{text}");
         }
+    }
+
+    #[test]
+    fn every_research_turn_is_an_answered_attempt_counted_once() {
+        let m = Metrics::default();
+        let mut t = m.track();
+        let step = |n| Event::Step {
+            n,
+            provider: "groq".into(),
+            model: "m1".into(),
+        };
+        t.observe(&selected("m1"));
+        t.observe(&step(1));
+        t.observe(&selected("m1"));
+        t.observe(&step(2));
+        t.observe(&Event::Done {
+            provider: "groq".into(),
+            model: "m1".into(),
+            usage: Usage::default(),
+            estimated_prompt_tokens: 0,
+            cost_usd: 0.0,
+            latency_ms: 10,
+            first_token_ms: 5,
+            attempts: 1,
+            finish_reason: None,
+            max_tokens: 10,
+            sources: Vec::new(),
+        });
+        let text = m.render(None);
+        let want = r#"rota_attempts_total{provider="groq",model="m1",account="a",outcome="ok"} 2"#;
+        assert!(text.contains(want), "{text}");
     }
 
     #[test]
