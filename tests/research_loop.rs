@@ -453,3 +453,42 @@ extract_chars = 3000
     assert!(!done_sources(&ev).is_empty());
     sim.shutdown().await;
 }
+
+/// When the history outgrows every parallel tool model (a small context window here), the
+/// turn goes on at a sequential tool model that takes it, as when none is free.
+#[tokio::test]
+async fn a_history_too_large_for_the_parallel_models_goes_on_at_a_sequential_one() {
+    let sim = start(&format!(
+        "{}\n[[providers.models]]\nid = \"r3\"\ntasks = [\"research\"]\ntools = true\nparallel_tool_calls = 1\n\n[search]\nextract_chars = 3000\n",
+        scenario(2, "", "")
+    ))
+    .await;
+    let mut c = config(&sim, &["groq/r1", "groq/r3"]);
+    for m in &mut c.models {
+        if m.model.id == "r1" {
+            m.context_window = Some(1_200);
+        }
+        if m.model.id == "r3" {
+            m.context_window = Some(131_072);
+        }
+    }
+    let r = Router::new(c, Arc::new(MemoryStore::default()));
+    let (end, ev) = run(&r, request("groq limits")).await;
+    assert_eq!(end, End::Answered, "{ev:#?}");
+    let steps: Vec<String> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Step { model, .. } => Some(model.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps.first().map(String::as_str), Some("r1"), "{ev:#?}");
+    assert_eq!(steps.last().map(String::as_str), Some("r3"), "{ev:#?}");
+    assert!(
+        ev.iter().any(
+            |e| matches!(e, Event::Notice { message } if message.contains("one tool call per turn"))
+        ),
+        "{ev:#?}"
+    );
+    sim.shutdown().await;
+}

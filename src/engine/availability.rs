@@ -41,7 +41,8 @@ pub enum KeyVerdict {
 /// Marks every fleet model of a listed account's provider that its listing does not name
 /// unavailable to that account, and lifts the mark (whoever set it) where the listing names
 /// the model again. Accounts without a listing are left as they are. Returns what is now
-/// unavailable to the listed accounts, in fleet order.
+/// unavailable to the listed accounts among the models rota routes to (pools and
+/// transcription), in fleet order.
 pub fn apply_listings(
     fleet: &Fleet,
     state: &mut EngineState,
@@ -49,7 +50,16 @@ pub fn apply_listings(
     now: Millis,
 ) -> Vec<Unseen> {
     let mut unseen = Vec::new();
-    for m in &fleet.models {
+    // Every keyed model is marked (a caller may name one), but only the ones rota routes to
+    // by itself (a pool's, the transcription list's) are reported.
+    let routed: std::collections::BTreeSet<usize> = fleet
+        .pools
+        .values()
+        .flatten()
+        .chain(&fleet.transcription)
+        .copied()
+        .collect();
+    for (mi, m) in fleet.models.iter().enumerate() {
         for acc in &m.accounts {
             let Some(l) = listings
                 .iter()
@@ -61,10 +71,12 @@ pub fn apply_listings(
                 state.unavailable.remove(&acc.slot);
                 continue;
             }
-            unseen.push(Unseen {
-                account: acc.name.clone(),
-                model: m.name.clone(),
-            });
+            if routed.contains(&mi) {
+                unseen.push(Unseen {
+                    account: acc.name.clone(),
+                    model: m.name.clone(),
+                });
+            }
             state
                 .unavailable
                 .entry(acc.slot.clone())

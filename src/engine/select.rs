@@ -79,6 +79,9 @@ fn incapable(fleet: &Fleet, demand: &Demand, m: &FleetModel, pool: Pool) -> Opti
             None
         }
         Pool::Chat(_) => {
+            if s.transcription {
+                return Some(format!("{} only transcribes", m.name));
+            }
             if demand.needs_tools && !s.tools {
                 return Some(format!("{} has no tool calls", m.name));
             }
@@ -173,8 +176,9 @@ fn requests_possible(caps: &Caps) -> bool {
 
 /// The largest request (prompt and answer tokens together) any model of the demand's chat
 /// pool that can serve it would take in one request, whatever its windows hold now: the
-/// size a growing conversation (the research loop's history) must fit. `None` when no
-/// enabled, capable model with a key is in the pool.
+/// size a growing conversation (the research loop's history) must fit. Models and accounts
+/// that cannot serve until someone acts (disabled, unavailable, every key disabled) do not
+/// count. `None` when no enabled, capable model with a usable key is in the pool.
 pub fn largest_request(fleet: &Fleet, state: &EngineState, demand: &Demand) -> Option<u64> {
     let Pool::Chat(task) = demand.pool else {
         return None;
@@ -192,11 +196,21 @@ pub fn largest_request(fleet: &Fleet, state: &EngineState, demand: &Demand) -> O
         let m = &fleet.models[mi];
         if !m.enabled
             || m.accounts.is_empty()
+            || state.disabled_models.contains_key(&m.name)
             || incapable(fleet, &sizing, m, demand.pool).is_some()
         {
             continue;
         }
-        for acc in &m.accounts {
+        // Only accounts that could serve once their windows refill: not unavailable, with a
+        // key that is not disabled.
+        let serving = m.accounts.iter().filter(|acc| {
+            !state.unavailable.contains_key(&acc.slot)
+                && acc
+                    .keys
+                    .iter()
+                    .any(|k| !state.disabled_keys.contains_key(&k.id))
+        });
+        for acc in serving {
             let caps = caps_of(fleet, m, state.slots.get(&acc.slot));
             if requests_possible(&caps) {
                 let l = largest_for(m, &caps, &sizing, demand.pool);
@@ -919,6 +933,21 @@ mod tests {
         // What the minute already holds does not shrink it.
         granted(reserve(&f, &mut st, &chat(5_000, 600), 0));
         assert_eq!(largest_request(&f, &st, &tools), Some(5_700));
+        // A model taken out of rotation, or whose only account cannot see it, is no size
+        // to fit: only `plain` could serve, and it takes no tools.
+        let off = crate::engine::state::Disabled {
+            key: None,
+            cause: crate::engine::state::DisableCause::Decommissioned,
+            message: "gone".into(),
+            at: 0,
+        };
+        st.disabled_models.insert("groq/big".into(), off.clone());
+        assert_eq!(largest_request(&f, &st, &tools), None);
+        assert_eq!(largest_request(&f, &st, &chat(1, 1)), Some(8_192));
+        st.disabled_models.clear();
+        st.unavailable
+            .insert(f.models[0].accounts[0].slot.clone(), off);
+        assert_eq!(largest_request(&f, &st, &tools), None);
         let none = fleet(vec![chat_model("groq", "a", rpm_tpm(1, 1))], vec![], 0.0);
         assert_eq!(largest_request(&none, &st, &chat(1, 1)), None);
     }

@@ -206,7 +206,8 @@ impl Router {
             if !relaxed
                 && matches!(
                     decision,
-                    Decision::Wait { .. } | Decision::Unfit(Unfit::NoCapableModel { .. })
+                    Decision::Wait { .. }
+                        | Decision::Unfit(Unfit::NoCapableModel { .. } | Unfit::TooLarge { .. })
                 )
                 && let Some(note) = job.relax(&mut demand)
             {
@@ -369,7 +370,8 @@ impl Router {
     }
 
     /// Runs `f` on the shared state in one transaction, off the async workers (a store may
-    /// wait for another process's lock), with `now` read inside the transaction: waiting for
+    /// wait for another process's lock; a quick one, [`crate::store::Store::is_quick`], runs in place),
+    /// with `now` read inside the transaction: waiting for
     /// the lock must not date a decision in the past. `f` may run more than once (a store
     /// retries a transaction it could not commit).
     pub(crate) async fn transact<R, F>(&self, mut f: F) -> Result<R, StoreError>

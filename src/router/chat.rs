@@ -234,8 +234,9 @@ impl Job for ChatJob<'_> {
                 Some(Ok(StreamEvent::Finish(f))) => finish_reason = Some(f),
                 Some(Ok(StreamEvent::ToolCall(d))) => {
                     attempt.first_token();
-                    thought += d.arguments.len();
-                    if self.step.is_none() {
+                    if self.step.is_some() {
+                        thought += d.arguments.len();
+                    } else {
                         // The caller's own tools: it runs them, so it sees them come.
                         shown += d.arguments.len().max(1);
                         let ev = Event::ToolCallDelta {

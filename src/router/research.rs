@@ -49,11 +49,28 @@ impl Router {
             let schemas = if last { Vec::new() } else { tools.schemas() };
             let fit = self.research_budget(&req, !last).await;
             if let Some((budget, largest)) = fit {
-                let models = self.config.pools.get(&Task::Research);
-                let models = models.map(Vec::as_slice).unwrap_or_default();
-                let fitted = fit_history(&mut messages, budget, |m| {
-                    estimate_pool(models, m, &schemas)
-                });
+                // Fitting estimates the history again after each cut: tokenizing, so on a
+                // blocking thread, not the async worker other streams share.
+                let models = self.config.pools.get(&Task::Research).cloned();
+                let (history, with) = (messages.clone(), schemas.clone());
+                let fitted = tokio::task::spawn_blocking(move || {
+                    let mut history = history;
+                    let models = models.unwrap_or_default();
+                    let n = fit_history(&mut history, budget, |m| estimate_pool(&models, m, &with));
+                    (history, n)
+                })
+                .await;
+                let fitted = match fitted {
+                    Ok((history, n)) => {
+                        messages = history;
+                        n
+                    }
+                    Err(e) => {
+                        // The history stays as it was; the engine says if it is too large.
+                        tracing::warn!("the research history could not be fitted: {e}");
+                        0
+                    }
+                };
                 if fitted > 0 && !std::mem::replace(&mut told_trimmed, true) {
                     let notice = Event::Notice {
                         message: format!(
@@ -161,9 +178,11 @@ impl Router {
             .await
             .ok()
             .flatten()?;
-        // An answer length the caller asked for is never shrunk: it all comes off the top.
+        // An answer length the caller asked for is never shrunk: it all comes off the top
+        // (and when it leaves no room at all, there is nothing to fit: the engine says why).
         let budget = match req.max_tokens {
-            Some(asked) => largest.saturating_sub(asked),
+            Some(asked) if asked >= largest => return None,
+            Some(asked) => largest - asked,
             None => prompt_budget(largest, crate::tokens::default_max_tokens(Task::Research)),
         };
         Some((budget, largest))
