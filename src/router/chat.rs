@@ -471,7 +471,7 @@ pub(crate) fn request_body(
 
 /// Body fields only rota sets (the model, the messages, streaming, the answer length under
 /// either name, one choice): a caller's value for one of them is never passed through.
-const ROTA_FIELDS: &[&str] = &[
+pub(crate) const ROTA_FIELDS: &[&str] = &[
     "model",
     "messages",
     "stream",

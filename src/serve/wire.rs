@@ -163,18 +163,11 @@ pub fn usable_models(fleet: &Fleet) -> Vec<ModelRef> {
         .collect()
 }
 
-/// Body fields rota reads itself; every other field (`parallel_tool_calls` among them) is
-/// passed to the provider as written.
-const READ_FIELDS: &[&str] = &[
-    "model",
-    "messages",
-    "stream",
-    "stream_options",
-    "max_tokens",
-    "max_completion_tokens",
-    "tools",
-    "n",
-];
+/// Whether rota reads a body field itself: the ones only rota sets, and `tools`. Every
+/// other field (`parallel_tool_calls` among them) is passed to the provider as written.
+fn read_by_rota(field: &str) -> bool {
+    field == "tools" || crate::router::chat::ROTA_FIELDS.contains(&field)
+}
 
 /// Reads a chat-completions body.
 pub fn chat_call(body: &[u8], config: &Config, fleet: &Fleet) -> Result<ChatCall, ApiError> {
@@ -233,7 +226,7 @@ pub fn chat_call(body: &[u8], config: &Config, fleet: &Fleet) -> Result<ChatCall
         .unwrap_or(false);
     let extra: Map<String, Value> = obj
         .iter()
-        .filter(|(k, _)| !READ_FIELDS.contains(&k.as_str()))
+        .filter(|(k, _)| !read_by_rota(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let (task, model) = match target {
