@@ -65,8 +65,9 @@ impl Router {
         if quick.is_some() {
             warm_encoders(&models);
         }
-        let prompt_tokens =
-            quick.unwrap_or_else(|| estimate_pool(&models, &req.messages, &req.tools));
+        let prompt_tokens = quick
+            .unwrap_or_else(|| estimate_pool(&models, &req.messages, &req.tools))
+            .saturating_add(passed_through_tokens(&req.extra));
         let max_tokens = req
             .max_tokens
             .unwrap_or_else(|| crate::tokens::default_max_tokens(task))
@@ -469,6 +470,21 @@ pub(crate) fn request_body(
     body
 }
 
+/// Body fields a caller passes through that the provider reads as part of the prompt (a
+/// structured output's schema, a predicted output).
+const PROMPT_FIELDS: &[&str] = &["response_format", "prediction"];
+
+/// A bound on the prompt tokens the passed-through [`PROMPT_FIELDS`] add: their JSON bytes
+/// over three (JSON runs near four bytes a token; three keeps the reservation on the safe
+/// side). Other passed-through fields (`temperature`, `stop`, …) add nothing worth counting.
+pub(crate) fn passed_through_tokens(extra: &serde_json::Map<String, serde_json::Value>) -> u64 {
+    PROMPT_FIELDS
+        .iter()
+        .filter_map(|k| extra.get(*k))
+        .map(|v| (v.to_string().len() as u64).div_ceil(3))
+        .sum()
+}
+
 /// Body fields only rota sets (the model, the messages, streaming, the answer length under
 /// either name, one choice): a caller's value for one of them is never passed through.
 pub(crate) const ROTA_FIELDS: &[&str] = &[
@@ -569,6 +585,18 @@ pub fn no_candidate_message(task: Task, config: &crate::config::Config) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_passed_through_schema_is_reserved_and_a_temperature_is_not() {
+        let mut extra = serde_json::Map::new();
+        extra.insert("temperature".into(), serde_json::json!(0.2));
+        assert_eq!(passed_through_tokens(&extra), 0);
+        let schema = serde_json::json!({"type": "json_schema", "json_schema": {"name": "x",
+            "schema": {"type": "object", "properties": {"a": {"type": "string"}}}}});
+        let bytes = schema.to_string().len() as u64;
+        extra.insert("response_format".into(), schema);
+        assert_eq!(passed_through_tokens(&extra), bytes.div_ceil(3));
+    }
     use crate::engine::Candidate;
 
     fn grant_for(model: &str, max_tokens: u64) -> Grant {
