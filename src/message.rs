@@ -110,6 +110,33 @@ pub struct ToolCall {
     pub function: FunctionCall,
 }
 
+impl ToolCall {
+    /// Folds one streamed piece of a tool call (call `index` of the answer: its id and
+    /// name where the piece starts it, and more of its arguments) into the calls so far.
+    pub fn fold_piece(
+        calls: &mut Vec<ToolCall>,
+        index: usize,
+        id: Option<String>,
+        name: Option<&str>,
+        arguments: &str,
+    ) {
+        while calls.len() <= index {
+            calls.push(ToolCall {
+                kind: "function".into(),
+                ..ToolCall::default()
+            });
+        }
+        let c = &mut calls[index];
+        if let Some(id) = id {
+            c.id = id;
+        }
+        if let Some(name) = name {
+            c.function.name.push_str(name);
+        }
+        c.function.arguments.push_str(arguments);
+    }
+}
+
 /// The function a tool call names.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct FunctionCall {

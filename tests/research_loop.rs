@@ -378,48 +378,25 @@ async fn a_busy_parallel_pool_falls_back_to_a_sequential_tool_model() {
     sim.shutdown().await;
 }
 
-/// A free Groq key: one sequential tool model whose whole minute (8K tokens) is also the
-/// largest request it takes, and searches with long extracts. Without fitting, the history
+/// A free Groq key: one sequential tool model (`r1`) whose whole minute (8K tokens) is
+/// also the largest request it takes, and searches with long extracts. Without fitting, the history
 /// outgrows the request after a few searches; with it, every turn is sent, the oldest
 /// results are cut, and the model answers. Every turn re-sends the history, so the minute
 /// fills: rota and the sim share a clock whose waits jump, instead of waiting real minutes.
 #[tokio::test]
 async fn long_searches_are_cut_to_fit_a_free_tier_request_and_the_model_still_answers() {
     let clock = rota::clock::Clock::manual(rota::model::now_ms());
-    let scenario = Scenario::from_toml(
-        r#"
-[defaults]
-max_tokens = 64
-answer_tokens = 12
-tokens_per_sec = 0
-ttft = "0ms"
-
-[[providers]]
-name = "groq"
-
-[[providers.accounts]]
-name = "a"
-keys = ["gsk_test_0001"]
-
-[[providers.models]]
-id = "small"
-tasks = ["research"]
-tools = true
-parallel_tool_calls = 1
-tpm = 8000
-rpm = 30
-
-[search]
-wanted = 6
-extract_chars = 3000
-"#,
-    )
-    .unwrap();
+    let toml = scenario(
+        1,
+        "tpm = 8000",
+        "\n[search]\nwanted = 6\nextract_chars = 3000\n",
+    );
+    let scenario = Scenario::from_toml(&toml).unwrap();
     let addr = "127.0.0.1:0".parse().unwrap();
     let sim = rota::sim::start_with_clock(scenario, addr, clock.clone())
         .await
         .unwrap();
-    let mut c = config(&sim, &["groq/small"]);
+    let mut c = config(&sim, &["groq/r1"]);
     c.defaults.max_wait = Duration::from_secs(600);
     let r = Router::new(c, Arc::new(MemoryStore::default())).with_clock(clock);
     let mut req = request("groq free tier limits");

@@ -133,15 +133,10 @@ pub fn open_store(config: &Config) -> Result<OpenedStore, CliError> {
     match config.state.backend {
         Backend::Memory => Ok((Arc::new(MemoryStore::default()), None)),
         Backend::Local => {
-            let dir = config
-                .state
-                .data_dir
-                .clone()
-                .or_else(crate::config::data_dir)
-                .ok_or_else(|| {
-                    CliError::usage("cannot find a data directory for rota.db (no home directory?)")
-                        .hint("set XDG_DATA_HOME, or [state] backend = \"memory\"")
-                })?;
+            let dir = config.state.dir().ok_or_else(|| {
+                CliError::usage("cannot find a data directory for rota.db (no home directory?)")
+                    .hint("set XDG_DATA_HOME, or [state] backend = \"memory\"")
+            })?;
             let db = Arc::new(
                 Db::open(&dir.join("rota.db")).map_err(|e| CliError::failed(e.to_string()))?,
             );

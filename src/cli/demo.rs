@@ -18,11 +18,6 @@ pub struct Demo {
 }
 
 impl Demo {
-    /// The temporary state dir (deleted when the demo ends).
-    pub fn state_dir(&self) -> &std::path::Path {
-        self._dir.path()
-    }
-
     /// Starts the default fleet and builds its config.
     pub async fn start() -> Result<Self, CliError> {
         let sim = crate::sim::start(Scenario::default_fleet(), ([127, 0, 0, 1], 0).into())

@@ -62,22 +62,11 @@ pub fn run(global: &Global, listen: Option<&str>, no_auth: bool) -> Result<i32, 
 
 /// The token clients must send, saying where it came from (printed whole only when made).
 fn load_token(ctx: &Context) -> Result<crate::secret::ApiKey, CliError> {
-    let dir = match &ctx.demo {
-        Some(d) => d.state_dir().to_path_buf(),
-        None => ctx
-            .router
-            .config()
-            .state
-            .data_dir
-            .clone()
-            .or_else(crate::config::data_dir)
-            .ok_or_else(|| {
-                CliError::usage(
-                    "cannot find a data directory for the serve token (no home directory?)",
-                )
-                .hint("set ROTA_SERVE_TOKEN, or XDG_DATA_HOME")
-            })?,
-    };
+    // The demo's config points the data dir at its temporary one.
+    let dir = ctx.router.config().state.dir().ok_or_else(|| {
+        CliError::usage("cannot find a data directory for the serve token (no home directory?)")
+            .hint("set ROTA_SERVE_TOKEN, or XDG_DATA_HOME")
+    })?;
     let env = std::env::var("ROTA_SERVE_TOKEN").ok();
     let (key, source) = token::load_or_create(env, &dir).map_err(|e| {
         CliError::failed(format!(

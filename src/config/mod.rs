@@ -248,6 +248,12 @@ impl StateConfig {
     pub const DEFAULT_LEDGER_DAYS: u64 = 90;
     /// The most `ledger_days` may say (100 years).
     pub const MAX_LEDGER_DAYS: u64 = 36_500;
+
+    /// Where rota keeps its files (`rota.db`, the serve token): `data_dir`, else the
+    /// XDG data dir; `None` without a home directory.
+    pub fn dir(&self) -> Option<PathBuf> {
+        self.data_dir.clone().or_else(data_dir)
+    }
 }
 
 impl Config {

@@ -6,6 +6,7 @@ use super::state::{EngineState, Reservation, Slot};
 use super::window::{AUD, Amounts, TOK, cap, unit_index};
 use super::{Candidate, Decision, Demand, Grant, Pool, Unfit};
 use crate::model::{Limits, Millis, Task, Window};
+use std::borrow::Cow;
 
 /// Why candidates were ruled out, for the `Unfit` answer when nothing is left.
 #[derive(Default)]
@@ -174,25 +175,31 @@ fn requests_possible(caps: &Caps) -> bool {
         .all(|w| caps[widx(w)].is_none_or(|c| c >= 1))
 }
 
+/// The models a demand on `pool` may go to, as indexes into [`Fleet::models`] in order:
+/// the one it names (`only`), else the pool's.
+fn candidates<'f>(fleet: &'f Fleet, demand: &Demand, pool: Pool) -> Cow<'f, [usize]> {
+    match (pool, &demand.only) {
+        (Pool::Chat(_), Some(m)) => Cow::Owned(fleet.index_of(m).into_iter().collect()),
+        (Pool::Chat(t), None) => Cow::Borrowed(fleet.pools.get(&t).map_or(&[], Vec::as_slice)),
+        (Pool::Transcription, _) => Cow::Borrowed(&fleet.transcription),
+    }
+}
+
 /// The largest request (prompt and answer tokens together) any model of the demand's chat
 /// pool that can serve it would take in one request, whatever its windows hold now: the
 /// size a growing conversation (the research loop's history) must fit. Models and accounts
 /// that cannot serve until someone acts (disabled, unavailable, every key disabled) do not
 /// count. `None` when no enabled, capable model with a usable key is in the pool.
 pub fn largest_request(fleet: &Fleet, state: &EngineState, demand: &Demand) -> Option<u64> {
-    let Pool::Chat(task) = demand.pool else {
+    if demand.pool == Pool::Transcription {
         return None;
-    };
+    }
     let sizing = Demand {
         max_tokens: 0,
         ..demand.clone()
     };
     let mut best: Option<u64> = None;
-    let entries: Vec<usize> = match &demand.only {
-        Some(m) => fleet.index_of(m).into_iter().collect(),
-        None => fleet.pools.get(&task).cloned().unwrap_or_default(),
-    };
-    for mi in entries {
+    for &mi in candidates(fleet, demand, demand.pool).iter() {
         let m = &fleet.models[mi];
         if !m.enabled
             || m.accounts.is_empty()
@@ -271,16 +278,7 @@ pub fn reserve(fleet: &Fleet, state: &mut EngineState, demand: &Demand, now: Mil
         }
         p => p,
     };
-    let empty = Vec::new();
-    let only: Vec<usize>;
-    let entries = match (pool, &demand.only) {
-        (Pool::Chat(_), Some(m)) => {
-            only = fleet.index_of(m).into_iter().collect();
-            &only
-        }
-        (Pool::Chat(t), None) => fleet.pools.get(&t).unwrap_or(&empty),
-        (Pool::Transcription, _) => &fleet.transcription,
-    };
+    let entries = candidates(fleet, demand, pool);
     let mut tally = Tally {
         needed: match pool {
             Pool::Transcription => 0,
@@ -290,14 +288,14 @@ pub fn reserve(fleet: &Fleet, state: &mut EngineState, demand: &Demand, now: Mil
     };
     match pool {
         Pool::Chat(_) => {
-            for &mi in entries {
+            for &mi in entries.iter() {
                 if let Some(g) = try_model(fleet, state, demand, pool, mi, now, &mut tally) {
                     return Decision::Grant(g);
                 }
             }
         }
         Pool::Transcription => {
-            if let Some(g) = transcription_pass(fleet, state, demand, entries, now, &mut tally) {
+            if let Some(g) = transcription_pass(fleet, state, demand, &entries, now, &mut tally) {
                 return Decision::Grant(g);
             }
         }

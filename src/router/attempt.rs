@@ -19,6 +19,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+/// The engine's decision for `demand`, in one transaction of `store`, with `now` read
+/// inside it.
+fn reserve_in(
+    store: &dyn crate::store::Store,
+    fleet: &Fleet,
+    demand: &Demand,
+    clock: &crate::clock::Clock,
+) -> Result<Decision, StoreError> {
+    let mut out = None;
+    store.transact(&mut |state| {
+        out = Some(engine::reserve(fleet, state, demand, clock.now()));
+    })?;
+    out.ok_or_else(|| StoreError::Backend("the state store did not run the decision".into()))
+}
+
 /// Attempts after which a job gives up even inside `max_wait` (a guard against loops).
 const ATTEMPT_CEILING: u32 = 24;
 
@@ -407,13 +422,7 @@ impl Router {
         if self.store.is_quick() {
             // Nothing awaits between the decision and its return: no grant can be left
             // unclaimed.
-            let mut out = None;
-            self.store.transact(&mut |state| {
-                out = Some(engine::reserve(&fleet, state, demand, clock.now()));
-            })?;
-            return out.ok_or_else(|| {
-                StoreError::Backend("the state store did not run the decision".into())
-            });
+            return reserve_in(&*store, &fleet, demand, &clock);
         }
         let demand = demand.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -421,16 +430,7 @@ impl Router {
             if tx.is_closed() {
                 return; // The caller went away while this waited for a thread.
             }
-            let mut out = None;
-            let done = store
-                .transact(&mut |state| {
-                    out = Some(engine::reserve(&fleet, state, &demand, clock.now()));
-                })
-                .and_then(|()| {
-                    out.ok_or_else(|| {
-                        StoreError::Backend("the state store did not run the decision".into())
-                    })
-                });
+            let done = reserve_in(&*store, &fleet, &demand, &clock);
             if let Err(Ok(Decision::Grant(g))) = tx.send(done)
                 && let Err(e) = store.transact(&mut |state| engine::release(state, &g))
             {
@@ -610,25 +610,23 @@ impl Out<'_> {
 
     /// Sends an `error` event (ignoring a receiver that is gone).
     pub async fn error(&self, kind: &str, message: &str) {
-        let _ = self
-            .0
-            .send(Event::Error {
-                kind: kind.to_string(),
-                message: message.to_string(),
-                retry_after_ms: None,
-            })
-            .await;
+        self.send_error(kind, message, None).await;
     }
 
     /// Sends the `error` event of a job that gives up because the next capacity frees in
     /// `wait_ms`, later than its `max_wait` (kind `rate_limited`, with the wait).
     pub async fn busy(&self, message: &str, wait_ms: u64) {
+        self.send_error(Reason::RateLimited.as_str(), message, Some(wait_ms))
+            .await;
+    }
+
+    async fn send_error(&self, kind: &str, message: &str, retry_after_ms: Option<u64>) {
         let _ = self
             .0
             .send(Event::Error {
-                kind: Reason::RateLimited.as_str().to_string(),
+                kind: kind.to_string(),
                 message: message.to_string(),
-                retry_after_ms: Some(wait_ms),
+                retry_after_ms,
             })
             .await;
     }

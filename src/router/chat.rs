@@ -7,7 +7,7 @@ use super::estimate::{ENCODERS_WARM, estimate_pool, quick_bound, warm_encoders};
 use super::events::Event;
 use super::{ChatRequest, End, Router, task};
 use crate::engine::{Demand, Grant, Pool, Unfit};
-use crate::message::{count_images, last_user_text};
+use crate::message::{ToolCall, count_images, last_user_text};
 use crate::model::{Dialect, ModelRef, Task, Usage};
 use crate::providers::{CallError, StreamEvent};
 use crate::store::ledger::{AttemptRow, Outcome};
@@ -65,7 +65,10 @@ impl Router {
         if quick.is_some() {
             warm_encoders(&models);
         }
-        let prompt_tokens = quick
+        let prompt_tokens = step
+            .as_ref()
+            .and_then(|s| s.prompt_tokens)
+            .or(quick)
             .unwrap_or_else(|| estimate_pool(&models, &req.messages, &req.tools))
             .saturating_add(passed_through_tokens(&req.extra));
         let max_tokens = req
@@ -128,6 +131,9 @@ pub(crate) struct ResearchStep {
     pub n: u32,
     /// The pages the tools returned so far: a final answer ends with those it used.
     pub sources: Vec<crate::tools::Source>,
+    /// The turn's prompt estimate when the loop already made it (fitting the history to
+    /// the pool's largest request): the turn reserves it instead of estimating again.
+    pub prompt_tokens: Option<u64>,
 }
 
 /// What one model turn answered.
@@ -136,7 +142,7 @@ pub(crate) struct StepOutcome {
     /// The answer's text.
     pub text: String,
     /// The tools it calls (none for a final answer).
-    pub tool_calls: Vec<crate::message::ToolCall>,
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// A whole streamed answer.
@@ -201,7 +207,7 @@ impl Job for ChatJob<'_> {
         let mut usage = None;
         let mut finish_reason = None;
         let mut text = String::new();
-        let mut calls: Vec<crate::message::ToolCall> = Vec::new();
+        let mut calls: Vec<ToolCall> = Vec::new();
         loop {
             let next = tokio::select! {
                 n = stream.next() => n,
@@ -250,7 +256,13 @@ impl Job for ChatJob<'_> {
                             return Called::Cancelled;
                         }
                     }
-                    add_tool_delta(&mut calls, d);
+                    let crate::providers::ToolCallDelta {
+                        index,
+                        id,
+                        name,
+                        arguments,
+                    } = d;
+                    ToolCall::fold_piece(&mut calls, index, id, name.as_deref(), &arguments);
                 }
                 Some(Err(e)) if shown == 0 => return Called::Rotate(e),
                 Some(Err(e)) => return Called::Broken(e, shown),
@@ -408,24 +420,6 @@ impl Job for ChatJob<'_> {
                 .into(),
         )
     }
-}
-
-/// Folds one streamed piece of a tool call into the calls so far (by its index).
-fn add_tool_delta(calls: &mut Vec<crate::message::ToolCall>, d: crate::providers::ToolCallDelta) {
-    while calls.len() <= d.index {
-        calls.push(crate::message::ToolCall {
-            kind: "function".into(),
-            ..Default::default()
-        });
-    }
-    let c = &mut calls[d.index];
-    if let Some(id) = d.id {
-        c.id = id;
-    }
-    if let Some(name) = d.name {
-        c.function.name.push_str(&name);
-    }
-    c.function.arguments.push_str(&d.arguments);
 }
 
 /// The `/chat/completions` body for one attempt: the messages and tools, the granted answer

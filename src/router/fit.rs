@@ -47,17 +47,19 @@ pub(crate) fn cap_text(text: String, max_bytes: usize) -> String {
 
 /// Cuts the oldest tool results, then drops them, until `estimate` of the history is at
 /// most `budget`. Returns how many results it changed (0: the history already fitted, or
-/// nothing is left to cut and it still does not).
+/// nothing is left to cut and it still does not) and the estimate of the history as it
+/// leaves it (what the turn reserves for its prompt).
 pub(crate) fn fit_history(
     messages: &mut [Message],
     budget: u64,
     estimate: impl Fn(&[Message]) -> u64,
-) -> usize {
+) -> (usize, u64) {
     let mut changed = 0;
     for pass in [Pass::Trim, Pass::Drop] {
         for i in 0..messages.len() {
-            if estimate(messages) <= budget {
-                return changed;
+            let now = estimate(messages);
+            if now <= budget {
+                return (changed, now);
             }
             if messages[i].role != Role::Tool {
                 continue;
@@ -74,7 +76,7 @@ pub(crate) fn fit_history(
             changed += 1;
         }
     }
-    changed
+    (changed, estimate(messages))
 }
 
 /// The two passes of [`fit_history`]: cut every old result to its start, then drop them.
@@ -123,8 +125,9 @@ mod tests {
     #[test]
     fn the_oldest_results_are_cut_first_and_the_newest_kept_whole() {
         let mut h = history();
-        let changed = fit_history(&mut h, 3_000, bytes);
+        let (changed, estimate) = fit_history(&mut h, 3_000, bytes);
         assert!(bytes(&h) <= 3_000, "{}", bytes(&h));
+        assert_eq!(estimate, bytes(&h));
         assert_eq!(changed, 2);
         let last: String = h[3].texts().collect();
         assert_eq!(last, "c".repeat(2_000), "the newest result is whole");
@@ -148,10 +151,11 @@ mod tests {
     #[test]
     fn a_history_that_fits_is_left_alone_and_one_that_cannot_fit_ends() {
         let mut h = history();
-        assert_eq!(fit_history(&mut h, 10_000, bytes), 0);
+        assert_eq!(fit_history(&mut h, 10_000, bytes), (0, bytes(&history())));
         assert_eq!(h, history());
         // Only the question is left and it alone is over: every result changed, then stop.
-        let changed = fit_history(&mut h, 1, bytes);
+        let (changed, estimate) = fit_history(&mut h, 1, bytes);
         assert_eq!(changed, 6);
+        assert_eq!(estimate, bytes(&h));
     }
 }

@@ -48,6 +48,7 @@ impl Router {
             let last = step >= limits.max_steps || calls_made >= limits.max_tool_calls;
             let schemas = if last { Vec::new() } else { tools.schemas() };
             let fit = self.research_budget(&req, !last).await;
+            let mut estimate = None;
             if let Some((budget, largest)) = fit {
                 // Fitting estimates the history again after each cut: tokenizing, so on a
                 // blocking thread, not the async worker other streams share.
@@ -56,13 +57,15 @@ impl Router {
                 let fitted = tokio::task::spawn_blocking(move || {
                     let mut history = history;
                     let models = models.unwrap_or_default();
-                    let n = fit_history(&mut history, budget, |m| estimate_pool(&models, m, &with));
-                    (history, n)
+                    let (n, tokens) =
+                        fit_history(&mut history, budget, |m| estimate_pool(&models, m, &with));
+                    (history, n, tokens)
                 })
                 .await;
                 let fitted = match fitted {
-                    Ok((history, n)) => {
+                    Ok((history, n, tokens)) => {
                         messages = history;
+                        estimate = Some(tokens);
                         n
                     }
                     Err(e) => {
@@ -96,6 +99,7 @@ impl Router {
             let info = ResearchStep {
                 n: step,
                 sources: sources.clone(),
+                prompt_tokens: estimate,
             };
             let (end, outcome) = self.chat_step(&turn, Task::Research, Some(info), tx).await;
             if end != End::Answered {

@@ -187,18 +187,7 @@ async fn answer(s: &Arc<Serve>, form: Multipart) -> Result<Response, ApiError> {
             Ok(resp)
         }
         Some(Err((kind, message, retry_after_ms))) => {
-            let (status, openai_kind) = match kind.as_str() {
-                "rate_limited" if retry_after_ms.is_some() => {
-                    (StatusCode::TOO_MANY_REQUESTS, "rate_limit_error")
-                }
-                "rate_limited" => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
-                "input" => (StatusCode::BAD_REQUEST, "invalid_request_error"),
-                "no_credentials" => (StatusCode::SERVICE_UNAVAILABLE, "server_error"),
-                _ => (StatusCode::BAD_GATEWAY, "upstream_error"),
-            };
-            let mut e = ApiError::new(status, openai_kind, message);
-            e.retry_after_ms = retry_after_ms.filter(|_| status == StatusCode::TOO_MANY_REQUESTS);
-            Err(e)
+            Err(ApiError::failed(&kind, message, retry_after_ms))
         }
         None => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

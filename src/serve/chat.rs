@@ -122,7 +122,7 @@ async fn answer(s: &Arc<Serve>, headers: &HeaderMap, body: Body) -> Response {
             kind,
             message,
             retry_after_ms,
-        }) => return failed(&kind, message, retry_after_ms).into_response(),
+        }) => return ApiError::failed(&kind, message, retry_after_ms).into_response(),
         Some(ev) => ev,
         None => {
             return ApiError::new(
@@ -193,42 +193,6 @@ fn max_wait(headers: &HeaderMap) -> Result<Option<Duration>, ApiError> {
     })
 }
 
-/// The answer to a request that failed before any of its answer was written.
-fn failed(kind: &str, message: String, retry_after_ms: Option<u64>) -> ApiError {
-    let (status, openai_kind, code) = match kind {
-        // rota's own 429 says when to come back; every candidate refusing with no wait
-        // known is the service being unavailable for now.
-        "rate_limited" if retry_after_ms.is_some() => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limit_error",
-            Some("rate_limit_exceeded"),
-        ),
-        "rate_limited" => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
-            Some("rate_limit_exceeded"),
-        ),
-        "input" | "context_length" | "request_too_large" | "invalid_request" => {
-            (StatusCode::BAD_REQUEST, "invalid_request_error", None)
-        }
-        "no_credentials" => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
-            Some("no_credentials"),
-        ),
-        "config" => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", None),
-        _ => (StatusCode::BAD_GATEWAY, "upstream_error", None),
-    };
-    ApiError {
-        status,
-        message,
-        kind: openai_kind,
-        code,
-        param: None,
-        retry_after_ms: retry_after_ms.filter(|_| status == StatusCode::TOO_MANY_REQUESTS),
-    }
-}
-
 /// What a whole answer gathered.
 #[derive(Default)]
 struct Gathered {
@@ -250,22 +214,7 @@ impl Gathered {
                 id,
                 name,
                 arguments,
-            } => {
-                while self.calls.len() <= index {
-                    self.calls.push(ToolCall {
-                        kind: "function".into(),
-                        ..ToolCall::default()
-                    });
-                }
-                let c = &mut self.calls[index];
-                if let Some(id) = id {
-                    c.id = id;
-                }
-                if let Some(name) = name {
-                    c.function.name.push_str(&name);
-                }
-                c.function.arguments.push_str(&arguments);
-            }
+            } => ToolCall::fold_piece(&mut self.calls, index, id, name.as_deref(), &arguments),
             Event::Done {
                 usage,
                 finish_reason,
@@ -276,7 +225,7 @@ impl Gathered {
             }
             Event::Error { kind, message, .. } => {
                 // The answer broke after it began: the provider's side failed.
-                let mut e = failed(&kind, message, None);
+                let mut e = ApiError::failed(&kind, message, None);
                 e.status = StatusCode::BAD_GATEWAY;
                 self.error = Some(e);
             }
@@ -434,7 +383,7 @@ fn chunks_of(ev: &Event, id: &str, created: u64, model: &str, include_usage: boo
             out
         }
         Event::Error { kind, message, .. } => {
-            let mut e = failed(kind, message.clone(), None);
+            let mut e = ApiError::failed(kind, message.clone(), None);
             e.status = StatusCode::BAD_GATEWAY;
             vec![wire::sse(&e.body())]
         }
@@ -445,22 +394,6 @@ fn chunks_of(ev: &Event, id: &str, created: u64, model: &str, include_usage: boo
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_429_carries_rotas_wait_and_other_failures_their_status() {
-        let e = failed("rate_limited", "busy".into(), Some(2_500));
-        assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(e.retry_after_ms, Some(2_500));
-        assert_eq!(
-            failed("input", "x".into(), None).status,
-            StatusCode::BAD_REQUEST
-        );
-        assert_eq!(
-            failed("timeout", "x".into(), Some(5)).status,
-            StatusCode::BAD_GATEWAY
-        );
-        assert_eq!(failed("timeout", "x".into(), Some(5)).retry_after_ms, None);
-    }
 
     #[test]
     fn max_wait_reads_durations_and_seconds() {

@@ -265,14 +265,12 @@ impl Tracker<'_> {
             } => self.current = Some((provider.clone(), model.clone(), account.clone())),
             Event::ModelRotation { reason, .. } => {
                 *c.rotations.entry(reason.as_str().to_string()).or_default() += 1;
-                if let Some(k) = self.current.take() {
-                    if *reason == Reason::RateLimited {
-                        *c.provider_429.entry(k.clone()).or_default() += 1;
-                    }
-                    *c.attempts
-                        .entry((k, reason.as_str().to_string()))
-                        .or_default() += 1;
+                if *reason == Reason::RateLimited
+                    && let Some(k) = &self.current
+                {
+                    *c.provider_429.entry(k.clone()).or_default() += 1;
                 }
+                self.end_attempt(&mut c, reason.as_str());
             }
             Event::Done {
                 provider,
@@ -296,16 +294,8 @@ impl Tracker<'_> {
             } => self.answered(&mut c, (provider.clone(), model.clone()), *latency_ms),
             // A research turn answered (its tool calls, or the final answer before `done`):
             // its attempt is `ok`; `done` then finds no attempt left to count again.
-            Event::Step { .. } => {
-                if let Some(k) = self.current.take() {
-                    *c.attempts.entry((k, "ok".into())).or_default() += 1;
-                }
-            }
-            Event::Error { kind, .. } => {
-                if let Some(k) = self.current.take() {
-                    *c.attempts.entry((k, kind.clone())).or_default() += 1;
-                }
-            }
+            Event::Step { .. } => self.end_attempt(&mut c, "ok"),
+            Event::Error { kind, .. } => self.end_attempt(&mut c, kind),
             _ => {}
         }
     }
@@ -318,8 +308,13 @@ impl Tracker<'_> {
             .entry(m)
             .or_default()
             .add(latency_ms as f64 / 1000.0);
+        self.end_attempt(c, "ok");
+    }
+
+    /// The attempt under way ended as `outcome`: counted once (a later event finds none).
+    fn end_attempt(&mut self, c: &mut Counters, outcome: &str) {
         if let Some(k) = self.current.take() {
-            *c.attempts.entry((k, "ok".into())).or_default() += 1;
+            *c.attempts.entry((k, outcome.to_string())).or_default() += 1;
         }
     }
 }

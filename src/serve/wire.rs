@@ -82,6 +82,43 @@ impl ApiError {
         }
     }
 
+    /// The answer to a request the router ended with an `error` event of `kind` before
+    /// any of its answer was written (a 429 only with rota's wait; 503 without one).
+    pub fn failed(kind: &str, message: String, retry_after_ms: Option<u64>) -> Self {
+        let (status, openai_kind, code) = match kind {
+            // rota's own 429 says when to come back; every candidate refusing with no wait
+            // known is the service being unavailable for now.
+            "rate_limited" if retry_after_ms.is_some() => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                Some("rate_limit_exceeded"),
+            ),
+            "rate_limited" => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                Some("rate_limit_exceeded"),
+            ),
+            "input" | "context_length" | "request_too_large" | "invalid_request" => {
+                (StatusCode::BAD_REQUEST, "invalid_request_error", None)
+            }
+            "no_credentials" => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                Some("no_credentials"),
+            ),
+            "config" => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", None),
+            _ => (StatusCode::BAD_GATEWAY, "upstream_error", None),
+        };
+        Self {
+            status,
+            message,
+            kind: openai_kind,
+            code,
+            param: None,
+            retry_after_ms: retry_after_ms.filter(|_| status == StatusCode::TOO_MANY_REQUESTS),
+        }
+    }
+
     /// The JSON body.
     pub fn body(&self) -> Value {
         json!({"error": {
@@ -120,11 +157,7 @@ pub fn target(name: &str, config: &Config, fleet: &Fleet) -> Result<Target, ApiE
     if let Some(t) = POOLS.iter().find(|t| t.as_str() == bare) {
         return Ok(Target::Pool(*t));
     }
-    let usable = |m: &ModelRef| {
-        fleet
-            .model(m)
-            .is_some_and(|f| f.enabled && !f.accounts.is_empty() && !f.spec.transcription)
-    };
+    let usable = |m: &ModelRef| fleet.model(m).is_some_and(nameable);
     if let Ok(m) = name.parse::<ModelRef>()
         && usable(&m)
     {
@@ -153,12 +186,17 @@ pub fn target(name: &str, config: &Config, fleet: &Fleet) -> Result<Target, ApiE
     })
 }
 
+/// Whether a client can name a fleet model: a chat model, enabled, with a key.
+fn nameable(f: &crate::engine::fleet::FleetModel) -> bool {
+    f.enabled && !f.accounts.is_empty() && !f.spec.transcription
+}
+
 /// Every chat model a client can name: enabled, with a key.
 pub fn usable_models(fleet: &Fleet) -> Vec<ModelRef> {
     fleet
         .models
         .iter()
-        .filter(|f| f.enabled && !f.accounts.is_empty() && !f.spec.transcription)
+        .filter(|f| nameable(f))
         .map(|f| f.spec.model.clone())
         .collect()
 }
@@ -394,6 +432,25 @@ mod tests {
         assert!(chat_call(b"{not json", &c, &f).is_err());
         let none = json!({"model": "fast", "messages": []});
         assert!(chat_call(none.to_string().as_bytes(), &c, &f).is_err());
+    }
+
+    #[test]
+    fn a_429_carries_rotas_wait_and_other_failures_their_status() {
+        let e = ApiError::failed("rate_limited", "busy".into(), Some(2_500));
+        assert_eq!(e.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(e.retry_after_ms, Some(2_500));
+        assert_eq!(
+            ApiError::failed("input", "x".into(), None).status,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            ApiError::failed("timeout", "x".into(), Some(5)).status,
+            StatusCode::BAD_GATEWAY
+        );
+        assert_eq!(
+            ApiError::failed("timeout", "x".into(), Some(5)).retry_after_ms,
+            None
+        );
     }
 
     #[test]
