@@ -396,11 +396,7 @@ fn try_model(
             continue;
         }
         let slot = match pos {
-            Some(p) => {
-                let s = state.slots.at_mut(p);
-                s.windows.prune(now);
-                Some(&*s)
-            }
+            Some(p) => Some(state.slots.prune_at(p, now)),
             None => None,
         };
         let caps = caps_of(fleet, m, slot);

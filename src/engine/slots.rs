@@ -33,13 +33,31 @@ struct Hint {
 const ABSENT: u32 = u32::MAX;
 const NO_STAMP: u64 = u64::MAX;
 
-/// One slot with its name and the stamp of its last change through the table's general
-/// accessors.
+/// One slot with its name, the stamp of its last change through the table's general
+/// accessors, and whether it changed since the store last took the changes.
 #[derive(Clone)]
 struct Entry {
     name: String,
     slot: Slot,
     stamp: u64,
+    dirty: bool,
+}
+
+/// The slots changed or removed since [`SlotTable::take_changes`] last ran: what a store
+/// must write back for a decision.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SlotChanges {
+    /// Slots changed or added.
+    pub changed: Vec<String>,
+    /// Slots removed.
+    pub removed: Vec<String>,
+}
+
+impl SlotChanges {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.changed.is_empty() && self.removed.is_empty()
+    }
 }
 
 /// Slots by `account@provider/model`, in insertion order.
@@ -55,6 +73,8 @@ pub struct SlotTable {
     next_stamp: u64,
     /// By fleet account number; a cache, never serialized or compared.
     hints: Vec<Hint>,
+    /// Names removed since the changes were last taken.
+    removed: Vec<String>,
     /// The [`Fleet::id`](super::fleet::Fleet::id) whose numbers `hints` follows.
     hints_for: u64,
 }
@@ -94,6 +114,7 @@ impl SlotTable {
     fn changed(&mut self, i: usize) -> &mut Slot {
         let e = &mut self.entries[i];
         e.stamp = self.next_stamp;
+        e.dirty = true;
         self.next_stamp += 1;
         &mut e.slot
     }
@@ -105,6 +126,7 @@ impl SlotTable {
             name,
             slot,
             stamp: self.next_stamp,
+            dirty: true,
         });
         self.next_stamp += 1;
         self.generation += 1;
@@ -115,9 +137,15 @@ impl SlotTable {
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &mut Slot) -> bool) {
         let stamp = self.next_stamp;
         self.next_stamp += 1;
+        let removed = &mut self.removed;
         self.entries.retain_mut(|e| {
             e.stamp = stamp;
-            keep(&e.name, &mut e.slot)
+            e.dirty = true;
+            let kept = keep(&e.name, &mut e.slot);
+            if !kept {
+                removed.push(std::mem::take(&mut e.name));
+            }
+            kept
         });
         self.index.clear();
         for (i, e) in self.entries.iter().enumerate() {
@@ -137,8 +165,40 @@ impl SlotTable {
         self.next_stamp += 1;
         self.entries.iter_mut().map(move |e| {
             e.stamp = stamp;
+            e.dirty = true;
             &mut e.slot
         })
+    }
+
+    /// Removes the slot named `name` (a store applying another process's removal).
+    pub fn remove(&mut self, name: &str) {
+        if self.index.contains_key(name) {
+            self.retain(|n, _| n != name);
+        }
+    }
+
+    /// The slots changed or removed since the last call, which then starts afresh: what a
+    /// store writes back after a decision. Dropping marks that no longer count
+    /// ([`SlotTable::prune_at`]) is not a change: every reader drops them itself.
+    pub fn take_changes(&mut self) -> SlotChanges {
+        let mut changed = Vec::new();
+        for e in &mut self.entries {
+            if e.dirty {
+                e.dirty = false;
+                changed.push(e.name.clone());
+            }
+        }
+        let mut removed = std::mem::take(&mut self.removed);
+        removed.retain(|n| !self.index.contains_key(n));
+        removed.sort_unstable();
+        removed.dedup();
+        SlotChanges { changed, removed }
+    }
+
+    /// Forgets what changed, as if the changes had been taken (a store that just loaded
+    /// the table).
+    pub fn clear_changes(&mut self) {
+        let _ = self.take_changes();
     }
 
     /// How many slots there are.
@@ -204,7 +264,18 @@ impl SlotTable {
     /// changes keep its cached bound (see [`SlotTable::bound`]); any other change must go
     /// through [`SlotTable::get_mut`].
     pub(crate) fn at_mut(&mut self, pos: usize) -> &mut Slot {
-        &mut self.entries[pos].slot
+        let e = &mut self.entries[pos];
+        e.dirty = true;
+        &mut e.slot
+    }
+
+    /// The slot at a position [`SlotTable::position`] returned, with the marks that no
+    /// longer count at `now` dropped. Not a change a store must keep: its cached bound
+    /// stays, and it is not among [`SlotTable::take_changes`].
+    pub(crate) fn prune_at(&mut self, pos: usize, now: Millis) -> &Slot {
+        let s = &mut self.entries[pos].slot;
+        s.windows.prune(now);
+        s
     }
 
     /// The bound remembered for account `ix` whose slot is at `pos`: no request fits that

@@ -48,6 +48,19 @@ pub const MIGRATIONS: &[&str] = &[
          created_ms        INTEGER NOT NULL
      );
      CREATE INDEX messages_session ON messages (session_id, id);",
+    // 2: the engine state by record (one per slot, one of globals), stamped with the
+    // commit that wrote it, and its counters; the old `engine-state` blob is moved into
+    // them by the first decision (see store::sqlite).
+    "CREATE TABLE engine_records (
+         name  TEXT PRIMARY KEY,
+         value BLOB,
+         seq   INTEGER NOT NULL
+     );
+     CREATE INDEX engine_records_seq ON engine_records (seq);
+     CREATE TABLE engine_counters (
+         name  TEXT PRIMARY KEY,
+         value INTEGER NOT NULL
+     );",
 ];
 
 /// The schema version this rota writes: the number of steps.
@@ -115,7 +128,7 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(tables, 4);
+        assert_eq!(tables, 6);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod db;
 pub mod ledger;
 pub mod memory;
 pub mod migrations;
+pub mod mirror;
 pub mod sqlite;
 
 pub use memory::MemoryStore;

@@ -1,25 +1,28 @@
-//! The `local` backend: the engine state as one blob in `rota.db`, changed in one short
-//! `BEGIN IMMEDIATE` transaction per decision, so every rota process of the user shares one
-//! view of every window.
+//! The `local` backend: the engine state in `rota.db`, one row per slot plus one of
+//! globals (see [`super::mirror`]), changed in one short `BEGIN IMMEDIATE` transaction per
+//! decision, so every rota process of the user shares one view of every window.
 //!
-//! Each process keeps the state it last wrote, decoded, with SQLite's `PRAGMA data_version`
-//! at that moment. When no other process has committed since (the version is unchanged
-//! inside the next transaction), the blob is not read or decoded again: a busy single
-//! process (a batch) pays one encode per decision instead of a decode and an encode. A write
-//! whose bytes equal the saved ones is skipped.
+//! Each row carries the sequence number of the commit that wrote it. Each process keeps the
+//! state decoded ([`Mirror`]) with the sequence number it has seen and SQLite's
+//! `PRAGMA data_version` at that moment. Inside the next transaction, an unchanged data
+//! version means no other process has committed: nothing is read. Otherwise only the rows
+//! stamped after the number it has seen are read. A decision writes only the rows it
+//! changed. Its cost follows what changed, not the fleet's size or the day's traffic.
 //!
-//! A saved state this rota cannot read (written by an incompatible rota, or damaged) is
-//! never dropped silently: its bytes are kept in a blob row `engine-state.bad-<ms>` in the
-//! same transaction that starts the state fresh, and a notice for the user is left in the
-//! database until a command shows it (see [`take_notice`]).
+//! Older rotas kept the whole state as one blob (`engine-state`). The first decision on such
+//! a database moves it into rows, in its transaction, and deletes the blob. A blob this rota
+//! cannot read is never dropped silently: its bytes are kept in a blob row
+//! `engine-state.bad-<ms>` in the same transaction that starts the state fresh, and a notice
+//! for the user is left in the database until a command shows it (see [`take_notice`]).
 
 use super::db::{Db, DbError};
+use super::mirror::{Commit, Mirror};
 use super::{Store, StoreError};
 use crate::engine::EngineState;
-use rusqlite::OptionalExtension;
+use rusqlite::{Connection, OptionalExtension};
 use std::sync::{Arc, Mutex};
 
-/// The name of the engine state's blob row.
+/// The name of the blob row older rotas kept the whole engine state in.
 const ENGINE_BLOB: &str = "engine-state";
 
 /// The start of the names of blob rows keeping an engine state rota could not read
@@ -34,8 +37,9 @@ const NOTICE_BLOB: &str = "engine-state.notice";
 #[derive(Debug)]
 struct Cached {
     version: i64,
-    state: EngineState,
-    bytes: Vec<u8>,
+    mirror: Mirror,
+    /// The grant counter as last read or written.
+    next_grant_id: u64,
 }
 
 /// Engine state kept in SQLite, shared across processes.
@@ -182,6 +186,108 @@ fn store_error(e: DbError) -> StoreError {
     }
 }
 
+/// The counter rows.
+const SEQ: &str = "seq";
+const NEXT_GRANT: &str = "next_grant_id";
+
+fn counter(c: &Connection, name: &str) -> rusqlite::Result<i64> {
+    Ok(c.prepare_cached("SELECT value FROM engine_counters WHERE name = ?1")?
+        .query_row([name], |r| r.get::<_, i64>(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+fn set_counter(c: &Connection, name: &str, value: i64) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO engine_counters (name, value) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(rusqlite::params![name, value])?;
+    Ok(())
+}
+
+/// Brings `m` up to the rows committed since it was last in step (all of them for a mirror
+/// that has seen nothing, or when the database went back: replaced by another file).
+/// Returns it with the grant counter.
+fn refresh(c: &Connection, mut m: Mirror) -> rusqlite::Result<(Mirror, u64)> {
+    let seq = counter(c, SEQ)?;
+    if seq < m.seq {
+        m = Mirror::empty();
+    }
+    if seq != m.seq {
+        let mut rows = c.prepare_cached("SELECT name, value FROM engine_records WHERE seq > ?1")?;
+        let mut q = rows.query([m.seq])?;
+        while let Some(r) = q.next()? {
+            let name: String = r.get(0)?;
+            let value: Option<Vec<u8>> = r.get(1)?;
+            m.apply(&name, value.as_deref());
+        }
+        m.seq = seq;
+    }
+    m.settle_applied();
+    let grant = counter(c, NEXT_GRANT)?.max(0) as u64;
+    m.state.next_grant_id = grant;
+    Ok((m, grant))
+}
+
+/// Writes `commit` as the next sequence number and the grant counter if it moved.
+fn write(
+    tx: &rusqlite::Transaction<'_>,
+    m: &mut Mirror,
+    commit: Commit,
+    grant_before: u64,
+) -> rusqlite::Result<()> {
+    if !commit.is_empty() {
+        let seq = m.seq + 1;
+        let mut put = tx.prepare_cached(
+            "INSERT INTO engine_records (name, value, seq) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, seq = excluded.seq",
+        )?;
+        for (name, bytes) in &commit.records {
+            put.execute(rusqlite::params![name, bytes, seq])?;
+        }
+        set_counter(tx, SEQ, seq)?;
+        m.committed(commit, seq);
+    }
+    if m.state.next_grant_id != grant_before {
+        let n = i64::try_from(m.state.next_grant_id).unwrap_or(i64::MAX);
+        set_counter(tx, NEXT_GRANT, n)?;
+    }
+    Ok(())
+}
+
+/// The mirror of a process that has seen nothing yet: the rows, or the state an older rota
+/// left as one blob, moved into rows now (an unreadable blob is kept aside, see
+/// [`keep_bad`]). Returns it with the grant counter.
+fn load(tx: &rusqlite::Transaction<'_>, label: &str) -> rusqlite::Result<(Mirror, u64)> {
+    let blob: Option<Vec<u8>> = tx
+        .prepare_cached("SELECT value FROM blobs WHERE name = ?1")?
+        .query_row([ENGINE_BLOB], |r| r.get(0))
+        .optional()?;
+    let (mut m, grant) = refresh(tx, Mirror::empty())?;
+    let Some(blob) = blob else {
+        return Ok((m, grant));
+    };
+    let old = decode_or_keep(tx, Some(&blob[..]), label)?;
+    let grant = grant.max(old.next_grant_id);
+    let seq = m.seq;
+    m = Mirror::of_unsaved(old);
+    m.seq = seq;
+    m.state.next_grant_id = grant;
+    match m.prepare_commit() {
+        Ok(commit) => write(tx, &mut m, commit, u64::MAX)?,
+        Err(e) => {
+            // Never expected: the state just decoded. Keep the blob for a later try.
+            tracing::warn!("cannot move the saved engine state into rows: {e}");
+            return refresh(tx, Mirror::empty());
+        }
+    }
+    tx.prepare_cached("DELETE FROM blobs WHERE name = ?1")?
+        .execute([ENGINE_BLOB])?;
+    tracing::info!("moved the saved engine state into one row per slot");
+    Ok((m, grant))
+}
+
 impl Store for SqliteStore {
     fn transact(&self, f: &mut dyn FnMut(&mut EngineState)) -> Result<(), StoreError> {
         // Taken out: a failed transaction leaves no cache behind (the next one reads).
@@ -192,44 +298,25 @@ impl Store for SqliteStore {
             .db
             .write(|tx| {
                 let version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-                let (mut state, old) = match taken.take() {
-                    Some(c) if c.version == version => (c.state, Some(c.bytes)),
-                    _ => {
-                        let cur: Option<Vec<u8>> = tx
-                            .prepare_cached("SELECT value FROM blobs WHERE name = ?1")?
-                            .query_row([ENGINE_BLOB], |r| r.get(0))
-                            .optional()?;
-                        (
-                            decode_or_keep(tx, cur.as_deref(), self.db.path_label())?,
-                            cur,
-                        )
-                    }
+                let (mut m, grant) = match taken.take() {
+                    Some(c) if c.version == version => (c.mirror, c.next_grant_id),
+                    Some(c) => refresh(tx, c.mirror)?,
+                    None => load(tx, self.db.path_label())?,
                 };
-                f(&mut state);
-                let bytes = match serde_json::to_vec(&state) {
-                    Ok(b) => b,
+                f(&mut m.state);
+                let commit = match m.prepare_commit() {
+                    Ok(c) => c,
                     Err(e) => {
                         encode_error = Some(e.to_string());
                         return Ok(None);
                     }
                 };
-                if old.as_deref() != Some(&bytes[..]) {
-                    tx.prepare_cached(
-                        "INSERT INTO blobs (name, value, updated_ms) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (name) DO UPDATE SET value = excluded.value,
-                                                          updated_ms = excluded.updated_ms",
-                    )?
-                    .execute(rusqlite::params![
-                        ENGINE_BLOB,
-                        bytes,
-                        crate::model::now_ms() as i64
-                    ])?;
-                }
+                write(tx, &mut m, commit, grant)?;
                 // Our own commit does not change our connection's data version.
                 Ok(Some(Cached {
                     version,
-                    state,
-                    bytes,
+                    next_grant_id: m.state.next_grant_id,
+                    mirror: m,
                 }))
             })
             .map_err(store_error)?;
@@ -245,19 +332,44 @@ impl Store for SqliteStore {
     }
 
     fn snapshot(&self) -> Result<EngineState, StoreError> {
-        let bytes = self.db.read_blob(ENGINE_BLOB).map_err(store_error)?;
-        match decode(bytes.as_deref()) {
-            Ok(state) => Ok(state),
-            Err(e) => {
-                // Set aside now, so the copy is kept whoever reads it first; a database
-                // that cannot be written still shows a fresh state.
-                self.cache.lock().unwrap_or_else(|p| p.into_inner()).take();
-                if let Err(w) = set_aside(&self.db) {
-                    tracing::warn!("saved engine state unreadable ({e}) and not set aside: {w}");
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(c) = cache.take() else {
+            // The first look: a decision that changes nothing loads (and moves an older
+            // rota's blob).
+            drop(cache);
+            self.transact(&mut |_| {})?;
+            return self
+                .cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .map(|c| c.mirror.state.clone())
+                .ok_or_else(|| StoreError::Backend("the state was not loaded".into()));
+        };
+        let mut c = Some(c);
+        let fresh = self
+            .db
+            .read(|conn| {
+                let tx = conn.unchecked_transaction()?;
+                let version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+                let Some(mut cached) = c.take() else {
+                    return Ok(None);
+                };
+                if cached.version != version {
+                    let (m, grant) = refresh(&tx, cached.mirror)?;
+                    cached = Cached {
+                        version,
+                        mirror: m,
+                        next_grant_id: grant,
+                    };
                 }
-                Ok(EngineState::default())
-            }
-        }
+                tx.finish()?;
+                Ok(Some(cached))
+            })
+            .map_err(store_error)?;
+        let state = fresh.as_ref().map(|c| c.mirror.state.clone());
+        *cache = fresh;
+        state.ok_or_else(|| StoreError::Backend("the state was not loaded".into()))
     }
 }
 
@@ -436,5 +548,107 @@ mod tests {
             (DisableCause::QuotaExhausted, "spent")
         );
         assert_eq!(st.unavailable["a@groq/m"].cause, DisableCause::Unlisted);
+    }
+
+    /// Rows stamped by the last commit.
+    fn rows_of_last_commit(db: &Db) -> Vec<String> {
+        db.read(|c| {
+            let seq = counter(c, SEQ)?;
+            c.prepare("SELECT name FROM engine_records WHERE seq = ?1 ORDER BY name")?
+                .query_map([seq], |r| r.get(0))?
+                .collect()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_decision_writes_only_the_rows_it_changed() {
+        use crate::engine::state::Slot;
+        let dir = tempfile::tempdir().unwrap();
+        let s = file_store(dir.path());
+        s.transact(&mut |st| {
+            for i in 0..100 {
+                let mut slot = Slot::default();
+                slot.windows.add(1_000, [1, 10, 0]);
+                st.slots.insert(format!("a{i}@groq/m"), slot);
+            }
+        })
+        .unwrap();
+        assert_eq!(rows_of_last_commit(s.db()).len(), 100);
+        s.transact(&mut |st| st.slots.get_or_default("a7@groq/m").cool_until = 5)
+            .unwrap();
+        assert_eq!(rows_of_last_commit(s.db()), ["a7@groq/m"]);
+        s.transact(&mut |st| {
+            st.last_error.insert("groq/m".into(), "boom".into());
+        })
+        .unwrap();
+        assert_eq!(rows_of_last_commit(s.db()), [super::super::mirror::GLOBALS]);
+        // A decision that only looks writes nothing.
+        let before = s.db().read(|c| counter(c, SEQ)).unwrap();
+        s.transact(&mut |st| {
+            let _ = st.slots.get("a3@groq/m");
+        })
+        .unwrap();
+        assert_eq!(s.db().read(|c| counter(c, SEQ)).unwrap(), before);
+    }
+
+    #[test]
+    fn another_process_sees_changed_and_removed_slots_and_reservations() {
+        use crate::engine::state::Reservation;
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (file_store(dir.path()), file_store(dir.path()));
+        a.transact(&mut |st| {
+            st.slots.get_or_default("x@groq/m").backoff = 2;
+            st.slots.get_or_default("y@groq/m").backoff = 3;
+            st.inflight.insert(
+                9,
+                Reservation {
+                    slot: "y@groq/m".into(),
+                    at: 1,
+                    tokens: 5,
+                    audio_secs: 0,
+                },
+            );
+        })
+        .unwrap();
+        let seen = b.snapshot().unwrap();
+        assert_eq!(seen.slots["x@groq/m"].backoff, 2);
+        assert_eq!(seen.inflight[&9].tokens, 5);
+        b.transact(&mut |st| {
+            st.slots.retain(|n, _| n != "x@groq/m");
+            st.inflight.remove(&9);
+        })
+        .unwrap();
+        let seen = a.snapshot().unwrap();
+        assert!(seen.slots.get("x@groq/m").is_none(), "removed");
+        assert_eq!(seen.slots["y@groq/m"].backoff, 3);
+        assert!(seen.inflight.is_empty(), "settled elsewhere");
+    }
+
+    #[test]
+    fn the_blob_of_an_older_rota_moves_into_rows_with_learned_limits_and_cooldowns() {
+        use crate::engine::state::Slot;
+        use crate::model::Window;
+        let dir = tempfile::tempdir().unwrap();
+        let s = file_store(dir.path());
+        let mut old = EngineState::default();
+        let mut slot = Slot {
+            cool_until: 99_000,
+            ..Slot::default()
+        };
+        slot.learned.set(Window::Tpm, Some(8_000));
+        old.slots.insert("a@groq/m".into(), slot.clone());
+        old.next_grant_id = 41;
+        let bytes = serde_json::to_vec(&old).unwrap();
+        s.db()
+            .transact_blob(ENGINE_BLOB, &mut |_| bytes.clone())
+            .unwrap();
+        let other = file_store(dir.path());
+        let st = other.snapshot().unwrap();
+        assert_eq!(st.slots["a@groq/m"], slot);
+        assert_eq!(st.next_grant_id, 41);
+        assert_eq!(s.db().read_blob(ENGINE_BLOB).unwrap(), None, "moved");
+        assert_eq!(s.snapshot().unwrap().slots["a@groq/m"], slot);
+        assert_eq!(take_notice(s.db()).unwrap(), None, "nothing to tell");
     }
 }
