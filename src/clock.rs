@@ -4,10 +4,49 @@
 //! sleeping through a rate-limit window.
 
 use crate::model::{Millis, now_ms};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::Notify;
+
+/// Tests only: moves this process's clock by this many milliseconds (may be negative), to
+/// show that hosts whose clocks disagree still share limits through Redis.
+pub const TEST_OFFSET_ENV: &str = "ROTA_TEST_CLOCK_OFFSET_MS";
+
+/// What to add to the system clock to read the shared store's clock (0 without one).
+static SHARED_CORRECTION: AtomicI64 = AtomicI64::new(0);
+
+/// The system clock in epoch milliseconds, moved by [`TEST_OFFSET_ENV`].
+fn system_ms() -> i64 {
+    static OFFSET: OnceLock<i64> = OnceLock::new();
+    let offset = *OFFSET.get_or_init(|| {
+        std::env::var(TEST_OFFSET_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    });
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    ms.saturating_add(offset)
+}
+
+/// The process's wall clock in epoch milliseconds: the system's, aligned to the shared
+/// store's clock once [`align_to_shared`] has run (every rota process on every host then
+/// reads the same time, whatever their own clocks say).
+pub fn wall_ms() -> Millis {
+    let ms = system_ms().saturating_add(SHARED_CORRECTION.load(Ordering::Relaxed));
+    ms.max(0) as Millis
+}
+
+/// A shared store read its server's clock as `server_ms` just now: from here on this
+/// process's wall clock reads the server's time (a decision made inside the store's
+/// transaction then dates everything as the server does).
+pub fn align_to_shared(server_ms: Millis) {
+    let server = i64::try_from(server_ms).unwrap_or(i64::MAX);
+    SHARED_CORRECTION.store(server.saturating_sub(system_ms()), Ordering::Relaxed);
+}
 
 /// Where the router reads the time from.
 #[derive(Clone, Debug, Default)]

@@ -10,12 +10,11 @@ use std::str::FromStr;
 /// and never reads a clock; the faces read the clock once per step and pass it down.
 pub type Millis = u64;
 
-/// Reads the system clock as [`Millis`]. Only faces and the router call this.
+/// Reads the process's clock as [`Millis`]: the system's, aligned to a shared store's
+/// clock when one is in use (see [`crate::clock::align_to_shared`]). Only faces and the
+/// router call this.
 pub fn now_ms() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as Millis)
-        .unwrap_or(0)
+    crate::clock::wall_ms()
 }
 
 /// A model of one provider, written `groq/llama-3.1-8b-instant` for built-in providers and

@@ -70,7 +70,7 @@ fn seed(db: &Db) -> (i64, i64) {
 /// `Demo`: dropping it stops the fleet and deletes the database).
 async fn demo_backend() -> (Demo, Arc<Db>, RouterBackend) {
     let demo = Demo::start().await.unwrap();
-    let (store, db) = open_store(&demo.config).unwrap();
+    let (store, db, _) = open_store(&demo.config).unwrap();
     let db = db.expect("the demo uses the local backend");
     let router = Arc::new(Router::new(demo.config.clone(), store));
     let backend = RouterBackend::new(

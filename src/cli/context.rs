@@ -3,11 +3,11 @@
 
 use super::args::Global;
 use super::error::{CliError, exit};
-use crate::config::{Backend, Config};
+use crate::config::{Backend, Config, Fallback};
 use crate::model::Task;
 use crate::router::Router;
 use crate::store::db::Db;
-use crate::store::{MemoryStore, SqliteStore, Store};
+use crate::store::{FallbackStore, MemoryStore, RedisStore, SqliteStore, Store};
 use std::sync::Arc;
 
 /// An opened rota: router plus what keeps the demo fleet alive.
@@ -97,7 +97,8 @@ impl Context {
             .into_iter()
             .filter(|p| config.models.iter().any(|m| &m.model.provider == p))
             .collect();
-        let (store, db) = open_store(&config)?;
+        let (store, db, fell_back) = open_store(&config)?;
+        notices.extend(fell_back);
         if let Some(db) = &db {
             notices.extend(state_notice(db));
         }
@@ -125,27 +126,72 @@ fn state_notice(db: &Db) -> Option<String> {
     })
 }
 
-/// A state store and the database behind it (`None` for the memory backend).
-pub type OpenedStore = (Arc<dyn Store>, Option<Arc<Db>>);
+/// A state store, the database behind it or beside it (the ledger and conversations;
+/// `None` for the memory backend), and a warning for the user (Redis unreachable at start,
+/// local limits used instead).
+pub type OpenedStore = (Arc<dyn Store>, Option<Arc<Db>>, Option<String>);
 
-/// Opens the state store the config asks for, and the database behind it (if any).
+/// The redis URL used when neither `redis_url` nor `$REDIS_URL` names one.
+const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
+
+/// How long a decision waits for Redis before using the local state, with
+/// `fallback = "local"`.
+const FALLBACK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Opens `rota.db` in the data dir.
+fn open_db(config: &Config) -> Result<Arc<Db>, CliError> {
+    let dir = config.state.dir().ok_or_else(|| {
+        CliError::usage("cannot find a data directory for rota.db (no home directory?)")
+            .hint("set XDG_DATA_HOME, or [state] backend = \"memory\"")
+    })?;
+    Ok(Arc::new(
+        Db::open(&dir.join("rota.db")).map_err(|e| CliError::failed(e.to_string()))?,
+    ))
+}
+
+/// Opens the state store the config asks for, and the database behind it (if any). Redis
+/// is asked once: unreachable, it is an error (exit 2) unless `[state] fallback = "local"`,
+/// which makes it a warning and starts on this machine's own state.
 pub fn open_store(config: &Config) -> Result<OpenedStore, CliError> {
     match config.state.backend {
-        Backend::Memory => Ok((Arc::new(MemoryStore::default()), None)),
+        Backend::Memory => Ok((Arc::new(MemoryStore::default()), None, None)),
         Backend::Local => {
-            let dir = config.state.dir().ok_or_else(|| {
-                CliError::usage("cannot find a data directory for rota.db (no home directory?)")
-                    .hint("set XDG_DATA_HOME, or [state] backend = \"memory\"")
-            })?;
-            let db = Arc::new(
-                Db::open(&dir.join("rota.db")).map_err(|e| CliError::failed(e.to_string()))?,
-            );
-            Ok((Arc::new(SqliteStore::new(db.clone())), Some(db)))
+            let db = open_db(config)?;
+            Ok((Arc::new(SqliteStore::new(db.clone())), Some(db), None))
         }
-        Backend::Redis => Err(
-            CliError::usage("[state] backend = \"redis\" is not built yet").hint(
-                "use backend = \"local\" (SQLite, shared by every rota process on this machine)",
-            ),
-        ),
+        Backend::Redis => {
+            let url = config
+                .state
+                .redis_url
+                .as_deref()
+                .unwrap_or(DEFAULT_REDIS_URL);
+            let redis = RedisStore::new(url, &config.state.redis_prefix)
+                .map_err(|e| CliError::usage(e.to_string()))?;
+            let db = open_db(config)?;
+            match config.state.fallback {
+                Fallback::None => {
+                    redis.check().map_err(|e| {
+                        CliError::usage(e.to_string())
+                            .hint("rota shares limits across machines through Redis; without it, set [state] backend = \"local\" or fallback = \"local\"")
+                    })?;
+                    Ok((Arc::new(redis), Some(db), None))
+                }
+                Fallback::Local => {
+                    let redis = redis.with_wait(FALLBACK_WAIT);
+                    let (on_local, notice) = match redis.check() {
+                        Ok(()) => (false, None),
+                        Err(e) => (
+                            true,
+                            Some(format!(
+                                "warning: {e}; using this machine's own limits (fallback = \"local\") until Redis answers"
+                            )),
+                        ),
+                    };
+                    let local = SqliteStore::new(db.clone());
+                    let store = FallbackStore::new(redis, local, on_local);
+                    Ok((Arc::new(store), Some(db), notice))
+                }
+            }
+        }
     }
 }

@@ -599,7 +599,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_message_is_saved_and_demo_keys_are_not_editable() {
         let demo = crate::cli::demo::Demo::start().await.unwrap();
-        let (store, db) = crate::cli::context::open_store(&demo.config).unwrap();
+        let (store, db, _) = crate::cli::context::open_store(&demo.config).unwrap();
         let db = db.unwrap();
         let router = Arc::new(Router::new(demo.config.clone(), store));
         let b = RouterBackend::new(
@@ -651,7 +651,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_message_that_cannot_be_saved_is_reported_after_the_answer() {
         let demo = crate::cli::demo::Demo::start().await.unwrap();
-        let (store, db) = crate::cli::context::open_store(&demo.config).unwrap();
+        let (store, db, _) = crate::cli::context::open_store(&demo.config).unwrap();
         let db = db.unwrap();
         // Every message insert fails, as on a full disk.
         db.write(|tx| {

@@ -113,7 +113,7 @@ pub fn parse(
     let reasoning_sec = sec(&mut sink, "reasoning");
     let reasoning_effort = sections::reasoning(&mut sink, reasoning_sec);
     let state_sec = sec(&mut sink, "state");
-    let state = sections::state(&mut sink, state_sec);
+    let state = sections::state(&mut sink, state_sec, env);
     let ui_sec = sec(&mut sink, "ui");
     let theme = sections::theme(&mut sink, ui_sec);
     finish(sink)?;

@@ -226,8 +226,20 @@ pub enum Backend {
     Local,
     /// In this process only.
     Memory,
-    /// A Redis server (not built yet).
+    /// A Redis server, shared by every rota process on every machine that names it.
     Redis,
+}
+
+/// `[state] fallback`: what to do when the shared store cannot be reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Fallback {
+    /// Fail clearly (`none`, the default): limits shared with other machines cannot be
+    /// kept without it.
+    #[default]
+    None,
+    /// Go on with this machine's own SQLite state, with a warning, and go back to the
+    /// shared store when it answers again (`local`).
+    Local,
 }
 
 /// `[state]`.
@@ -235,8 +247,14 @@ pub enum Backend {
 pub struct StateConfig {
     /// The backend.
     pub backend: Backend,
-    /// `redis_url`, for the redis backend.
+    /// `redis_url`, else `$REDIS_URL`, for the redis backend (may hold a password: show
+    /// it only through [`crate::store::redis::redact_url`]).
     pub redis_url: Option<String>,
+    /// `redis_prefix`: the start of every Redis key rota writes (default `rota`), so several
+    /// teams or tests can share one server.
+    pub redis_prefix: String,
+    /// `fallback`: what to do when Redis cannot be reached.
+    pub fallback: Fallback,
     /// Where the data dir is (`rota.db` inside); demo mode points it at a temp dir.
     pub data_dir: Option<PathBuf>,
     /// Days of request history the ledger keeps (`ledger_days`, default 90).

@@ -3,7 +3,7 @@
 
 use super::error::Sink;
 use super::walk::Section;
-use super::{
+use super::{Fallback, 
     Backend, Defaults, ProviderConfig, ServeConfig, StateConfig, ToolsConfig, TranscriptionConfig,
 };
 use crate::model::Task;
@@ -245,15 +245,61 @@ pub(crate) fn tools(
 }
 
 /// Reads `[state]`.
-pub(crate) fn state(sink: &mut Sink, sec: Option<Section>) -> StateConfig {
+pub(crate) fn state(
+    sink: &mut Sink,
+    sec: Option<Section>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> StateConfig {
     let mut st = StateConfig {
         backend: Backend::Local,
         redis_url: None,
+        redis_prefix: "rota".into(),
+        fallback: Fallback::None,
         data_dir: super::paths::data_dir(),
         ledger_days: StateConfig::DEFAULT_LEDGER_DAYS,
     };
+    // $REDIS_URL replaces `redis_url` (a password can then stay out of the file).
+    let from_env = match env("REDIS_URL").map(|u| u.trim().to_string()) {
+        Some(u) if u.starts_with("redis://") || u.starts_with("rediss://") => Some(u),
+        Some(u) if u.is_empty() => None,
+        Some(_) => {
+            sink.env(
+                "REDIS_URL",
+                "$REDIS_URL must start with redis:// or rediss://",
+                "unset it, or set it to e.g. redis://127.0.0.1:6379/0",
+            );
+            None
+        }
+        None => None,
+    };
+    st.redis_url.clone_from(&from_env);
     let Some(s) = sec else { return st };
-    s.only(sink, &["backend", "redis_url", "ledger_days"]);
+    s.only(
+        sink,
+        &["backend", "redis_url", "redis_prefix", "fallback", "ledger_days"],
+    );
+    if let Some(p) = s.str(sink, "redis_prefix", "\"rota\"") {
+        if !p.is_empty() && p.len() <= 64 && !p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            st.redis_prefix = p;
+        } else {
+            sink.at(
+                s.span("redis_prefix"),
+                "`redis_prefix` in [state] must be 1 to 64 characters without spaces",
+                "write e.g. redis_prefix = \"rota\"",
+            );
+        }
+    }
+    if let Some(f) = s.str(sink, "fallback", "\"none\"") {
+        match f.as_str() {
+            "none" => st.fallback = Fallback::None,
+            "local" => st.fallback = Fallback::Local,
+            other => sink.at(
+                s.span("fallback"),
+                format!("`fallback` in [state] must be none or local, not `{other}`"),
+                "write e.g. fallback = \"local\" to use this machine's SQLite while Redis is unreachable",
+            ),
+        }
+    }
     if let Some(d) = s.positive(sink, "ledger_days", "90") {
         if d <= StateConfig::MAX_LEDGER_DAYS {
             st.ledger_days = d;
@@ -286,10 +332,16 @@ pub(crate) fn state(sink: &mut Sink, sec: Option<Section>) -> StateConfig {
         } else {
             sink.at(
                 s.span("redis_url"),
-                format!("`redis_url` in [state] must start with redis:// or rediss://, not `{u}`"),
+                format!(
+                    "`redis_url` in [state] must start with redis:// or rediss://, not `{}`",
+                    crate::store::redis::redact_url(&u)
+                ),
                 "write e.g. redis_url = \"redis://127.0.0.1:6379/0\"",
             );
         }
+    }
+    if from_env.is_some() {
+        st.redis_url = from_env;
     }
     st
 }

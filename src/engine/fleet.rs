@@ -343,6 +343,8 @@ mod tests {
             state: StateConfig {
                 backend: Backend::Memory,
                 redis_url: None,
+                redis_prefix: "rota".into(),
+                fallback: Default::default(),
                 data_dir: None,
                 ledger_days: StateConfig::DEFAULT_LEDGER_DAYS,
             },

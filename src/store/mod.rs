@@ -3,13 +3,17 @@
 
 pub mod conversations;
 pub mod db;
+pub mod fallback;
 pub mod ledger;
 pub mod memory;
 pub mod migrations;
 pub mod mirror;
+pub mod redis;
 pub mod sqlite;
 
+pub use fallback::FallbackStore;
 pub use memory::MemoryStore;
+pub use redis::RedisStore;
 pub use sqlite::SqliteStore;
 
 use crate::engine::EngineState;
@@ -30,6 +34,10 @@ pub enum StoreError {
         "cannot reach the rota state ({0}): check the data dir is writable, or set [state] backend = \"memory\""
     )]
     Backend(String),
+    /// The shared store (Redis) cannot be reached or refused rota; the message names it
+    /// (without a password) and says what to do.
+    #[error("{0}")]
+    Shared(String),
     /// A thread panicked while holding the state.
     #[error("the in-memory rota state was left inconsistent by a crashed task: restart rota")]
     Poisoned,

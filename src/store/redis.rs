@@ -1,0 +1,518 @@
+//! The `redis` backend: the engine state on a Redis server, shared by every rota process on
+//! every machine that names it, so a team's hosts together keep each account's limits.
+//!
+//! The state is kept as the records [`super::mirror`] describes: one key per slot (which
+//! expires two days after its last write, so no key outlives what it counts), one key of
+//! globals, a commit counter, a sorted set naming each record with the commit that last
+//! wrote it, and a grant counter. Each process keeps the state decoded ([`Mirror`]).
+//!
+//! A decision is two server-side scripts, each atomic in Redis:
+//! 1. **read** returns the server's clock (`TIME`), the commit counter, the records written
+//!    since the commit this process last saw, and a fresh grant id;
+//! 2. the engine decides on the mirror at the server's time, and **commit** writes the
+//!    records the decision changed, only if the commit counter is still the one read
+//!    (compare-and-set); otherwise nothing is written, the mirror undoes the decision, and
+//!    it is made again on fresh records.
+//!
+//! Every commit of every host is therefore serialized on the counter: a decision is applied
+//! only on exactly the state it was made on, as with SQLite's write lock, but without a
+//! lock held across the network. docs/state.md argues it in full.
+
+use super::mirror::{Commit, Mirror};
+use super::{Store, StoreError};
+use crate::engine::EngineState;
+use crate::model::Millis;
+use redis::aio::ConnectionManager;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A record key expires this long after its last write: a day of windows and a margin.
+const RECORD_TTL_MS: u64 = 2 * 86_400_000;
+
+/// How long a decision waits for an unreachable Redis to come back before it fails.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(3);
+
+/// How many times a decision is made again after other hosts committed first, before the
+/// store says it is busy.
+const CONFLICT_TRIES: u32 = 500;
+
+/// Returns the server's time, the commit counter, a grant id (when asked), whether the
+/// server lost the state this process saw (counter went back), and the records written
+/// after commit `since` (names, then values; an empty value: removed or expired).
+const READ_SCRIPT: &str = r#"
+local p = ARGV[1]
+local since = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local seq = tonumber(redis.call('GET', p .. 'seq') or '0')
+local lost = 0
+if seq < since then
+  lost = 1
+  since = -1
+end
+local names, values = {}, {}
+if seq ~= since then
+  names = redis.call('ZRANGEBYSCORE', p .. 'changes', '(' .. since, '+inf')
+  for i, n in ipairs(names) do
+    values[i] = redis.call('GET', p .. 'r:' .. n) or ''
+  end
+end
+local grant = 0
+if ARGV[3] == '1' then
+  if redis.call('EXISTS', p .. 'grant') == 0 then
+    redis.call('SET', p .. 'grant', now * 1000)
+  end
+  grant = redis.call('INCR', p .. 'grant')
+end
+return {now, seq, grant, lost, names, values}
+"#;
+
+/// Writes records (`name`, `value`; an empty value removes) as commit `base + 1`, only if
+/// the commit counter is still `base`. Returns the new counter, or -1 when another commit
+/// came first (nothing written).
+const COMMIT_SCRIPT: &str = r#"
+local p = ARGV[1]
+local seq = tonumber(redis.call('GET', p .. 'seq') or '0')
+if seq ~= tonumber(ARGV[2]) then
+  return -1
+end
+seq = seq + 1
+redis.call('SET', p .. 'seq', seq)
+for i = 4, #ARGV, 2 do
+  local n, v = ARGV[i], ARGV[i + 1]
+  local k = p .. 'r:' .. n
+  if v == '' then
+    redis.call('DEL', k)
+  elseif n == '#globals' then
+    redis.call('SET', k, v)
+  else
+    redis.call('SET', k, v, 'PX', ARGV[3])
+  end
+  redis.call('ZADD', p .. 'changes', seq, n)
+end
+return seq
+"#;
+
+/// `url` as it may be shown: a password replaced by `***`; a URL that does not parse is
+/// shown by its scheme only.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => {
+            let scheme = url.split("://").next().unwrap_or("redis");
+            format!("{scheme}://… (unparsable)")
+        }
+    }
+}
+
+/// What the read script returned.
+struct Read {
+    now: Millis,
+    seq: i64,
+    grant: u64,
+    lost: bool,
+    records: Vec<(String, Vec<u8>)>,
+}
+
+/// Engine state on a Redis server (`[state] backend = "redis"`).
+pub struct RedisStore {
+    /// Runs the connection; its own, so the store can be called from any thread, inside
+    /// or outside the caller's runtime.
+    runtime: Option<tokio::runtime::Runtime>,
+    conn: ConnectionManager,
+    /// The URL without its password, for messages.
+    label: String,
+    /// The start of every key.
+    prefix: String,
+    mirror: Mutex<Option<Mirror>>,
+    read: redis::Script,
+    commit: redis::Script,
+    wait: Duration,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("url", &self.label)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        // Never blocks: safe inside or outside a runtime.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl RedisStore {
+    /// A store on the Redis at `url`, its keys starting with `prefix:`. Does not connect:
+    /// see [`RedisStore::check`]. Fails only on a URL that cannot be used.
+    pub fn new(url: &str, prefix: &str) -> Result<Self, StoreError> {
+        let label = redact_url(url);
+        let client = redis::Client::open(url).map_err(|e| {
+            StoreError::Shared(format!(
+                "the Redis URL {label} cannot be used ({}): write it as redis://[user:password@]host:port/db, or rediss:// for TLS",
+                crate::secret::mask_keys(&e.to_string())
+            ))
+        })?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("rota-redis")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Shared(format!("cannot start the Redis client: {e}")))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let conn = {
+            let _inside = runtime.enter();
+            ConnectionManager::new_lazy_with_config(client, config).map_err(|e| {
+                StoreError::Shared(format!("cannot set up the Redis client for {label}: {e}"))
+            })?
+        };
+        Ok(Self {
+            runtime: Some(runtime),
+            conn,
+            label,
+            prefix: format!("{prefix}:"),
+            mirror: Mutex::new(None),
+            read: redis::Script::new(READ_SCRIPT),
+            commit: redis::Script::new(COMMIT_SCRIPT),
+            wait: DEFAULT_WAIT,
+        })
+    }
+
+    /// The same store, waiting at most `wait` for an unreachable Redis before a decision
+    /// fails (default [`DEFAULT_WAIT`]).
+    pub fn with_wait(mut self, wait: Duration) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// The URL as shown (no password).
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Reads the shared state once: whether Redis answers, with the error that says what to
+    /// do when it does not.
+    pub fn check(&self) -> Result<(), StoreError> {
+        self.snapshot().map(|_| ())
+    }
+
+    /// Runs `fut` on the store's runtime and waits for it (from any thread).
+    fn run<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let rt = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| StoreError::Shared("the Redis client was stopped".into()))?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        rt.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        rx.recv()
+            .map_err(|_| StoreError::Shared("the Redis client stopped".into()))
+    }
+
+    fn unreachable(&self, e: &redis::RedisError) -> StoreError {
+        let what = crate::secret::mask_keys(&e.to_string());
+        if is_transient(e) {
+            StoreError::Shared(format!(
+                "cannot reach Redis at {} ({what}): start it or check the URL and network, or set [state] fallback = \"local\" to go on with this machine's own limits",
+                self.label
+            ))
+        } else {
+            StoreError::Shared(format!(
+                "Redis at {} refused rota ({what}): check the user and password in redis_url or $REDIS_URL",
+                self.label
+            ))
+        }
+    }
+
+    /// Runs the read script: what changed since commit `since`.
+    fn read_since(&self, since: i64, grant: bool) -> Result<Read, redis::RedisError> {
+        let mut conn = self.conn.clone();
+        let script = self.read.clone();
+        let prefix = self.prefix.clone();
+        let got = self.run(async move {
+            script
+                .arg(prefix)
+                .arg(since)
+                .arg(if grant { "1" } else { "0" })
+                .invoke_async::<(i64, i64, i64, i64, Vec<String>, Vec<Vec<u8>>)>(&mut conn)
+                .await
+        });
+        let (now, seq, grant, lost, names, values) = got.map_err(|e| {
+            redis::RedisError::from((redis::ErrorKind::Io, "client stopped", e.to_string()))
+        })??;
+        Ok(Read {
+            now: now.max(0) as Millis,
+            seq,
+            grant: grant.max(0) as u64,
+            lost: lost != 0,
+            records: names.into_iter().zip(values).collect(),
+        })
+    }
+
+    /// Runs the commit script: `Some(new counter)`, or `None` when another commit came
+    /// first.
+    fn commit_on(&self, base: i64, commit: &Commit) -> Result<Option<i64>, redis::RedisError> {
+        let mut conn = self.conn.clone();
+        let script = self.commit.clone();
+        let mut args: Vec<Vec<u8>> = Vec::with_capacity(3 + 2 * commit.records.len());
+        args.push(self.prefix.clone().into_bytes());
+        args.push(base.to_string().into_bytes());
+        args.push(RECORD_TTL_MS.to_string().into_bytes());
+        for (name, bytes) in &commit.records {
+            args.push(name.clone().into_bytes());
+            args.push(bytes.clone().unwrap_or_default());
+        }
+        let got = self.run(async move {
+            let mut inv = script.prepare_invoke();
+            for a in &args {
+                inv.arg(a.as_slice());
+            }
+            inv.invoke_async::<i64>(&mut conn).await
+        });
+        let seq = got.map_err(|e| {
+            redis::RedisError::from((redis::ErrorKind::Io, "client stopped", e.to_string()))
+        })??;
+        Ok((seq >= 0).then_some(seq))
+    }
+
+    /// Reads what changed into the mirror (a fresh one when `m` is `None`), retrying while
+    /// Redis is unreachable, up to the store's wait.
+    fn refresh(&self, m: &mut Mirror, grant: bool) -> Result<(), StoreError> {
+        let deadline = Instant::now() + self.wait;
+        let read = loop {
+            match self.read_since(m.seq, grant) {
+                Ok(r) => break r,
+                Err(e) if is_transient(&e) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(self.unreachable(&e)),
+            }
+        };
+        for (name, value) in &read.records {
+            m.apply(name, (!value.is_empty()).then_some(value.as_slice()));
+        }
+        m.seq = read.seq;
+        m.settle_applied();
+        if read.lost {
+            // The server lost what this process saw (restarted without its data): this
+            // process's view is the best there is; write it back with this commit.
+            tracing::warn!(
+                "Redis at {} lost rota's shared state; writing this host's view back",
+                self.label
+            );
+            m.mark_all_unsaved();
+        }
+        crate::clock::align_to_shared(read.now);
+        if grant {
+            m.state.next_grant_id = read.grant;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the error is Redis being unreachable (down, restarting, network), which may pass.
+fn is_transient(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(e.kind(), redis::ErrorKind::Io)
+        || e.to_string().contains("LOADING")
+}
+
+impl Store for RedisStore {
+    fn transact(&self, f: &mut dyn FnMut(&mut EngineState)) -> Result<(), StoreError> {
+        let mut cache = self.mirror.lock().unwrap_or_else(|p| p.into_inner());
+        for _ in 0..CONFLICT_TRIES {
+            let mut m = cache.take().unwrap_or_else(Mirror::empty);
+            if let Err(e) = self.refresh(&mut m, true) {
+                // Nothing was applied: the mirror is still what it was.
+                *cache = Some(m);
+                return Err(e);
+            }
+            f(&mut m.state);
+            let commit = m.prepare_commit().map_err(|e| {
+                StoreError::Backend(format!("cannot encode the engine state: {e}"))
+            })?;
+            if commit.is_empty() {
+                *cache = Some(m);
+                return Ok(());
+            }
+            match self.commit_on(m.seq, &commit) {
+                Ok(Some(seq)) => {
+                    m.committed(commit, seq);
+                    *cache = Some(m);
+                    return Ok(());
+                }
+                Ok(None) => {
+                    // Another host committed first: undo, read what it wrote, decide again.
+                    m.undo(&commit);
+                    *cache = Some(m);
+                }
+                Err(e) => {
+                    // Whether the commit landed is unknown: read everything again next time.
+                    return Err(self.unreachable(&e));
+                }
+            }
+        }
+        Err(StoreError::Busy(format!(
+            "Redis at {}: {CONFLICT_TRIES} decisions in a row lost to other hosts' commits",
+            self.label
+        )))
+    }
+
+    fn snapshot(&self) -> Result<EngineState, StoreError> {
+        let mut cache = self.mirror.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = cache.take().unwrap_or_else(Mirror::empty);
+        let done = self.refresh(&mut m, false);
+        let state = m.state.clone();
+        *cache = Some(m);
+        done.map(|_| state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_is_never_shown() {
+        assert_eq!(
+            redact_url("redis://rota:s3cret-pass@cache.example:6380/2"),
+            "redis://rota:***@cache.example:6380/2"
+        );
+        assert_eq!(
+            redact_url("rediss://cache.example/0"),
+            "rediss://cache.example/0"
+        );
+        assert!(!redact_url("redis://:s3cret@[bad").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_bad_url_says_how_to_write_one() {
+        let e = RedisStore::new("redis://:pw@host:notaport/0", "rota").unwrap_err();
+        let s = e.to_string();
+        assert!(s.contains("redis://[user:password@]host:port/db"), "{s}");
+        assert!(!s.contains("pw@"), "{s}");
+    }
+
+    /// The test Redis (`ROTA_REDIS_URL`), or `None` with a note on stderr; with
+    /// `ROTA_REDIS_REQUIRED=1` a missing one fails the test.
+    fn test_url(test: &str) -> Option<String> {
+        match std::env::var("ROTA_REDIS_URL").ok().filter(|u| !u.is_empty()) {
+            Some(u) => Some(u),
+            None if std::env::var("ROTA_REDIS_REQUIRED").is_ok_and(|v| v == "1") => {
+                panic!("{test}: ROTA_REDIS_REQUIRED=1 but ROTA_REDIS_URL is not set")
+            }
+            None => {
+                eprintln!("SKIPPED {test}: ROTA_REDIS_URL is not set (see .ci/redis-setup.sh)");
+                None
+            }
+        }
+    }
+
+    /// A key prefix no other test uses.
+    fn unique_prefix(test: &str) -> String {
+        format!("rota-test-{test}-{}-{}", std::process::id(), crate::model::now_ms())
+    }
+
+    #[test]
+    fn stores_of_several_processes_and_threads_lose_no_update() {
+        let Some(url) = test_url("stores_of_several_processes_and_threads_lose_no_update") else {
+            return;
+        };
+        let prefix = unique_prefix("no-lost-update");
+        let stores: Vec<_> = (0..2)
+            .map(|_| std::sync::Arc::new(RedisStore::new(&url, &prefix).unwrap()))
+            .collect();
+        let hs: Vec<_> = (0..4)
+            .map(|i| {
+                let s = stores[i % 2].clone();
+                std::thread::spawn(move || {
+                    for n in 0..50 {
+                        s.transact(&mut |st| {
+                            st.slots.get_or_default("a@groq/m").backoff += 1;
+                            if n % 10 == 0 {
+                                st.slots.get_or_default(&format!("t{i}@groq/m")).backoff += 1;
+                            }
+                        })
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        for s in &stores {
+            let st = s.snapshot().unwrap();
+            assert_eq!(st.slots["a@groq/m"].backoff, 200);
+            assert_eq!(st.slots["t3@groq/m"].backoff, 5);
+        }
+        // A third process starting now reads it all.
+        let late = RedisStore::new(&url, &prefix).unwrap();
+        assert_eq!(late.snapshot().unwrap().slots["a@groq/m"].backoff, 200);
+    }
+
+    #[test]
+    fn grant_ids_are_unique_across_processes_and_decisions_use_the_server_clock() {
+        let Some(url) = test_url("grant_ids_are_unique_across_processes") else {
+            return;
+        };
+        let prefix = unique_prefix("grants");
+        let (a, b) = (
+            RedisStore::new(&url, &prefix).unwrap(),
+            RedisStore::new(&url, &prefix).unwrap(),
+        );
+        let mut ids = std::collections::BTreeSet::new();
+        for i in 0..20 {
+            let s = if i % 2 == 0 { &a } else { &b };
+            s.transact(&mut |st| {
+                ids.insert(st.next_grant_id);
+            })
+            .unwrap();
+        }
+        assert_eq!(ids.len(), 20);
+        // The process clock now reads the server's (the same machine's here).
+        let drift = crate::model::now_ms().abs_diff(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64,
+        );
+        assert!(drift < 1_000, "{drift}");
+    }
+
+    #[test]
+    fn an_unreachable_redis_is_a_clear_error_naming_the_url_without_its_password() {
+        // Port 1 on loopback: nothing listens there.
+        let s = RedisStore::new("redis://rota:hunter2@127.0.0.1:1/0", "rota")
+            .unwrap()
+            .with_wait(Duration::from_millis(300));
+        let e = s.transact(&mut |_| {}).unwrap_err().to_string();
+        assert!(e.contains("cannot reach Redis at redis://rota:***@127.0.0.1:1/0"), "{e}");
+        assert!(e.contains("fallback = \"local\""), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+}
