@@ -70,6 +70,11 @@ tasks = ["fast"]
 /// The rota config: groq at the fleet with both keys, the fleet's limits known, no
 /// safety margin (so the fleet's full capacity is usable), state in SQLite.
 pub fn config_toml(f: Fleet, groq_url: &str) -> String {
+    config_toml_with_state(f, groq_url, "backend = \"local\"\n")
+}
+
+/// [`config_toml`] with `state` as the `[state]` section's lines.
+pub fn config_toml_with_state(f: Fleet, groq_url: &str, state: &str) -> String {
     format!(
         r#"[defaults]
 safety_margin = 0.0
@@ -91,11 +96,12 @@ tpd = 1000000000
 fast = ["groq/{MODEL}"]
 
 [state]
-backend = "local"
-"#,
+{state}"#,
         rpm = f.rpm,
     )
 }
+
+pub mod redis;
 
 /// A running fleet plus the temporary home its rota processes share.
 pub struct Rig {

@@ -1,0 +1,253 @@
+//! A team on one Redis: two hosts (each its own data dir and config file), four `rota ask`
+//! processes each, 100 prompts at twice the per-minute capacity of two accounts: the fleet
+//! never answers 429 and every prompt is answered, with the hosts' clocks in step or far
+//! apart. Then: one host's usage in the other's `rota status`; Redis unreachable at start;
+//! Redis killed and restarted under a batch.
+
+mod shared_support;
+
+use shared_support::redis::{Host, Server, state, unique_prefix, url};
+use shared_support::{Fleet, MODEL, Rig, batch_input, ok_ids, text, totals};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Runs 100 prompts through 8 workers, worker `i` on host `i % 2`, each prompt one
+/// `rota ask` process; returns the failures and the rotations seen.
+fn ask_from_two_hosts(hosts: &Arc<[Host; 2]>) -> (Vec<String>, Vec<String>) {
+    let queue: Arc<Mutex<VecDeque<usize>>> = Arc::new(Mutex::new((0..100).collect()));
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let rotations = Arc::new(Mutex::new(Vec::new()));
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let (hosts, queue, failures, rotations) = (
+                hosts.clone(),
+                queue.clone(),
+                failures.clone(),
+                rotations.clone(),
+            );
+            std::thread::spawn(move || {
+                loop {
+                    let Some(i) = queue.lock().unwrap().pop_front() else {
+                        return;
+                    };
+                    let prompt = format!("question {i}: say something short");
+                    let o = hosts[w % 2].run(&[
+                        "ask",
+                        "--json",
+                        "--task",
+                        "fast",
+                        "--max-tokens",
+                        "32",
+                        &prompt,
+                    ]);
+                    let (out, err) = text(&o);
+                    let events: Vec<serde_json::Value> = out
+                        .lines()
+                        .filter_map(|l| serde_json::from_str(l).ok())
+                        .collect();
+                    let done = events.iter().any(|e| e["event"] == "done");
+                    if o.status.code() != Some(0) || !done {
+                        failures.lock().unwrap().push(format!("{i}: {out} {err}"));
+                    }
+                    rotations.lock().unwrap().extend(
+                        events
+                            .into_iter()
+                            .filter(|e| e["event"] == "model_rotation")
+                            .map(|e| e.to_string()),
+                    );
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let f = failures.lock().unwrap().clone();
+    let r = rotations.lock().unwrap().clone();
+    (f, r)
+}
+
+/// The requests a host's own ledger holds (`rota usage` is per host).
+fn ledger_requests(host: &Host) -> u64 {
+    let o = host.run(&["usage", "--json"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    v["rows"]
+        .as_array()
+        .map(|rows| rows.iter().filter_map(|r| r["requests"].as_u64()).sum())
+        .unwrap_or(0)
+}
+
+fn two_hosts_share_the_limits(test: &str, skews: [i64; 2]) {
+    let Some(url) = url(test) else { return };
+    let fleet = Fleet::default();
+    // Two accounts × 25 rpm = 50 requests a minute; 100 prompts need two windows.
+    let rig = Rig::start(fleet);
+    let st = state(&url, &unique_prefix(test));
+    let hosts = Arc::new([
+        Host::new(&rig, fleet, &st, skews[0]),
+        Host::new(&rig, fleet, &st, skews[1]),
+    ]);
+    let (failures, rotations) = ask_from_two_hosts(&hosts);
+    assert!(failures.is_empty(), "{failures:#?}");
+    let stats = rig.stats();
+    let (requests, ok, rate_limited) = totals(&stats);
+    assert_eq!(rate_limited, 0, "{rotations:#?} {stats:#}");
+    assert!(rotations.is_empty(), "{rotations:#?}");
+    assert_eq!((requests, ok), (100, 100), "{stats:#}");
+    // Each host's ledger holds its own half.
+    let (a, b) = (ledger_requests(&hosts[0]), ledger_requests(&hosts[1]));
+    assert_eq!(a + b, 100, "{a} + {b}");
+    assert!(a >= 40 && b >= 40, "{a} {b}");
+}
+
+#[test]
+fn two_hosts_on_one_redis_never_meet_a_429() {
+    two_hosts_share_the_limits("two_hosts_on_one_redis", [0, 0]);
+}
+
+#[test]
+fn two_hosts_whose_clocks_disagree_by_two_minutes_never_meet_a_429() {
+    // One host 75 s ahead, the other 45 s behind: on their own clocks each would think
+    // the other's requests left the minute window long ago.
+    two_hosts_share_the_limits("two_hosts_skewed", [75_000, -45_000]);
+}
+
+/// The rpm used on the model, from `rota status --json`.
+fn rpm_used(host: &Host) -> u64 {
+    let o = host.run(&["status", "--json"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    v["pools"]["fast"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["model"] == MODEL)
+        .filter_map(|e| e["windows"]["rpm"]["used"].as_u64())
+        .sum()
+}
+
+#[test]
+fn one_hosts_usage_shows_in_the_others_status_at_once() {
+    let Some(url) = url("status_across_hosts") else {
+        return;
+    };
+    let fleet = Fleet::default();
+    let rig = Rig::start(fleet);
+    let st = state(&url, &unique_prefix("status_across_hosts"));
+    let (a, b) = (
+        Host::new(&rig, fleet, &st, 30_000),
+        Host::new(&rig, fleet, &st, 0),
+    );
+    assert_eq!(rpm_used(&b), 0);
+    for _ in 0..3 {
+        let o = a.run(&["ask", "--max-tokens", "16", "say hi"]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    }
+    // Read right after A's last answer, with no wait or retry.
+    let seen = Instant::now();
+    assert_eq!(rpm_used(&b), 3);
+    eprintln!("host B's status read in {} ms", seen.elapsed().as_millis());
+    // B's own ledger has none of it: `rota usage` is per host.
+    assert_eq!(ledger_requests(&b), 0);
+}
+
+#[test]
+fn redis_unreachable_at_start_is_a_clear_error_or_with_fallback_one_warning() {
+    let fleet = Fleet::default();
+    let rig = Rig::start(fleet);
+    // Nothing listens on loopback port 1.
+    let down = "backend = \"redis\"\nredis_url = \"redis://rota:hunter2@127.0.0.1:1/0\"\n";
+    let host = Host::new(&rig, fleet, down, 0);
+    let o = host.run(&["ask", "say hi"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out} {err}");
+    assert!(
+        err.contains("cannot reach Redis at redis://rota:***@127.0.0.1:1/0"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    assert_eq!(totals(&rig.stats()).0, 0, "nothing was sent");
+
+    let fallback = format!("{down}fallback = \"local\"\n");
+    let host = Host::new(&rig, fleet, &fallback, 0);
+    let o = host.run(&["ask", "say hi"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out} {err}");
+    assert!(!out.trim().is_empty());
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("Redis")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(warnings[0].contains("this machine's own limits"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn redis_killed_and_restarted_under_a_batch_loses_and_doubles_nothing() {
+    let Some(mut server) = Server::start("redis_killed_and_restarted") else {
+        return;
+    };
+    // ~0.5 s per answer, 3 at a time: 30 prompts take ~5 s, so there is a middle to kill in.
+    let fleet = Fleet {
+        rpm: 25,
+        answer_tokens: 10,
+        tokens_per_sec: 20,
+    };
+    let rig = Rig::start(fleet);
+    let host = Host::new(&rig, fleet, &state(&server.url(), "rota"), 0);
+    let n = 30;
+    let input = batch_input(host.home.path(), n);
+    let out = host.home.path().join("out.jsonl");
+    let args = [
+        "batch",
+        "--concurrency",
+        "3",
+        "-o",
+        out.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ];
+    let mut child = host
+        .rota(&args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let done = std::fs::read_to_string(&out)
+            .map(|s| ok_ids(&s).len())
+            .unwrap_or(0);
+        if done >= n / 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the batch made no progress");
+        assert!(child.try_wait().unwrap().is_none(), "the batch ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.kill();
+    std::thread::sleep(Duration::from_millis(1_500));
+    server.restart();
+    // The batch finishes, or ends saying what failed.
+    let first = child.wait_with_output().unwrap();
+    let (_, err) = text(&first);
+    eprintln!("the batch under the outage ended with {:?}: {err}", first.status.code());
+    if first.status.code() != Some(0) {
+        assert!(err.contains("Redis"), "a failure names Redis: {err}");
+    }
+    // The same command again: runs only what is not answered yet.
+    let o = host.run(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
+    let all = ok_ids(&std::fs::read_to_string(&out).unwrap());
+    let mut sorted = all.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), all.len(), "an id answered twice: {all:?}");
+    assert_eq!(all.len(), n, "an id lost: {all:?}");
+    let (_, served, rate_limited) = totals(&rig.stats());
+    assert_eq!(rate_limited, 0);
+    assert!(served >= n as u64 && served <= n as u64 + 3, "{served}");
+    // Every attempt is in the host's ledger, none twice.
+    assert!(ledger_requests(&host) >= served, "{}", ledger_requests(&host));
+}
