@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 const RECORD_TTL_MS: u64 = 2 * 86_400_000;
 
 /// How long a decision waits for an unreachable Redis to come back before it fails.
-pub const DEFAULT_WAIT: Duration = Duration::from_secs(3);
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
 
 /// How many times a decision is made again after other hosts committed first, before the
 /// store says it is busy.
