@@ -131,6 +131,9 @@ pub struct RedisStore {
     /// The start of every key.
     prefix: String,
     mirror: Mutex<Option<Mirror>>,
+    /// Since when Redis has not answered (`None`: it answers): every decision gives up
+    /// [`RedisStore::with_wait`] after that, however long it queued behind others.
+    down_since: Mutex<Option<Instant>>,
     read: redis::Script,
     commit: redis::Script,
     wait: Duration,
@@ -189,6 +192,7 @@ impl RedisStore {
             label,
             prefix: format!("{prefix}:"),
             mirror: Mutex::new(None),
+            down_since: Mutex::new(None),
             read: redis::Script::new(READ_SCRIPT),
             commit: redis::Script::new(COMMIT_SCRIPT),
             wait: DEFAULT_WAIT,
@@ -296,14 +300,32 @@ impl RedisStore {
         Ok((seq >= 0).then_some(seq))
     }
 
-    /// Reads what changed into the mirror (a fresh one when `m` is `None`), retrying while
-    /// Redis is unreachable, up to the store's wait.
-    fn refresh(&self, m: &mut Mirror, grant: bool) -> Result<(), StoreError> {
-        let deadline = Instant::now() + self.wait;
+    /// Reads what changed into the mirror, retrying while Redis is unreachable: until the
+    /// store's wait has passed since `started` (when the caller asked) or since Redis
+    /// stopped answering, whichever was first.
+    fn refresh(&self, m: &mut Mirror, grant: bool, started: Instant) -> Result<(), StoreError> {
+        let down = |now: Option<Instant>| {
+            let mut d = self.down_since.lock().unwrap_or_else(|p| p.into_inner());
+            match now {
+                Some(t) => *d.get_or_insert(t),
+                None => {
+                    *d = None;
+                    started
+                }
+            }
+        };
         let read = loop {
             match self.read_since(m.seq, grant) {
-                Ok(r) => break r,
-                Err(e) if is_transient(&e) && Instant::now() < deadline => {
+                Ok(r) => {
+                    down(None);
+                    break r;
+                }
+                Err(e) if is_transient(&e) => {
+                    let now = Instant::now();
+                    let since = down(Some(now)).min(started);
+                    if now >= since + self.wait {
+                        return Err(self.unreachable(&e));
+                    }
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 Err(e) => return Err(self.unreachable(&e)),
@@ -343,10 +365,11 @@ fn is_transient(e: &redis::RedisError) -> bool {
 
 impl Store for RedisStore {
     fn transact(&self, f: &mut dyn FnMut(&mut EngineState)) -> Result<(), StoreError> {
+        let started = Instant::now();
         let mut cache = self.mirror.lock().unwrap_or_else(|p| p.into_inner());
         for _ in 0..CONFLICT_TRIES {
             let mut m = cache.take().unwrap_or_else(Mirror::empty);
-            if let Err(e) = self.refresh(&mut m, true) {
+            if let Err(e) = self.refresh(&mut m, true, started) {
                 // Nothing was applied: the mirror is still what it was.
                 *cache = Some(m);
                 return Err(e);
@@ -372,6 +395,12 @@ impl Store for RedisStore {
                 }
                 Err(e) => {
                     // Whether the commit landed is unknown: read everything again next time.
+                    if is_transient(&e) {
+                        self.down_since
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_or_insert_with(Instant::now);
+                    }
                     return Err(self.unreachable(&e));
                 }
             }
@@ -383,9 +412,10 @@ impl Store for RedisStore {
     }
 
     fn snapshot(&self) -> Result<EngineState, StoreError> {
+        let started = Instant::now();
         let mut cache = self.mirror.lock().unwrap_or_else(|p| p.into_inner());
         let mut m = cache.take().unwrap_or_else(Mirror::empty);
-        let done = self.refresh(&mut m, false);
+        let done = self.refresh(&mut m, false, started);
         let state = m.state.clone();
         *cache = Some(m);
         done.map(|_| state)
