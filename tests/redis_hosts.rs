@@ -242,7 +242,12 @@ fn batch_across_a_redis_restart(
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["ok"] == false)
-        .map(|v| v["error"]["message"].as_str().unwrap_or_default().to_string())
+        .map(|v| {
+            v["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
         .collect();
     // The same command again: runs only what is not answered yet.
     let o = host.run(&args);
@@ -256,7 +261,11 @@ fn batch_across_a_redis_restart(
     let (_, served, rate_limited) = totals(&rig.stats());
     assert!(served >= n as u64 && served <= n as u64 + 3, "{served}");
     // Every attempt is in the host's ledger.
-    assert!(ledger_requests(&host) >= served, "{}", ledger_requests(&host));
+    assert!(
+        ledger_requests(&host) >= served,
+        "{}",
+        ledger_requests(&host)
+    );
     Some((first.status.code(), errors, rate_limited))
 }
 
@@ -285,6 +294,9 @@ fn a_batch_fails_clearly_through_a_long_redis_outage_and_resumes() {
     assert_eq!(code, Some(1), "{errors:#?}");
     assert!(!errors.is_empty());
     for e in &errors {
-        assert!(e.contains("cannot reach Redis at redis://127.0.0.1:"), "{e}");
+        assert!(
+            e.contains("cannot reach Redis at redis://127.0.0.1:"),
+            "{e}"
+        );
     }
 }

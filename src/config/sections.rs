@@ -3,8 +3,9 @@
 
 use super::error::Sink;
 use super::walk::Section;
-use super::{Fallback, 
-    Backend, Defaults, ProviderConfig, ServeConfig, StateConfig, ToolsConfig, TranscriptionConfig,
+use super::{
+    Backend, Defaults, Fallback, ProviderConfig, ServeConfig, StateConfig, ToolsConfig,
+    TranscriptionConfig,
 };
 use crate::model::Task;
 use crate::secret::ApiKey;
@@ -276,10 +277,17 @@ pub(crate) fn state(
     let Some(s) = sec else { return st };
     s.only(
         sink,
-        &["backend", "redis_url", "redis_prefix", "fallback", "ledger_days"],
+        &[
+            "backend",
+            "redis_url",
+            "redis_prefix",
+            "fallback",
+            "ledger_days",
+        ],
     );
     if let Some(p) = s.str(sink, "redis_prefix", "\"rota\"") {
-        if !p.is_empty() && p.len() <= 64 && !p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if !p.is_empty() && p.len() <= 64 && !p.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
             st.redis_prefix = p;
         } else {
             sink.at(

@@ -100,6 +100,14 @@ impl SlotTable {
         self.changed(i)
     }
 
+    /// The slot named `name`, for a store that takes part of it out while encoding it and
+    /// puts it back as it was: not a change ([`SlotTable::take_changes`] does not list it,
+    /// cached bounds stay). Any real change goes through [`SlotTable::get_mut`].
+    pub fn get_mut_unmarked(&mut self, name: &str) -> Option<&mut Slot> {
+        let i = *self.index.get(name)?;
+        Some(&mut self.entries[i].slot)
+    }
+
     /// Puts `slot` under `name`, replacing any slot there.
     pub fn insert(&mut self, name: String, slot: Slot) {
         match self.index.get(&name) {

@@ -59,7 +59,10 @@ impl FallbackStore {
             done => {
                 let mut s = self.local_since.lock().unwrap_or_else(|p| p.into_inner());
                 if s.take().is_some() {
-                    tracing::warn!("{} answers again: limits are shared again", self.shared.label());
+                    tracing::warn!(
+                        "{} answers again: limits are shared again",
+                        self.shared.label()
+                    );
                 }
                 done
             }

@@ -48,8 +48,8 @@ pub const MIGRATIONS: &[&str] = &[
          created_ms        INTEGER NOT NULL
      );
      CREATE INDEX messages_session ON messages (session_id, id);",
-    // 2: the engine state by record (one per slot, one of globals), stamped with the
-    // commit that wrote it, and its counters; the old `engine-state` blob is moved into
+    // 2: the engine state by record (one per slot, one of globals, one per hour of a slot's
+    // day log), stamped with the commit that wrote it, and its counters; the old `engine-state` blob is moved into
     // them by the first decision (see store::sqlite).
     "CREATE TABLE engine_records (
          name  TEXT PRIMARY KEY,
@@ -57,6 +57,14 @@ pub const MIGRATIONS: &[&str] = &[
          seq   INTEGER NOT NULL
      );
      CREATE INDEX engine_records_seq ON engine_records (seq);
+     CREATE TABLE engine_days (
+         slot  TEXT NOT NULL,
+         hour  INTEGER NOT NULL,
+         value BLOB NOT NULL,
+         seq   INTEGER NOT NULL,
+         PRIMARY KEY (slot, hour)
+     );
+     CREATE INDEX engine_days_seq ON engine_days (seq);
      CREATE TABLE engine_counters (
          name  TEXT PRIMARY KEY,
          value INTEGER NOT NULL
@@ -128,7 +136,7 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(tables, 6);
+        assert_eq!(tables, 7);
     }
 
     #[test]

@@ -39,7 +39,8 @@ const CONFLICT_TRIES: u32 = 500;
 
 /// Returns the server's time, the commit counter, a grant id (when asked), whether the
 /// server lost the state this process saw (counter went back), and the records written
-/// after commit `since` (names, then values; an empty value: removed or expired).
+/// after commit `since`: names, values (empty: removed or expired) and, for a slot, every
+/// hour of its day log (hour, value, hour, value, …).
 const READ_SCRIPT: &str = r#"
 local p = ARGV[1]
 local since = tonumber(ARGV[2])
@@ -51,11 +52,16 @@ if seq < since then
   lost = 1
   since = -1
 end
-local names, values = {}, {}
+local names, values, days = {}, {}, {}
 if seq ~= since then
   names = redis.call('ZRANGEBYSCORE', p .. 'changes', '(' .. since, '+inf')
   for i, n in ipairs(names) do
     values[i] = redis.call('GET', p .. 'r:' .. n) or ''
+    if n == '#globals' then
+      days[i] = {}
+    else
+      days[i] = redis.call('HGETALL', p .. 'd:' .. n)
+    end
   end
 end
 local grant = 0
@@ -65,12 +71,13 @@ if ARGV[3] == '1' then
   end
   grant = redis.call('INCR', p .. 'grant')
 end
-return {now, seq, grant, lost, names, values}
+return {now, seq, grant, lost, names, values, days}
 "#;
 
-/// Writes records (`name`, `value`; an empty value removes) as commit `base + 1`, only if
-/// the commit counter is still `base`. Returns the new counter, or -1 when another commit
-/// came first (nothing written).
+/// Writes `ARGV[4]` records (`name`, `value`; an empty value removes), then day-log hours
+/// (`slot`, `hour`, `value`; empty removes) as commit `base + 1`, only if the commit counter
+/// is still `base`. Returns the new counter, or -1 when another commit came first (nothing
+/// written).
 const COMMIT_SCRIPT: &str = r#"
 local p = ARGV[1]
 local seq = tonumber(redis.call('GET', p .. 'seq') or '0')
@@ -79,7 +86,9 @@ if seq ~= tonumber(ARGV[2]) then
 end
 seq = seq + 1
 redis.call('SET', p .. 'seq', seq)
-for i = 4, #ARGV, 2 do
+local ttl = ARGV[3]
+local last = 4 + 2 * tonumber(ARGV[4])
+for i = 5, last, 2 do
   local n, v = ARGV[i], ARGV[i + 1]
   local k = p .. 'r:' .. n
   if v == '' then
@@ -87,7 +96,18 @@ for i = 4, #ARGV, 2 do
   elseif n == '#globals' then
     redis.call('SET', k, v)
   else
-    redis.call('SET', k, v, 'PX', ARGV[3])
+    redis.call('SET', k, v, 'PX', ttl)
+  end
+  redis.call('ZADD', p .. 'changes', seq, n)
+end
+for i = last + 1, #ARGV, 3 do
+  local n, h, v = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local k = p .. 'd:' .. n
+  if v == '' then
+    redis.call('HDEL', k, h)
+  else
+    redis.call('HSET', k, h, v)
+    redis.call('PEXPIRE', k, ttl)
   end
   redis.call('ZADD', p .. 'changes', seq, n)
 end
@@ -111,14 +131,29 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// One record the read script returned: name, value (empty: removed or expired), and a
+/// slot's day-log hours.
+type ReadRecord = (String, Vec<u8>, Vec<(u64, Vec<u8>)>);
+
 /// What the read script returned.
 struct Read {
     now: Millis,
     seq: i64,
     grant: u64,
     lost: bool,
-    records: Vec<(String, Vec<u8>)>,
+    records: Vec<ReadRecord>,
 }
+
+/// The read script's reply: time, counter, grant, lost, names, values, day hours (flat).
+type ReadReply = (
+    i64,
+    i64,
+    i64,
+    i64,
+    Vec<String>,
+    Vec<Vec<u8>>,
+    Vec<Vec<Vec<u8>>>,
+);
 
 /// Engine state on a Redis server (`[state] backend = "redis"`).
 pub struct RedisStore {
@@ -259,18 +294,33 @@ impl RedisStore {
                 .arg(prefix)
                 .arg(since)
                 .arg(if grant { "1" } else { "0" })
-                .invoke_async::<(i64, i64, i64, i64, Vec<String>, Vec<Vec<u8>>)>(&mut conn)
+                .invoke_async::<ReadReply>(&mut conn)
                 .await
         });
-        let (now, seq, grant, lost, names, values) = got.map_err(|e| {
+        let (now, seq, grant, lost, names, values, days) = got.map_err(|e| {
             redis::RedisError::from((redis::ErrorKind::Io, "client stopped", e.to_string()))
         })??;
+        let records = names
+            .into_iter()
+            .zip(values)
+            .zip(days)
+            .map(|((n, v), flat)| {
+                let hours = flat
+                    .chunks_exact(2)
+                    .filter_map(|kv| {
+                        let h = std::str::from_utf8(&kv[0]).ok()?.parse().ok()?;
+                        Some((h, kv[1].clone()))
+                    })
+                    .collect();
+                (n, v, hours)
+            })
+            .collect();
         Ok(Read {
             now: now.max(0) as Millis,
             seq,
             grant: grant.max(0) as u64,
             lost: lost != 0,
-            records: names.into_iter().zip(values).collect(),
+            records,
         })
     }
 
@@ -279,13 +329,20 @@ impl RedisStore {
     fn commit_on(&self, base: i64, commit: &Commit) -> Result<Option<i64>, redis::RedisError> {
         let mut conn = self.conn.clone();
         let script = self.commit.clone();
-        let mut args: Vec<Vec<u8>> = Vec::with_capacity(3 + 2 * commit.records.len());
+        let mut args: Vec<Vec<u8>> =
+            Vec::with_capacity(4 + 2 * commit.records.len() + 3 * commit.days.len());
         args.push(self.prefix.clone().into_bytes());
         args.push(base.to_string().into_bytes());
         args.push(RECORD_TTL_MS.to_string().into_bytes());
+        args.push(commit.records.len().to_string().into_bytes());
         for (name, bytes) in &commit.records {
             args.push(name.clone().into_bytes());
             args.push(bytes.clone().unwrap_or_default());
+        }
+        for d in &commit.days {
+            args.push(d.slot.clone().into_bytes());
+            args.push(d.hour.to_string().into_bytes());
+            args.push(d.bytes.clone().unwrap_or_default());
         }
         let got = self.run(async move {
             let mut inv = script.prepare_invoke();
@@ -331,8 +388,11 @@ impl RedisStore {
                 Err(e) => return Err(self.unreachable(&e)),
             }
         };
-        for (name, value) in &read.records {
+        for (name, value, hours) in &read.records {
             m.apply(name, (!value.is_empty()).then_some(value.as_slice()));
+            if name != super::mirror::GLOBALS {
+                m.replace_day(name, hours);
+            }
         }
         m.seq = read.seq;
         m.settle_applied();
@@ -375,9 +435,9 @@ impl Store for RedisStore {
                 return Err(e);
             }
             f(&mut m.state);
-            let commit = m.prepare_commit().map_err(|e| {
-                StoreError::Backend(format!("cannot encode the engine state: {e}"))
-            })?;
+            let commit = m
+                .prepare_commit()
+                .map_err(|e| StoreError::Backend(format!("cannot encode the engine state: {e}")))?;
             if commit.is_empty() {
                 *cache = Some(m);
                 return Ok(());
@@ -450,7 +510,10 @@ mod tests {
     /// The test Redis (`ROTA_REDIS_URL`), or `None` with a note on stderr; with
     /// `ROTA_REDIS_REQUIRED=1` a missing one fails the test.
     fn test_url(test: &str) -> Option<String> {
-        match std::env::var("ROTA_REDIS_URL").ok().filter(|u| !u.is_empty()) {
+        match std::env::var("ROTA_REDIS_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
             Some(u) => Some(u),
             None if std::env::var("ROTA_REDIS_REQUIRED").is_ok_and(|v| v == "1") => {
                 panic!("{test}: ROTA_REDIS_REQUIRED=1 but ROTA_REDIS_URL is not set")
@@ -464,7 +527,11 @@ mod tests {
 
     /// A key prefix no other test uses.
     fn unique_prefix(test: &str) -> String {
-        format!("rota-test-{test}-{}-{}", std::process::id(), crate::model::now_ms())
+        format!(
+            "rota-test-{test}-{}-{}",
+            std::process::id(),
+            crate::model::now_ms()
+        )
     }
 
     #[test]
@@ -541,7 +608,10 @@ mod tests {
             .unwrap()
             .with_wait(Duration::from_millis(300));
         let e = s.transact(&mut |_| {}).unwrap_err().to_string();
-        assert!(e.contains("cannot reach Redis at redis://rota:***@127.0.0.1:1/0"), "{e}");
+        assert!(
+            e.contains("cannot reach Redis at redis://rota:***@127.0.0.1:1/0"),
+            "{e}"
+        );
         assert!(e.contains("fallback = \"local\""), "{e}");
         assert!(!e.contains("hunter2"), "{e}");
     }

@@ -191,10 +191,12 @@ const SEQ: &str = "seq";
 const NEXT_GRANT: &str = "next_grant_id";
 
 fn counter(c: &Connection, name: &str) -> rusqlite::Result<i64> {
-    Ok(c.prepare_cached("SELECT value FROM engine_counters WHERE name = ?1")?
-        .query_row([name], |r| r.get::<_, i64>(0))
-        .optional()?
-        .unwrap_or(0))
+    Ok(
+        c.prepare_cached("SELECT value FROM engine_counters WHERE name = ?1")?
+            .query_row([name], |r| r.get::<_, i64>(0))
+            .optional()?
+            .unwrap_or(0),
+    )
 }
 
 fn set_counter(c: &Connection, name: &str, value: i64) -> rusqlite::Result<()> {
@@ -222,6 +224,15 @@ fn refresh(c: &Connection, mut m: Mirror) -> rusqlite::Result<(Mirror, u64)> {
             let value: Option<Vec<u8>> = r.get(1)?;
             m.apply(&name, value.as_deref());
         }
+        let mut days =
+            c.prepare_cached("SELECT slot, hour, value FROM engine_days WHERE seq > ?1")?;
+        let mut q = days.query([m.seq])?;
+        while let Some(r) = q.next()? {
+            let slot: String = r.get(0)?;
+            let hour: i64 = r.get(1)?;
+            let value: Vec<u8> = r.get(2)?;
+            m.apply_day(&slot, hour.max(0) as u64, Some(&value));
+        }
         m.seq = seq;
     }
     m.settle_applied();
@@ -245,6 +256,20 @@ fn write(
         )?;
         for (name, bytes) in &commit.records {
             put.execute(rusqlite::params![name, bytes, seq])?;
+        }
+        let mut put_day = tx.prepare_cached(
+            "INSERT INTO engine_days (slot, hour, value, seq) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (slot, hour) DO UPDATE SET value = excluded.value, seq = excluded.seq",
+        )?;
+        let mut drop_day =
+            tx.prepare_cached("DELETE FROM engine_days WHERE slot = ?1 AND hour = ?2")?;
+        for d in &commit.days {
+            let hour = i64::try_from(d.hour).unwrap_or(i64::MAX);
+            match &d.bytes {
+                Some(b) => put_day.execute(rusqlite::params![d.slot, hour, b, seq])?,
+                // A reader keeps an hour that no longer counts until it prunes it itself.
+                None => drop_day.execute(rusqlite::params![d.slot, hour])?,
+            };
         }
         set_counter(tx, SEQ, seq)?;
         m.committed(commit, seq);

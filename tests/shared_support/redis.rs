@@ -16,12 +16,17 @@ fn required() -> bool {
 /// Says on stderr that `test` was skipped, or panics when Redis is required.
 fn skip(test: &str, why: &str) {
     assert!(!required(), "{test}: ROTA_REDIS_REQUIRED=1 but {why}");
-    eprintln!("SKIPPED {test}: {why} (start one with: set -a; eval \"$(bash .ci/redis-setup.sh)\"; set +a)");
+    eprintln!(
+        "SKIPPED {test}: {why} (start one with: set -a; eval \"$(bash .ci/redis-setup.sh)\"; set +a)"
+    );
 }
 
 /// The shared test Redis, or `None` (skipped, said on stderr).
 pub fn url(test: &str) -> Option<String> {
-    match std::env::var("ROTA_REDIS_URL").ok().filter(|u| !u.is_empty()) {
+    match std::env::var("ROTA_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
         Some(u) => Some(u),
         None => {
             skip(test, "ROTA_REDIS_URL is not set");
