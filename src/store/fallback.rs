@@ -28,14 +28,6 @@ impl FallbackStore {
         }
     }
 
-    /// Whether decisions go to the local store now.
-    pub fn is_local(&self) -> bool {
-        self.local_since
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
-    }
-
     /// Runs `op` on the shared store unless it failed less than [`RETRY_EVERY`] ago; on
     /// the local one otherwise, or when the shared one cannot be reached now.
     fn route<T>(
@@ -77,5 +69,42 @@ impl Store for FallbackStore {
 
     fn snapshot(&self) -> Result<EngineState, StoreError> {
         self.route(|s| s.snapshot())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::db::Db;
+    use std::sync::Arc;
+
+    #[test]
+    fn decisions_go_to_the_local_state_while_redis_is_unreachable() {
+        // Nothing listens on loopback port 1.
+        let redis = RedisStore::new("redis://127.0.0.1:1/0", "rota")
+            .unwrap()
+            .with_wait(Duration::from_millis(200));
+        let db = Arc::new(Db::open_in_memory().unwrap());
+        let store = FallbackStore::new(redis, SqliteStore::new(db.clone()), false);
+        for _ in 0..3 {
+            store
+                .transact(&mut |st| st.slots.get_or_default("a@groq/m").backoff += 1)
+                .unwrap();
+        }
+        assert_eq!(store.snapshot().unwrap().slots["a@groq/m"].backoff, 3);
+        let local = SqliteStore::new(db);
+        assert_eq!(
+            local.snapshot().unwrap().slots["a@groq/m"].backoff,
+            3,
+            "kept locally"
+        );
+        assert!(
+            store
+                .local_since
+                .lock()
+                .unwrap()
+                .is_some_and(|t| t.elapsed() < RETRY_EVERY),
+            "Redis is tried again only after a while"
+        );
     }
 }

@@ -1,5 +1,7 @@
-//! Where engine state lives, behind one trait: in memory, or in SQLite shared by every rota
-//! process of the user. A store makes a decision atomic: load, decide, reserve, commit.
+//! Where engine state lives, behind one trait: in memory, in SQLite shared by every rota
+//! process of the user, or in Redis shared by every machine that names it. A store makes a
+//! decision atomic: bring the state up to date, decide, reserve, commit what changed (the
+//! shared stores keep it by slot: see [`mirror`]).
 
 pub mod conversations;
 pub mod db;
