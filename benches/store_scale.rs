@@ -42,11 +42,7 @@ fn config(models: usize) -> String {
 fn full_state(fleet: &Fleet, now: u64) -> EngineState {
     let mut st = EngineState::default();
     let mut slot = Slot::default();
-    let day: u64 = std::env::var("BENCH_DAY_BUCKETS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_440);
-    for i in (1..=day).rev() {
+    for i in (1..=1_440u64).rev() {
         slot.windows.add(now - i * 60_000, [2, 300, 0]);
     }
     for i in (1..=30u64).rev() {
