@@ -3,8 +3,9 @@
 
 mod shared_support;
 
-use shared_support::{Fleet, Rig, batch_input, ok_ids, totals};
-use std::time::{Duration, Instant};
+use shared_support::{
+    Fleet, Rig, assert_each_id_once, batch_input, ok_ids, totals, wait_for_answers,
+};
 
 #[test]
 fn a_killed_batch_resumes_with_nothing_lost_or_done_twice() {
@@ -26,18 +27,7 @@ fn a_killed_batch_resumes_with_nothing_lost_or_done_twice() {
         input.to_str().unwrap(),
     ];
     let mut child = rig.rota(&args).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let done = std::fs::read_to_string(&out)
-            .map(|s| ok_ids(&s).len())
-            .unwrap_or(0);
-        if done >= n / 3 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the batch made no progress");
-        assert!(child.try_wait().unwrap().is_none(), "the batch ended early");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_answers(&out, n / 3, &mut child);
     // SIGKILL: no cleanup, requests in flight are lost mid-answer.
     child.kill().unwrap();
     child.wait().unwrap();
@@ -51,12 +41,7 @@ fn a_killed_batch_resumes_with_nothing_lost_or_done_twice() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let all = ok_ids(&std::fs::read_to_string(&out).unwrap());
-    let mut sorted = all.clone();
-    sorted.sort();
-    sorted.dedup();
-    assert_eq!(sorted.len(), all.len(), "an id answered twice: {all:?}");
-    assert_eq!(all.len(), n, "an id lost: {all:?}");
+    assert_each_id_once(&out, n);
     // The second run asked only for what the first did not finish.
     let (_, served, rate_limited) = totals(&rig.stats());
     assert_eq!(rate_limited, 0);

@@ -7,66 +7,12 @@
 mod shared_support;
 
 use shared_support::redis::{Host, Server, state, unique_prefix, url};
-use shared_support::{Fleet, MODEL, Rig, batch_input, ok_ids, text, totals};
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use shared_support::{
+    Fleet, MODEL, Rig, ask_in_workers, assert_each_id_once, batch_input, text, totals,
+    wait_for_answers,
+};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Runs 100 prompts through 8 workers, worker `i` on host `i % 2`, each prompt one
-/// `rota ask` process; returns the failures and the rotations seen.
-fn ask_from_two_hosts(hosts: &Arc<[Host; 2]>) -> (Vec<String>, Vec<String>) {
-    let queue: Arc<Mutex<VecDeque<usize>>> = Arc::new(Mutex::new((0..100).collect()));
-    let failures = Arc::new(Mutex::new(Vec::new()));
-    let rotations = Arc::new(Mutex::new(Vec::new()));
-    let workers: Vec<_> = (0..8)
-        .map(|w| {
-            let (hosts, queue, failures, rotations) = (
-                hosts.clone(),
-                queue.clone(),
-                failures.clone(),
-                rotations.clone(),
-            );
-            std::thread::spawn(move || {
-                loop {
-                    let Some(i) = queue.lock().unwrap().pop_front() else {
-                        return;
-                    };
-                    let prompt = format!("question {i}: say something short");
-                    let o = hosts[w % 2].run(&[
-                        "ask",
-                        "--json",
-                        "--task",
-                        "fast",
-                        "--max-tokens",
-                        "32",
-                        &prompt,
-                    ]);
-                    let (out, err) = text(&o);
-                    let events: Vec<serde_json::Value> = out
-                        .lines()
-                        .filter_map(|l| serde_json::from_str(l).ok())
-                        .collect();
-                    let done = events.iter().any(|e| e["event"] == "done");
-                    if o.status.code() != Some(0) || !done {
-                        failures.lock().unwrap().push(format!("{i}: {out} {err}"));
-                    }
-                    rotations.lock().unwrap().extend(
-                        events
-                            .into_iter()
-                            .filter(|e| e["event"] == "model_rotation")
-                            .map(|e| e.to_string()),
-                    );
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join().unwrap();
-    }
-    let f = failures.lock().unwrap().clone();
-    let r = rotations.lock().unwrap().clone();
-    (f, r)
-}
 
 /// The requests a host's own ledger holds (`rota usage` is per host).
 fn ledger_requests(host: &Host) -> u64 {
@@ -90,7 +36,9 @@ fn two_hosts_share_the_limits(test: &str, skews: [i64; 2]) {
         Host::new(&rig, fleet, &st, skews[0]),
         Host::new(&rig, fleet, &st, skews[1]),
     ]);
-    let (failures, rotations) = ask_from_two_hosts(&hosts);
+    // Eight workers, worker `w` on host `w % 2`: four `rota ask` processes on each.
+    let on = hosts.clone();
+    let (failures, rotations) = ask_in_workers(100, 8, move |w, args| on[w % 2].run(args));
     assert!(failures.is_empty(), "{failures:#?}");
     let stats = rig.stats();
     let (requests, ok, rate_limited) = totals(&stats);
@@ -220,18 +168,7 @@ fn batch_across_a_redis_restart(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let done = std::fs::read_to_string(&out)
-            .map(|s| ok_ids(&s).len())
-            .unwrap_or(0);
-        if done >= n / 3 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the batch made no progress");
-        assert!(child.try_wait().unwrap().is_none(), "the batch ended early");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_answers(&out, n / 3, &mut child);
     server.kill();
     std::thread::sleep(outage);
     server.restart();
@@ -252,12 +189,7 @@ fn batch_across_a_redis_restart(
     // The same command again: runs only what is not answered yet.
     let o = host.run(&args);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o).1);
-    let all = ok_ids(&std::fs::read_to_string(&out).unwrap());
-    let mut sorted = all.clone();
-    sorted.sort();
-    sorted.dedup();
-    assert_eq!(sorted.len(), all.len(), "an id answered twice: {all:?}");
-    assert_eq!(all.len(), n, "an id lost: {all:?}");
+    assert_each_id_once(&out, n);
     let (_, served, rate_limited) = totals(&rig.stats());
     assert!(served >= n as u64 && served <= n as u64 + 3, "{served}");
     // Every attempt is in the host's ledger.

@@ -3,70 +3,19 @@
 
 mod shared_support;
 
-use shared_support::{Fleet, MODEL, Rig, text, totals};
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use shared_support::{Fleet, MODEL, Rig, ask_in_workers, text, totals};
+use std::sync::Arc;
 
 #[test]
 fn eight_processes_share_the_limits_and_never_meet_a_429() {
     // Two accounts × 25 rpm = 50 requests a minute; 100 prompts need two windows.
     let rig = Arc::new(Rig::start(Fleet::default()));
-    let prompts: VecDeque<usize> = (0..100).collect();
-    let queue = Arc::new(Mutex::new(prompts));
-    let failures = Arc::new(Mutex::new(Vec::new()));
-    let rotations = Arc::new(Mutex::new(Vec::new()));
     // Like `xargs -P 8 rota ask`: eight workers, each runs one process per prompt.
-    let workers: Vec<_> = (0..8)
-        .map(|_| {
-            let (rig, queue, failures, rotations) = (
-                rig.clone(),
-                queue.clone(),
-                failures.clone(),
-                rotations.clone(),
-            );
-            std::thread::spawn(move || {
-                loop {
-                    let Some(i) = queue.lock().unwrap().pop_front() else {
-                        return;
-                    };
-                    let prompt = format!("question {i}: say something short");
-                    let o = rig.run(&[
-                        "ask",
-                        "--json",
-                        "--task",
-                        "fast",
-                        "--max-tokens",
-                        "32",
-                        &prompt,
-                    ]);
-                    let (out, err) = text(&o);
-                    let events: Vec<serde_json::Value> = out
-                        .lines()
-                        .filter_map(|l| serde_json::from_str(l).ok())
-                        .collect();
-                    let done = events.iter().any(|e| e["event"] == "done");
-                    if o.status.code() != Some(0) || !done {
-                        failures.lock().unwrap().push(format!("{i}: {out} {err}"));
-                    }
-                    // What a 429 said, should one come: how far off our windows were.
-                    rotations.lock().unwrap().extend(
-                        events
-                            .into_iter()
-                            .filter(|e| e["event"] == "model_rotation")
-                            .map(|e| e.to_string()),
-                    );
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join().unwrap();
-    }
-    let failures = failures.lock().unwrap();
+    let runner = rig.clone();
+    let (failures, rotations) = ask_in_workers(100, 8, move |_, args| runner.run(args));
     assert!(failures.is_empty(), "{failures:#?}");
     let stats = rig.stats();
     let (requests, ok, rate_limited) = totals(&stats);
-    let rotations = rotations.lock().unwrap();
     assert_eq!(rate_limited, 0, "{rotations:#?} {stats:#}");
     assert!(rotations.is_empty(), "{rotations:#?}");
     assert_eq!((requests, ok), (100, 100), "{stats:#}");

@@ -241,3 +241,99 @@ pub async fn ask_events(
     };
     tokio::join!(async move { router.run(req, &tx).await }, collect)
 }
+
+/// Runs `prompts` prompts through `workers` threads, like `xargs -P WORKERS rota ask`:
+/// worker `w` runs `run(w, ARGS)` for one prompt at a time, ARGS being a short `ask --json`
+/// of the fast task. Returns the prompts that failed (with their output) and every
+/// `model_rotation` event seen (what a 429, should one come, said).
+pub fn ask_in_workers(
+    prompts: usize,
+    workers: usize,
+    run: impl Fn(usize, &[&str]) -> Output + Send + Sync + 'static,
+) -> (Vec<String>, Vec<String>) {
+    use std::sync::{Arc, Mutex};
+    let queue: Arc<Mutex<std::collections::VecDeque<usize>>> =
+        Arc::new(Mutex::new((0..prompts).collect()));
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let rotations = Arc::new(Mutex::new(Vec::new()));
+    let run = Arc::new(run);
+    let threads: Vec<_> = (0..workers)
+        .map(|w| {
+            let (queue, failures, rotations, run) = (
+                queue.clone(),
+                failures.clone(),
+                rotations.clone(),
+                run.clone(),
+            );
+            std::thread::spawn(move || {
+                loop {
+                    let Some(i) = queue.lock().unwrap().pop_front() else {
+                        return;
+                    };
+                    let prompt = format!("question {i}: say something short");
+                    let args = [
+                        "ask",
+                        "--json",
+                        "--task",
+                        "fast",
+                        "--max-tokens",
+                        "32",
+                        &prompt,
+                    ];
+                    let o = run(w, &args);
+                    let (out, err) = text(&o);
+                    let events: Vec<serde_json::Value> = out
+                        .lines()
+                        .filter_map(|l| serde_json::from_str(l).ok())
+                        .collect();
+                    let done = events.iter().any(|e| e["event"] == "done");
+                    if o.status.code() != Some(0) || !done {
+                        failures.lock().unwrap().push(format!("{i}: {out} {err}"));
+                    }
+                    rotations.lock().unwrap().extend(
+                        events
+                            .into_iter()
+                            .filter(|e| e["event"] == "model_rotation")
+                            .map(|e| e.to_string()),
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let f = failures.lock().unwrap().clone();
+    let r = rotations.lock().unwrap().clone();
+    (f, r)
+}
+
+/// Waits until `out` holds at least `n` answered ids, while `child` (the batch writing it)
+/// runs; fails the check after two minutes or if the batch ends first.
+pub fn wait_for_answers(out: &Path, n: usize, child: &mut std::process::Child) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let done = std::fs::read_to_string(out)
+            .map(|s| ok_ids(&s).len())
+            .unwrap_or(0);
+        if done >= n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the batch made no progress"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the batch ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Checks that `out` answers each of the `n` ids exactly once.
+pub fn assert_each_id_once(out: &Path, n: usize) {
+    let all = ok_ids(&std::fs::read_to_string(out).unwrap());
+    let mut sorted = all.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), all.len(), "an id answered twice: {all:?}");
+    assert_eq!(all.len(), n, "an id lost: {all:?}");
+}
