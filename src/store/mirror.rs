@@ -157,6 +157,9 @@ pub struct Mirror {
     saved_bytes: FxHashMap<String, Vec<u8>>,
     /// Each slot's day-log chunks as last read or written, by hour.
     saved_days: FxHashMap<String, BTreeMap<u64, SavedChunk>>,
+    /// Every record is to be written with the next commit, changed or not (the store has
+    /// lost them, or never had them).
+    rewrite_all: bool,
 }
 
 impl Mirror {
@@ -297,7 +300,7 @@ impl Mirror {
         self.state.slots.clear_changes();
     }
 
-    /// Marks every record as still to be written.
+    /// Marks every record as still to be written by the next commit.
     pub fn mark_all_unsaved(&mut self) {
         self.saved_globals = Globals::default();
         // An impossible value: the globals differ from it.
@@ -305,15 +308,7 @@ impl Mirror {
         self.saved_inflight.clear();
         self.saved_bytes.clear();
         self.saved_days.clear();
-        let names: Vec<String> = self
-            .state
-            .slots
-            .iter()
-            .map(|(n, _)| n.to_string())
-            .collect();
-        for n in names {
-            let _ = self.state.slots.get_mut(&n);
-        }
+        self.rewrite_all = true;
     }
 
     /// What the decision just run on [`Mirror::state`] changed, encoded. Then either
@@ -321,6 +316,9 @@ impl Mirror {
     pub fn prepare_commit(&mut self) -> Result<Commit, serde_json::Error> {
         let changes = self.state.slots.take_changes();
         let mut names: Vec<String> = changes.changed;
+        if self.rewrite_all {
+            names.extend(self.state.slots.iter().map(|(n, _)| n.to_string()));
+        }
         // A reservation added, settled or dropped changes its slot's record.
         diff_inflight(&self.saved_inflight, &self.state.inflight, &mut names);
         names.extend(changes.removed);
@@ -456,6 +454,7 @@ impl Mirror {
         if self.state.inflight != self.saved_inflight {
             self.saved_inflight = self.state.inflight.clone();
         }
+        self.rewrite_all = false;
         self.seq = seq;
     }
 
@@ -639,5 +638,22 @@ mod tests {
         assert!(c.days.len() >= 24 && c.days.iter().all(|d| d.bytes.is_none()));
         apply_commit(&mut b, &c);
         assert!(b.state.slots.is_empty());
+    }
+
+    #[test]
+    fn a_view_to_write_back_is_written_whole_even_after_a_read_in_between() {
+        let now = 100 * HOUR;
+        let mut a = Mirror::of_unsaved(full(now));
+        let c = a.prepare_commit().unwrap();
+        a.committed(c, 1);
+        // The store lost everything: a status read notices, a later decision writes.
+        a.mark_all_unsaved();
+        a.settle_applied();
+        let c = a.prepare_commit().unwrap();
+        let names: Vec<&str> = c.records.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(names.len(), 2, "the slot and the globals: {names:?}");
+        assert!(c.days.len() >= 24);
+        a.committed(c, 1);
+        assert!(a.prepare_commit().unwrap().is_empty());
     }
 }

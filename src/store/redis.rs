@@ -269,19 +269,36 @@ impl RedisStore {
             .map_err(|_| StoreError::Shared("the Redis client stopped".into()))
     }
 
+    /// The error for the user: what went wrong with Redis, named without its password,
+    /// and what to do.
     fn unreachable(&self, e: &redis::RedisError) -> StoreError {
         let what = crate::secret::mask_keys(&e.to_string());
-        if is_transient(e) {
-            StoreError::Shared(format!(
-                "cannot reach Redis at {} ({what}): start it or check the URL and network, or set [state] fallback = \"local\" to go on with this machine's own limits",
-                self.label
-            ))
+        let label = &self.label;
+        let msg = if is_transient(e) {
+            format!(
+                "cannot reach Redis at {label} ({what}): start it or check the URL and network, or set [state] fallback = \"local\" to go on with this machine's own limits"
+            )
+        } else if matches!(
+            e.kind(),
+            redis::ErrorKind::AuthenticationFailed
+                | redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm)
+        ) {
+            format!(
+                "Redis at {label} refused rota ({what}): check the user and password in redis_url or $REDIS_URL, and that the user may run EVALSHA, GET, SET, ZADD and the hash commands on keys under the prefix"
+            )
+        } else if matches!(
+            e.kind(),
+            redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
+        ) {
+            format!(
+                "Redis at {label} is a read-only replica ({what}): point redis_url at the primary"
+            )
         } else {
-            StoreError::Shared(format!(
-                "Redis at {} refused rota ({what}): check the user and password in redis_url or $REDIS_URL",
-                self.label
-            ))
-        }
+            format!(
+                "Redis at {label} failed rota's request ({what}): check that it is Redis 6 or newer and not a cluster (docs/state.md)"
+            )
+        };
+        StoreError::Shared(msg)
     }
 
     /// Runs the read script: what changed since commit `since`.
