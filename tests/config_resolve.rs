@@ -254,6 +254,32 @@ fn other_sections() {
 }
 
 #[test]
+fn redis_url_from_the_environment_only_for_the_redis_backend_and_never_shown_whole() {
+    let redis = "[state]\nbackend = \"redis\"\nredis_url = \"redis://127.0.0.1:6379/0\"\nredis_prefix = \"team-a\"\nfallback = \"local\"\n";
+    let c = with_env(redis, &[("REDIS_URL", "redis://rota:hunter2@cache:6380/1")]);
+    assert_eq!(
+        c.state.redis_url.as_deref(),
+        Some("redis://rota:hunter2@cache:6380/1"),
+        "$REDIS_URL wins"
+    );
+    assert_eq!(c.state.redis_prefix, "team-a");
+    assert_eq!(c.state.fallback, rota::config::Fallback::Local);
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("redis://rota:***@cache:6380/1"), "{shown}");
+    // Set for another program, it does not concern the local backend.
+    let c = with_env("", &[("REDIS_URL", "unix:///run/redis.sock")]);
+    assert_eq!(c.state.backend, Backend::Local);
+    assert_eq!(c.state.redis_url, None);
+    assert!(
+        parse(redis, "(test)", &|v: &str| (v == "REDIS_URL")
+            .then(|| "unix:///run/redis.sock".to_string()))
+        .is_err(),
+        "but it must be a redis URL for the redis backend"
+    );
+}
+
+#[test]
 fn example_parses_as_is_and_with_every_example_line() {
     let plain = ok(EXAMPLE);
     assert!(
@@ -295,6 +321,8 @@ fn example_parses_as_is_and_with_every_example_line() {
         "idle_timeout",
         "max_file_mb",
         "redis_url",
+        "redis_prefix",
+        "fallback",
         "theme",
         "enabled",
         "account",

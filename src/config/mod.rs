@@ -242,8 +242,8 @@ pub enum Fallback {
     Local,
 }
 
-/// `[state]`.
-#[derive(Clone, Debug, PartialEq)]
+/// `[state]`. Its Debug shows `redis_url` without a password.
+#[derive(Clone, PartialEq)]
 pub struct StateConfig {
     /// The backend.
     pub backend: Backend,
@@ -259,6 +259,25 @@ pub struct StateConfig {
     pub data_dir: Option<PathBuf>,
     /// Days of request history the ledger keeps (`ledger_days`, default 90).
     pub ledger_days: u64,
+}
+
+impl std::fmt::Debug for StateConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateConfig")
+            .field("backend", &self.backend)
+            .field(
+                "redis_url",
+                &self
+                    .redis_url
+                    .as_deref()
+                    .map(crate::store::redis::redact_url),
+            )
+            .field("redis_prefix", &self.redis_prefix)
+            .field("fallback", &self.fallback)
+            .field("data_dir", &self.data_dir)
+            .field("ledger_days", &self.ledger_days)
+            .finish()
+    }
 }
 
 impl StateConfig {

@@ -259,22 +259,30 @@ pub(crate) fn state(
         data_dir: super::paths::data_dir(),
         ledger_days: StateConfig::DEFAULT_LEDGER_DAYS,
     };
-    // $REDIS_URL replaces `redis_url` (a password can then stay out of the file).
-    let from_env = match env("REDIS_URL").map(|u| u.trim().to_string()) {
-        Some(u) if u.starts_with("redis://") || u.starts_with("rediss://") => Some(u),
-        Some(u) if u.is_empty() => None,
-        Some(_) => {
-            sink.env(
+    if let Some(s) = sec {
+        state_section(sink, &s, &mut st);
+    }
+    // $REDIS_URL replaces `redis_url` (a password can then stay out of the file). It is read
+    // only for the redis backend: other programs set it for their own use.
+    if st.backend == Backend::Redis {
+        match env("REDIS_URL").map(|u| u.trim().to_string()) {
+            Some(u) if u.starts_with("redis://") || u.starts_with("rediss://") => {
+                st.redis_url = Some(u);
+            }
+            Some(u) if u.is_empty() => {}
+            Some(_) => sink.env(
                 "REDIS_URL",
                 "$REDIS_URL must start with redis:// or rediss://",
                 "unset it, or set it to e.g. redis://127.0.0.1:6379/0",
-            );
-            None
+            ),
+            None => {}
         }
-        None => None,
-    };
-    st.redis_url.clone_from(&from_env);
-    let Some(s) = sec else { return st };
+    }
+    st
+}
+
+/// Reads the keys of a `[state]` section into `st`.
+fn state_section(sink: &mut Sink, s: &Section, st: &mut StateConfig) {
     s.only(
         sink,
         &[
@@ -348,10 +356,6 @@ pub(crate) fn state(
             );
         }
     }
-    if from_env.is_some() {
-        st.redis_url = from_env;
-    }
-    st
 }
 
 /// Reads `[ui]`'s theme (default `default`).

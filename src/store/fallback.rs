@@ -48,6 +48,8 @@ impl FallbackStore {
                 drop(s);
                 op(&self.local)
             }
+            // It may have been saved: never made again on the local state.
+            Err(e @ StoreError::Uncertain(_)) => Err(e),
             done => {
                 let mut s = self.local_since.lock().unwrap_or_else(|p| p.into_inner());
                 if s.take().is_some() {

@@ -160,6 +160,11 @@ pub struct Mirror {
     /// Every record is to be written with the next commit, changed or not (the store has
     /// lost them, or never had them).
     rewrite_all: bool,
+    /// The state before the decision under way, kept while every record is to be written
+    /// (saved bytes cannot restore it then): what [`Mirror::undo`] puts back.
+    before: Option<EngineState>,
+    /// The store's identity as last read (Redis: changes when the server lost its data).
+    pub epoch: String,
 }
 
 impl Mirror {
@@ -311,6 +316,14 @@ impl Mirror {
         self.rewrite_all = true;
     }
 
+    /// Call just before a decision runs on [`Mirror::state`], so that [`Mirror::undo`] can
+    /// put it back.
+    pub fn begin(&mut self) {
+        if self.rewrite_all {
+            self.before = Some(self.state.clone());
+        }
+    }
+
     /// What the decision just run on [`Mirror::state`] changed, encoded. Then either
     /// [`Mirror::committed`] (the store wrote it) or [`Mirror::undo`] (it did not).
     pub fn prepare_commit(&mut self) -> Result<Commit, serde_json::Error> {
@@ -455,12 +468,19 @@ impl Mirror {
             self.saved_inflight = self.state.inflight.clone();
         }
         self.rewrite_all = false;
+        self.before = None;
         self.seq = seq;
     }
 
     /// The store refused `commit` (another process committed first): puts back every
     /// record it changed as last saved, so the decision can be made again on fresh data.
     pub fn undo(&mut self, commit: &Commit) {
+        if let Some(before) = self.before.take() {
+            // Nothing is saved to restore from: put back the state as the decision found it.
+            self.state = before;
+            self.settle_applied();
+            return;
+        }
         for (name, _) in &commit.records {
             let old = self.saved_bytes.get(name).cloned();
             self.apply(name, old.as_deref());
@@ -655,5 +675,20 @@ mod tests {
         assert!(c.days.len() >= 24);
         a.committed(c, 1);
         assert!(a.prepare_commit().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_undone_decision_on_a_view_to_write_back_keeps_the_view() {
+        let now = 100 * HOUR;
+        let mut a = Mirror::of_unsaved(full(now));
+        let view = a.state.clone();
+        a.begin();
+        a.state.slots.get_or_default("a@groq/m").backoff = 9;
+        let c = a.prepare_commit().unwrap();
+        // Another host committed first.
+        a.undo(&c);
+        assert_eq!(a.state, view, "nothing of the view is lost");
+        let c = a.prepare_commit().unwrap();
+        assert!(c.days.len() >= 24, "still to be written whole");
     }
 }

@@ -40,6 +40,10 @@ pub enum StoreError {
     /// (without a password) and says what to do.
     #[error("{0}")]
     Shared(String),
+    /// The shared store stopped answering while a change was being saved: it may or may
+    /// not have been saved, so it is not made again elsewhere.
+    #[error("{0}")]
+    Uncertain(String),
     /// A thread panicked while holding the state.
     #[error("the in-memory rota state was left inconsistent by a crashed task: restart rota")]
     Poisoned,

@@ -38,7 +38,8 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
 const CONFLICT_TRIES: u32 = 500;
 
 /// Returns the server's time, the commit counter, a grant id (when asked), whether the
-/// server lost the state this process saw (counter went back), and the records written
+/// server lost the state this process saw (the counter went back, or the epoch key, set
+/// once when the state starts, is another one), the epoch, and the records written
 /// after commit `since`: names, values (empty: removed or expired) and, for a slot, every
 /// hour of its day log (hour, value, hour, value, …).
 const READ_SCRIPT: &str = r#"
@@ -46,9 +47,14 @@ local p = ARGV[1]
 local since = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local epoch = redis.call('GET', p .. 'epoch')
+if not epoch then
+  epoch = t[1] .. '.' .. t[2]
+  redis.call('SET', p .. 'epoch', epoch)
+end
 local seq = tonumber(redis.call('GET', p .. 'seq') or '0')
 local lost = 0
-if seq < since then
+if seq < since or (ARGV[4] ~= '' and ARGV[4] ~= epoch) then
   lost = 1
   since = -1
 end
@@ -71,7 +77,7 @@ if ARGV[3] == '1' then
   end
   grant = redis.call('INCR', p .. 'grant')
 end
-return {now, seq, grant, lost, names, values, days}
+return {now, seq, grant, lost, names, values, days, epoch}
 "#;
 
 /// Writes `ARGV[4]` records (`name`, `value`; an empty value removes), then day-log hours
@@ -114,20 +120,17 @@ end
 return seq
 "#;
 
-/// `url` as it may be shown: a password replaced by `***`; a URL that does not parse is
-/// shown by its scheme only.
+/// `url` as it may be shown: a password replaced by `***`. Anything but a `redis://` or
+/// `rediss://` URL that parses is not shown at all (it could hold a password anywhere).
 pub fn redact_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
-        Ok(mut u) => {
+        Ok(mut u) if matches!(u.scheme(), "redis" | "rediss") => {
             if u.password().is_some() {
                 let _ = u.set_password(Some("***"));
             }
             u.to_string()
         }
-        Err(_) => {
-            let scheme = url.split("://").next().unwrap_or("redis");
-            format!("{scheme}://… (unparsable)")
-        }
+        _ => "(a URL that is not redis://host:port/db, not shown)".to_string(),
     }
 }
 
@@ -138,13 +141,17 @@ type ReadRecord = (String, Vec<u8>, Vec<(u64, Vec<u8>)>);
 /// What the read script returned.
 struct Read {
     now: Millis,
+    /// How long the call took, to place the server's time in it.
+    took: Duration,
+    epoch: String,
     seq: i64,
     grant: u64,
     lost: bool,
     records: Vec<ReadRecord>,
 }
 
-/// The read script's reply: time, counter, grant, lost, names, values, day hours (flat).
+/// The read script's reply: time, counter, grant, lost, names, values, day hours (flat),
+/// epoch.
 type ReadReply = (
     i64,
     i64,
@@ -153,6 +160,7 @@ type ReadReply = (
     Vec<String>,
     Vec<Vec<u8>>,
     Vec<Vec<Vec<u8>>>,
+    String,
 );
 
 /// Engine state on a Redis server (`[state] backend = "redis"`).
@@ -211,7 +219,7 @@ impl RedisStore {
             .map_err(|e| StoreError::Shared(format!("cannot start the Redis client: {e}")))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
             .set_number_of_retries(2)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(500));
@@ -302,19 +310,23 @@ impl RedisStore {
     }
 
     /// Runs the read script: what changed since commit `since`.
-    fn read_since(&self, since: i64, grant: bool) -> Result<Read, redis::RedisError> {
+    fn read_since(&self, since: i64, epoch: &str, grant: bool) -> Result<Read, redis::RedisError> {
         let mut conn = self.conn.clone();
         let script = self.read.clone();
         let prefix = self.prefix.clone();
+        let epoch = epoch.to_string();
+        let sent = Instant::now();
         let got = self.run(async move {
             script
                 .arg(prefix)
                 .arg(since)
                 .arg(if grant { "1" } else { "0" })
+                .arg(epoch)
                 .invoke_async::<ReadReply>(&mut conn)
                 .await
         });
-        let (now, seq, grant, lost, names, values, days) = got.map_err(|e| {
+        let took = sent.elapsed();
+        let (now, seq, grant, lost, names, values, days, epoch) = got.map_err(|e| {
             redis::RedisError::from((redis::ErrorKind::Io, "client stopped", e.to_string()))
         })??;
         let records = names
@@ -334,6 +346,8 @@ impl RedisStore {
             .collect();
         Ok(Read {
             now: now.max(0) as Millis,
+            took,
+            epoch,
             seq,
             grant: grant.max(0) as u64,
             lost: lost != 0,
@@ -389,7 +403,7 @@ impl RedisStore {
             }
         };
         let read = loop {
-            match self.read_since(m.seq, grant) {
+            match self.read_since(m.seq, &m.epoch, grant) {
                 Ok(r) => {
                     down(None);
                     break r;
@@ -412,6 +426,7 @@ impl RedisStore {
             }
         }
         m.seq = read.seq;
+        m.epoch = read.epoch;
         m.settle_applied();
         if read.lost {
             // The server lost what this process saw (restarted without its data): this
@@ -422,7 +437,9 @@ impl RedisStore {
             );
             m.mark_all_unsaved();
         }
-        crate::clock::align_to_shared(read.now);
+        // The server read its clock about halfway through the call.
+        let half = u64::try_from(read.took.as_millis() / 2).unwrap_or(0);
+        crate::clock::align_to_shared(read.now.saturating_add(half));
         if grant {
             m.state.next_grant_id = read.grant;
         }
@@ -451,6 +468,7 @@ impl Store for RedisStore {
                 *cache = Some(m);
                 return Err(e);
             }
+            m.begin();
             f(&mut m.state);
             let commit = m
                 .prepare_commit()
@@ -470,16 +488,20 @@ impl Store for RedisStore {
                     m.undo(&commit);
                     *cache = Some(m);
                 }
-                Err(e) => {
-                    // Whether the commit landed is unknown: read everything again next time.
-                    if is_transient(&e) {
-                        self.down_since
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .get_or_insert_with(Instant::now);
-                    }
-                    return Err(self.unreachable(&e));
+                Err(e) if is_transient(&e) => {
+                    // Whether the commit landed is unknown: read everything again next time,
+                    // and do not make the change again anywhere else.
+                    self.down_since
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert_with(Instant::now);
+                    return Err(StoreError::Uncertain(format!(
+                        "Redis at {} stopped answering while saving a change ({}): it may or may not have been saved; start Redis or check the network, then try again",
+                        self.label,
+                        crate::secret::mask_keys(&e.to_string())
+                    )));
                 }
+                Err(e) => return Err(self.unreachable(&e)),
             }
         }
         Err(StoreError::Busy(format!(
@@ -513,7 +535,14 @@ mod tests {
             redact_url("rediss://cache.example/0"),
             "rediss://cache.example/0"
         );
-        assert!(!redact_url("redis://:s3cret@[bad").contains("s3cret"));
+        for bad in [
+            "redis://:s3cret@[bad",
+            ":s3cret@10.0.0.5:6379",
+            "user:s3cret@host",
+            "http://u:s3cret@host",
+        ] {
+            assert!(!redact_url(bad).contains("s3cret"), "{bad}");
+        }
     }
 
     #[test]
@@ -631,5 +660,45 @@ mod tests {
         );
         assert!(e.contains("fallback = \"local\""), "{e}");
         assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn a_host_finds_redis_emptied_even_after_others_counted_past_it_and_writes_its_view_back() {
+        let Some(url) = test_url("redis_emptied") else {
+            return;
+        };
+        let prefix = unique_prefix("emptied");
+        let (a, b) = (
+            RedisStore::new(&url, &prefix).unwrap(),
+            RedisStore::new(&url, &prefix).unwrap(),
+        );
+        for _ in 0..5 {
+            a.transact(&mut |st| st.slots.get_or_default("a@groq/m").backoff += 1)
+                .unwrap();
+        }
+        // Only B knows this slot when the server loses everything.
+        b.transact(&mut |st| st.slots.get_or_default("b@groq/m").backoff = 4)
+            .unwrap();
+        assert_eq!(b.snapshot().unwrap().slots["a@groq/m"].backoff, 5);
+        // The server loses everything (a restart without persistence).
+        let mut c = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}:*"))
+            .query(&mut c)
+            .unwrap();
+        let _: () = redis::cmd("DEL").arg(keys).query(&mut c).unwrap();
+        // A writes its view back and counts on, past the number B last saw.
+        for _ in 0..20 {
+            a.transact(&mut |st| st.slots.get_or_default("a@groq/m").backoff += 1)
+                .unwrap();
+        }
+        // B notices all the same and writes what it knew back.
+        b.transact(&mut |_| {}).unwrap();
+        let late = RedisStore::new(&url, &prefix).unwrap().snapshot().unwrap();
+        assert_eq!(late.slots["b@groq/m"].backoff, 4, "B's view is back");
+        assert_eq!(late.slots["a@groq/m"].backoff, 25);
     }
 }

@@ -328,6 +328,7 @@ impl Store for SqliteStore {
                     Some(c) => refresh(tx, c.mirror)?,
                     None => load(tx, self.db.path_label())?,
                 };
+                m.begin();
                 f(&mut m.state);
                 let commit = match m.prepare_commit() {
                     Ok(c) => c,
