@@ -172,7 +172,7 @@ pub fn open_store(config: &Config) -> Result<OpenedStore, CliError> {
                 Fallback::None => {
                     redis.check().map_err(|e| {
                         CliError::usage(e.to_string())
-                            .hint("rota shares limits across machines through Redis; without it, set [state] backend = \"local\" or fallback = \"local\"")
+                            .hint("to run without Redis, set [state] backend = \"local\" (limits shared by this machine's rota processes only)")
                     })?;
                     Ok((Arc::new(redis), Some(db), None))
                 }

@@ -257,7 +257,12 @@ impl RedisStore {
     /// Reads the shared state once: whether Redis answers, with the error that says what to
     /// do when it does not.
     pub fn check(&self) -> Result<(), StoreError> {
-        self.snapshot().map(|_| ())
+        // Once, without waiting for Redis to come: a command at start says at once.
+        let mut cache = self.mirror.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = cache.take().unwrap_or_else(Mirror::empty);
+        let done = self.refresh(&mut m, false, Instant::now(), Duration::ZERO);
+        *cache = Some(m);
+        done
     }
 
     /// Runs `fut` on the store's runtime and waits for it (from any thread).
@@ -388,10 +393,16 @@ impl RedisStore {
         Ok((seq >= 0).then_some(seq))
     }
 
-    /// Reads what changed into the mirror, retrying while Redis is unreachable: until the
-    /// store's wait has passed since `started` (when the caller asked) or since Redis
-    /// stopped answering, whichever was first.
-    fn refresh(&self, m: &mut Mirror, grant: bool, started: Instant) -> Result<(), StoreError> {
+    /// Reads what changed into the mirror, retrying while Redis is unreachable: until
+    /// `wait` has passed since `started` (when the caller asked) or since Redis stopped
+    /// answering, whichever was first.
+    fn refresh(
+        &self,
+        m: &mut Mirror,
+        grant: bool,
+        started: Instant,
+        wait: Duration,
+    ) -> Result<(), StoreError> {
         let down = |now: Option<Instant>| {
             let mut d = self.down_since.lock().unwrap_or_else(|p| p.into_inner());
             match now {
@@ -411,7 +422,7 @@ impl RedisStore {
                 Err(e) if is_transient(&e) => {
                     let now = Instant::now();
                     let since = down(Some(now)).min(started);
-                    if now >= since + self.wait {
+                    if now >= since + wait {
                         return Err(self.unreachable(&e));
                     }
                     std::thread::sleep(Duration::from_millis(100));
@@ -463,7 +474,7 @@ impl Store for RedisStore {
         let mut cache = self.mirror.lock().unwrap_or_else(|p| p.into_inner());
         for _ in 0..CONFLICT_TRIES {
             let mut m = cache.take().unwrap_or_else(Mirror::empty);
-            if let Err(e) = self.refresh(&mut m, true, started) {
+            if let Err(e) = self.refresh(&mut m, true, started, self.wait) {
                 // Nothing was applied: the mirror is still what it was.
                 *cache = Some(m);
                 return Err(e);
@@ -514,7 +525,7 @@ impl Store for RedisStore {
         let started = Instant::now();
         let mut cache = self.mirror.lock().unwrap_or_else(|p| p.into_inner());
         let mut m = cache.take().unwrap_or_else(Mirror::empty);
-        let done = self.refresh(&mut m, false, started);
+        let done = self.refresh(&mut m, false, started, self.wait);
         let state = m.state.clone();
         *cache = Some(m);
         done.map(|_| state)
