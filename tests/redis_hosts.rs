@@ -209,7 +209,15 @@ fn a_batch_waits_out_a_short_redis_restart() {
     else {
         return;
     };
-    assert_eq!(code, Some(0), "{errors:#?}");
+    // Nothing fails, but for a change Redis was saving at the moment it died: that one says
+    // it may or may not have been saved (and the second run above answered it).
+    assert!(
+        code == Some(0)
+            || errors
+                .iter()
+                .all(|e| e.contains("it may or may not have been saved")),
+        "{errors:#?}"
+    );
     // The running batch wrote its view back into the emptied Redis.
     assert_eq!(rate_limited, 0);
 }

@@ -499,9 +499,21 @@ impl Store for RedisStore {
                     m.undo(&commit);
                     *cache = Some(m);
                 }
-                Err(e) if is_transient(&e) => {
-                    // Whether the commit landed is unknown: read everything again next time,
-                    // and do not make the change again anywhere else.
+                Err(e) if e.is_connection_refusal() => {
+                    // Never sent: undo, and decide again once Redis answers (or give up).
+                    m.undo(&commit);
+                    *cache = Some(m);
+                }
+                Err(e) => {
+                    // Whether the commit landed is unknown. The copy keeps the change (the
+                    // safe side) and reads every record again next time: what Redis holds
+                    // replaces it, and if Redis lost everything (a restart) this view is
+                    // written back whole. The change is not made again anywhere else.
+                    m.seq = -1;
+                    *cache = Some(m);
+                    if !is_transient(&e) {
+                        return Err(self.unreachable(&e));
+                    }
                     self.down_since
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -512,7 +524,6 @@ impl Store for RedisStore {
                         crate::secret::mask_keys(&e.to_string())
                     )));
                 }
-                Err(e) => return Err(self.unreachable(&e)),
             }
         }
         Err(StoreError::Busy(format!(
