@@ -53,13 +53,6 @@ pub struct SlotChanges {
     pub removed: Vec<String>,
 }
 
-impl SlotChanges {
-    /// Whether nothing changed.
-    pub fn is_empty(&self) -> bool {
-        self.changed.is_empty() && self.removed.is_empty()
-    }
-}
-
 /// Slots by `account@provider/model`, in insertion order.
 #[derive(Clone, Default)]
 pub struct SlotTable {

@@ -10,7 +10,7 @@
 //!
 //! The mirror holds the whole state decoded, and the sequence number it has seen. Before a
 //! decision the store hands it only the records stamped after that number; after the
-//! decision the mirror says which records the decision changed ([`Mirror::take_commit`]), and
+//! decision the mirror says which records the decision changed ([`Mirror::prepare_commit`]), and
 //! only those are encoded and written. A decision's cost therefore follows what it and the
 //! other processes changed since, not the size of the fleet or of the day's traffic.
 
@@ -281,18 +281,9 @@ impl Mirror {
     /// Replaces a slot's whole day log with `chunks` (hour, bytes): another process's
     /// version of every chunk it has.
     pub fn replace_day(&mut self, slot: &str, chunks: &[(u64, Vec<u8>)]) {
-        let hours: Vec<u64> = self
-            .saved_days
-            .get(slot)
-            .map(|d| d.keys().copied().collect())
-            .unwrap_or_default();
+        self.saved_days.remove(slot);
         if let Some(s) = self.state.slots.get_mut(slot) {
             s.windows.day = Log::default();
-        }
-        for h in hours {
-            if !chunks.iter().any(|(c, _)| *c == h) {
-                self.apply_day(slot, h, None);
-            }
         }
         for (h, b) in chunks {
             self.apply_day(slot, *h, Some(b));
@@ -308,8 +299,6 @@ impl Mirror {
     /// Marks every record as still to be written by the next commit.
     pub fn mark_all_unsaved(&mut self) {
         self.saved_globals = Globals::default();
-        // An impossible value: the globals differ from it.
-        self.saved_globals.transcription_rr = usize::MAX;
         self.saved_inflight.clear();
         self.saved_bytes.clear();
         self.saved_days.clear();
@@ -359,7 +348,7 @@ impl Mirror {
             }
             self.diff_day(&name, &mut commit)?;
         }
-        if !self.saved_globals.matches(&self.state) {
+        if self.rewrite_all || !self.saved_globals.matches(&self.state) {
             let bytes = serde_json::to_vec(&Globals::of(&self.state))?;
             commit.records.push((GLOBALS.to_string(), Some(bytes)));
         }

@@ -258,28 +258,39 @@ impl RedisStore {
     /// do when it does not.
     pub fn check(&self) -> Result<(), StoreError> {
         // Once, without waiting for Redis to come: a command at start says at once.
-        let mut cache = self.mirror.lock().unwrap_or_else(|p| p.into_inner());
-        let mut m = cache.take().unwrap_or_else(Mirror::empty);
-        let done = self.refresh(&mut m, false, Instant::now(), Duration::ZERO);
-        *cache = Some(m);
-        done
+        self.look(Duration::ZERO, |_| ())
     }
 
-    /// Runs `fut` on the store's runtime and waits for it (from any thread).
+    /// Brings the process's copy up to date (waiting up to `wait` for an unreachable Redis)
+    /// and returns what `see` makes of it.
+    fn look<T>(
+        &self,
+        wait: Duration,
+        see: impl FnOnce(&EngineState) -> T,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let mut cache = self.mirror.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = cache.take().unwrap_or_else(Mirror::empty);
+        let done = self.refresh(&mut m, false, started, wait);
+        let seen = done.map(|_| see(&m.state));
+        *cache = Some(m);
+        seen
+    }
+
+    /// Runs the Redis call `fut` on the store's runtime and waits for it (from any
+    /// thread). A stopped runtime reads as a lost connection.
     fn run<T: Send + 'static>(
         &self,
-        fut: impl Future<Output = T> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let rt = self
-            .runtime
-            .as_ref()
-            .ok_or_else(|| StoreError::Shared("the Redis client was stopped".into()))?;
+        fut: impl Future<Output = redis::RedisResult<T>> + Send + 'static,
+    ) -> redis::RedisResult<T> {
+        let stopped =
+            || redis::RedisError::from((redis::ErrorKind::Io, "the Redis client stopped"));
+        let rt = self.runtime.as_ref().ok_or_else(stopped)?;
         let (tx, rx) = std::sync::mpsc::channel();
         rt.spawn(async move {
             let _ = tx.send(fut.await);
         });
-        rx.recv()
-            .map_err(|_| StoreError::Shared("the Redis client stopped".into()))
+        rx.recv().map_err(|_| stopped())?
     }
 
     /// The error for the user: what went wrong with Redis, named without its password,
@@ -331,9 +342,7 @@ impl RedisStore {
                 .await
         });
         let took = sent.elapsed();
-        let (now, seq, grant, lost, names, values, days, epoch) = got.map_err(|e| {
-            redis::RedisError::from((redis::ErrorKind::Io, "client stopped", e.to_string()))
-        })??;
+        let (now, seq, grant, lost, names, values, days, epoch) = got?;
         let records = names
             .into_iter()
             .zip(values)
@@ -387,9 +396,7 @@ impl RedisStore {
             }
             inv.invoke_async::<i64>(&mut conn).await
         });
-        let seq = got.map_err(|e| {
-            redis::RedisError::from((redis::ErrorKind::Io, "client stopped", e.to_string()))
-        })??;
+        let seq = got?;
         Ok((seq >= 0).then_some(seq))
     }
 
@@ -533,13 +540,7 @@ impl Store for RedisStore {
     }
 
     fn snapshot(&self) -> Result<EngineState, StoreError> {
-        let started = Instant::now();
-        let mut cache = self.mirror.lock().unwrap_or_else(|p| p.into_inner());
-        let mut m = cache.take().unwrap_or_else(Mirror::empty);
-        let done = self.refresh(&mut m, false, started, self.wait);
-        let state = m.state.clone();
-        *cache = Some(m);
-        done.map(|_| state)
+        self.look(self.wait, EngineState::clone)
     }
 }
 

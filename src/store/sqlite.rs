@@ -38,8 +38,6 @@ const NOTICE_BLOB: &str = "engine-state.notice";
 struct Cached {
     version: i64,
     mirror: Mirror,
-    /// The grant counter as last read or written.
-    next_grant_id: u64,
 }
 
 /// Engine state kept in SQLite, shared across processes.
@@ -209,9 +207,9 @@ fn set_counter(c: &Connection, name: &str, value: i64) -> rusqlite::Result<()> {
 }
 
 /// Brings `m` up to the rows committed since it was last in step (all of them for a mirror
-/// that has seen nothing, or when the database went back: replaced by another file).
-/// Returns it with the grant counter.
-fn refresh(c: &Connection, mut m: Mirror) -> rusqlite::Result<(Mirror, u64)> {
+/// that has seen nothing, or when the database went back: replaced by another file), the
+/// grant counter included.
+fn refresh(c: &Connection, mut m: Mirror) -> rusqlite::Result<Mirror> {
     let seq = counter(c, SEQ)?;
     if seq < m.seq {
         m = Mirror::empty();
@@ -236,9 +234,8 @@ fn refresh(c: &Connection, mut m: Mirror) -> rusqlite::Result<(Mirror, u64)> {
         m.seq = seq;
     }
     m.settle_applied();
-    let grant = counter(c, NEXT_GRANT)?.max(0) as u64;
-    m.state.next_grant_id = grant;
-    Ok((m, grant))
+    m.state.next_grant_id = counter(c, NEXT_GRANT)?.max(0) as u64;
+    Ok(m)
 }
 
 /// Writes `commit` as the next sequence number and the grant counter if it moved.
@@ -283,18 +280,18 @@ fn write(
 
 /// The mirror of a process that has seen nothing yet: the rows, or the state an older rota
 /// left as one blob, moved into rows now (an unreadable blob is kept aside, see
-/// [`keep_bad`]). Returns it with the grant counter.
-fn load(tx: &rusqlite::Transaction<'_>, label: &str) -> rusqlite::Result<(Mirror, u64)> {
+/// [`keep_bad`]).
+fn load(tx: &rusqlite::Transaction<'_>, label: &str) -> rusqlite::Result<Mirror> {
     let blob: Option<Vec<u8>> = tx
         .prepare_cached("SELECT value FROM blobs WHERE name = ?1")?
         .query_row([ENGINE_BLOB], |r| r.get(0))
         .optional()?;
-    let (mut m, grant) = refresh(tx, Mirror::empty())?;
+    let mut m = refresh(tx, Mirror::empty())?;
     let Some(blob) = blob else {
-        return Ok((m, grant));
+        return Ok(m);
     };
     let old = decode_or_keep(tx, Some(&blob[..]), label)?;
-    let grant = grant.max(old.next_grant_id);
+    let grant = m.state.next_grant_id.max(old.next_grant_id);
     let seq = m.seq;
     m = Mirror::of_unsaved(old);
     m.seq = seq;
@@ -310,7 +307,7 @@ fn load(tx: &rusqlite::Transaction<'_>, label: &str) -> rusqlite::Result<(Mirror
     tx.prepare_cached("DELETE FROM blobs WHERE name = ?1")?
         .execute([ENGINE_BLOB])?;
     tracing::info!("moved the saved engine state into one row per slot");
-    Ok((m, grant))
+    Ok(m)
 }
 
 impl Store for SqliteStore {
@@ -323,11 +320,13 @@ impl Store for SqliteStore {
             .db
             .write(|tx| {
                 let version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-                let (mut m, grant) = match taken.take() {
-                    Some(c) if c.version == version => (c.mirror, c.next_grant_id),
+                let mut m = match taken.take() {
+                    Some(c) if c.version == version => c.mirror,
                     Some(c) => refresh(tx, c.mirror)?,
                     None => load(tx, self.db.path_label())?,
                 };
+                // As saved: only this decision can have moved it.
+                let grant = m.state.next_grant_id;
                 m.begin();
                 f(&mut m.state);
                 let commit = match m.prepare_commit() {
@@ -339,11 +338,7 @@ impl Store for SqliteStore {
                 };
                 write(tx, &mut m, commit, grant)?;
                 // Our own commit does not change our connection's data version.
-                Ok(Some(Cached {
-                    version,
-                    next_grant_id: m.state.next_grant_id,
-                    mirror: m,
-                }))
+                Ok(Some(Cached { version, mirror: m }))
             })
             .map_err(store_error)?;
         match encode_error {
@@ -382,11 +377,9 @@ impl Store for SqliteStore {
                     return Ok(None);
                 };
                 if cached.version != version {
-                    let (m, grant) = refresh(&tx, cached.mirror)?;
                     cached = Cached {
                         version,
-                        mirror: m,
-                        next_grant_id: grant,
+                        mirror: refresh(&tx, cached.mirror)?,
                     };
                 }
                 tx.finish()?;
